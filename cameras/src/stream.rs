@@ -1,0 +1,515 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+use serde::{Deserialize, Serialize};
+use walkout_core::{CameraId, CaptureClock, CaptureTime, Frame};
+
+use crate::{CameraError, PtsRebaser, Source, SourceOptions};
+
+/// How frames are paced against the consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pacing {
+    /// Real time: a slow consumer loses the oldest frames (counted), never sees stale video.
+    #[default]
+    Live,
+    /// As fast as the consumer reads and never a frame lost: evaluation is reproducible.
+    Offline,
+}
+
+/// The frames the detector wants. Scaling and rate conversion run inside GStreamer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputFormat {
+    /// Output width in pixels; the source's width when unset.
+    pub width: Option<u32>,
+    /// Output height in pixels; the source's height when unset.
+    pub height: Option<u32>,
+    /// Output frame rate; the source's rate when unset.
+    pub fps: Option<u32>,
+}
+
+/// Everything needed to open one camera's stream.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    pub camera: CameraId,
+    pub source: Source,
+    pub options: SourceOptions,
+    pub output: OutputFormat,
+    pub pacing: Pacing,
+}
+
+impl StreamConfig {
+    pub fn new(camera: CameraId, source: Source) -> Self {
+        Self {
+            camera,
+            source,
+            options: SourceOptions::default(),
+            output: OutputFormat::default(),
+            pacing: Pacing::Offline,
+        }
+    }
+
+    fn launch_line(&self) -> String {
+        let mut caps = String::from("video/x-raw,format=RGB");
+        if let Some(width) = self.output.width {
+            caps.push_str(&format!(",width={width}"));
+        }
+        if let Some(height) = self.output.height {
+            caps.push_str(&format!(",height={height}"));
+        }
+        let rate = match self.output.fps {
+            Some(fps) => {
+                caps.push_str(&format!(",framerate={fps}/1"));
+                " ! videorate"
+            }
+            None => "",
+        };
+        format!(
+            "{} ! videoconvert ! videoscale{rate} ! {caps} ! appsink name=sink",
+            self.source.launch_head(&self.options)
+        )
+    }
+}
+
+/// One open camera stream: a running GStreamer pipeline ending in an appsink.
+pub struct CameraStream {
+    config: StreamConfig,
+    pipeline: gst::Pipeline,
+    appsink: gst_app::AppSink,
+    bus: gst::Bus,
+    next_seq: u64,
+    rebaser: PtsRebaser,
+    offline_anchor: Option<(CaptureTime, Duration)>,
+    buffers_arrived: Arc<AtomicU64>,
+    frames_delivered: u64,
+    timestamps_flagged: u64,
+    finished: bool,
+}
+
+impl std::fmt::Debug for CameraStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraStream")
+            .field("camera", &self.config.camera)
+            .field("source", &self.config.source)
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of one bounded wait for a frame.
+#[derive(Debug)]
+pub enum Pull {
+    Frame(Frame),
+    /// Nothing arrived within the wait; the stream is still open.
+    Timeout,
+    /// The stream ended (a file reached its end).
+    EndOfStream,
+}
+
+const BUS_POLL: Duration = Duration::from_millis(50);
+
+impl CameraStream {
+    pub fn open(config: StreamConfig) -> Result<Self, CameraError> {
+        crate::init()?;
+        config.source.check_local()?;
+        let camera = config.camera.to_string();
+        let launch = config.launch_line();
+        let element =
+            gst::parse::launch(&launch).map_err(|err| match err.kind::<gst::ParseError>() {
+                Some(gst::ParseError::NoSuchElement) => CameraError::MissingElement {
+                    camera: camera.clone(),
+                    element: err.message().to_string(),
+                },
+                _ => CameraError::Pipeline {
+                    camera: camera.clone(),
+                    message: err.message().to_string(),
+                },
+            })?;
+        let pipeline = element
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| CameraError::Pipeline {
+                camera: camera.clone(),
+                message: "the launch line is not a pipeline".into(),
+            })?;
+        if let Some(src) = pipeline.by_name("src") {
+            for (name, value) in config.source.source_properties() {
+                src.set_property_from_str(name, &value);
+            }
+        }
+        let appsink = pipeline
+            .by_name("sink")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| CameraError::Pipeline {
+                camera: camera.clone(),
+                message: "no appsink named `sink`".into(),
+            })?;
+        match config.pacing {
+            Pacing::Offline => {
+                appsink.set_sync(false);
+                appsink.set_max_buffers(4);
+                appsink.set_drop(false);
+            }
+            Pacing::Live => {
+                // A file played "live" runs at its own frame rate; a real camera is live already and
+                // syncing it would only add latency.
+                appsink.set_sync(!config.source.is_live());
+                appsink.set_max_buffers(1);
+                appsink.set_drop(true);
+            }
+        }
+        let buffers_arrived = Arc::new(AtomicU64::new(0));
+        if let Some(pad) = appsink.static_pad("sink") {
+            let counter = Arc::clone(&buffers_arrived);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
+        }
+        let bus = pipeline.bus().ok_or_else(|| CameraError::Pipeline {
+            camera: camera.clone(),
+            message: "pipeline has no bus".into(),
+        })?;
+        let nominal_interval =
+            Duration::from_millis(1000 / u64::from(config.output.fps.unwrap_or(25).max(1)));
+        let stream = Self {
+            pipeline,
+            appsink,
+            bus,
+            next_seq: 0,
+            rebaser: PtsRebaser::new(Duration::from_secs(1), nominal_interval),
+            offline_anchor: None,
+            buffers_arrived,
+            frames_delivered: 0,
+            timestamps_flagged: 0,
+            finished: false,
+            config,
+        };
+        stream
+            .pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| {
+                stream
+                    .first_bus_error()
+                    .unwrap_or_else(|| CameraError::Pipeline {
+                        camera: camera.clone(),
+                        message: "the pipeline refused to start".into(),
+                    })
+            })?;
+        Ok(stream)
+    }
+
+    pub fn camera(&self) -> &CameraId {
+        &self.config.camera
+    }
+
+    /// Buffers that reached the appsink, delivered or not.
+    pub fn frames_decoded(&self) -> u64 {
+        self.buffers_arrived.load(Ordering::Relaxed)
+    }
+
+    pub fn frames_delivered(&self) -> u64 {
+        self.frames_delivered
+    }
+
+    /// Frames decoded but never delivered because the consumer was slower than live video.
+    pub fn frames_dropped(&self) -> u64 {
+        // At most `max-buffers` frames wait in the appsink; the rest of the gap was dropped.
+        let queued = u64::from(self.appsink.max_buffers());
+        self.frames_decoded()
+            .saturating_sub(self.frames_delivered)
+            .saturating_sub(queued)
+    }
+
+    /// Timestamps that went backwards, jumped or were missing, and were re-based.
+    pub fn timestamps_flagged(&self) -> u64 {
+        self.timestamps_flagged
+    }
+
+    /// Blocks until the next frame, the end of the stream (`Ok(None)`) or an error.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, CameraError> {
+        loop {
+            match self.pull(Duration::from_secs(3600))? {
+                Pull::Frame(frame) => return Ok(Some(frame)),
+                Pull::EndOfStream => return Ok(None),
+                Pull::Timeout => {}
+            }
+        }
+    }
+
+    /// Waits at most `timeout` for a frame, checking the bus for errors while it waits.
+    pub fn pull(&mut self, timeout: Duration) -> Result<Pull, CameraError> {
+        if self.finished {
+            return Ok(Pull::EndOfStream);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let wait = BUS_POLL.min(deadline.saturating_duration_since(Instant::now()));
+            if let Some(sample) = self
+                .appsink
+                .try_pull_sample(gst::ClockTime::from_nseconds(wait.as_nanos() as u64))
+            {
+                return self.frame_from_sample(&sample).map(Pull::Frame);
+            }
+            if let Some(error) = self.first_bus_error() {
+                self.finished = true;
+                return Err(error);
+            }
+            if self.appsink.is_eos() {
+                self.finished = true;
+                if self.frames_delivered == 0 {
+                    return Err(CameraError::NoVideo {
+                        camera: self.config.camera.to_string(),
+                    });
+                }
+                return Ok(Pull::EndOfStream);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Pull::Timeout);
+            }
+        }
+    }
+
+    fn first_bus_error(&self) -> Option<CameraError> {
+        while let Some(message) = self.bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = message.view() {
+                let element = message
+                    .src()
+                    .map(|s| s.path_string().to_string())
+                    .unwrap_or_else(|| "pipeline".into());
+                let camera = self.config.camera.to_string();
+                let text = err.error().to_string();
+                let debug = err.debug().map(|d| d.to_string());
+                let not_linked = debug.as_deref().is_some_and(|d| d.contains("not-linked"));
+                if not_linked && self.frames_delivered == 0 {
+                    return Some(CameraError::NoVideo { camera });
+                }
+                return Some(CameraError::Stream {
+                    camera,
+                    element,
+                    message: redact_urls(&text),
+                    debug: debug.map(|d| redact_urls(&d)),
+                });
+            }
+        }
+        None
+    }
+
+    fn frame_from_sample(&mut self, sample: &gst::Sample) -> Result<Frame, CameraError> {
+        let camera = self.config.camera.clone();
+        let bad = |message: String| CameraError::BadFrame {
+            camera: camera.to_string(),
+            message,
+        };
+        let caps = sample
+            .caps()
+            .ok_or_else(|| bad("sample without caps".into()))?;
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| bad(e.to_string()))?;
+        let buffer = sample
+            .buffer()
+            .ok_or_else(|| bad("sample without a buffer".into()))?;
+        let video = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+            .map_err(|e| bad(e.to_string()))?;
+        let (width, height) = (info.width(), info.height());
+        let row_bytes = width as usize * 3;
+        let stride = video.plane_stride()[0] as usize;
+        let data = video.plane_data(0).map_err(|e| bad(e.to_string()))?;
+        let rgb: Vec<u8> = if stride == row_bytes {
+            data[..row_bytes * height as usize].to_vec()
+        } else {
+            // GStreamer pads RGB rows to 4 bytes; the rest of Walkout expects packed rows.
+            let mut packed = Vec::with_capacity(row_bytes * height as usize);
+            for row in data.chunks(stride).take(height as usize) {
+                packed.extend_from_slice(&row[..row_bytes]);
+            }
+            packed
+        };
+        let raw_pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
+        let (pts, verdict) = self.rebaser.rebase(raw_pts);
+        if verdict.is_flagged() {
+            self.timestamps_flagged += 1;
+            tracing::warn!(camera = %camera, ?raw_pts, rebased = ?pts, ?verdict, "timestamp re-based");
+        }
+        let clock = CaptureClock::global();
+        let captured_at = match self.config.pacing {
+            Pacing::Live => clock.now(),
+            Pacing::Offline => {
+                // Offline frames are stamped from the stream's own clock so that replaying the same files
+                // gives the same relative times, and synchronised files stay synchronised.
+                let (anchor_time, anchor_pts) =
+                    *self.offline_anchor.get_or_insert((clock.now(), pts));
+                anchor_time
+                    .checked_add(pts.saturating_sub(anchor_pts))
+                    .unwrap_or(anchor_time)
+            }
+        };
+        let frame = Frame::new(
+            camera.clone(),
+            self.next_seq,
+            Some(pts),
+            captured_at,
+            width,
+            height,
+            rgb,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        self.next_seq += 1;
+        self.frames_delivered += 1;
+        Ok(frame)
+    }
+}
+
+impl Drop for CameraStream {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Removes `user:pass@` from any URL inside GStreamer's messages, which quote the location they failed on.
+fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(at) => {
+                out.push_str("***@");
+                rest = &tail[at + 1..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What `walkout probe` prints about a source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub frames: u64,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub first_pts_ms: Option<f64>,
+    pub last_pts_ms: Option<f64>,
+    pub errors: Vec<String>,
+}
+
+/// Decodes up to `max_frames` frames (all of them when `None`) and reports what the stream holds.
+pub fn probe(config: StreamConfig, max_frames: Option<u64>) -> ProbeReport {
+    let mut report = ProbeReport {
+        frames: 0,
+        width: 0,
+        height: 0,
+        fps: 0.0,
+        first_pts_ms: None,
+        last_pts_ms: None,
+        errors: Vec::new(),
+    };
+    let mut stream = match CameraStream::open(config) {
+        Ok(stream) => stream,
+        Err(err) => {
+            report.errors.push(err.to_string());
+            return report;
+        }
+    };
+    while max_frames.is_none_or(|max| report.frames < max) {
+        match stream.next_frame() {
+            Ok(Some(frame)) => {
+                let pts_ms = frame.pts.map(|p| p.as_secs_f64() * 1000.0);
+                report.first_pts_ms = report.first_pts_ms.or(pts_ms);
+                report.last_pts_ms = pts_ms;
+                report.width = frame.width();
+                report.height = frame.height();
+                report.frames += 1;
+            }
+            Ok(None) => break,
+            Err(err) => {
+                report.errors.push(err.to_string());
+                break;
+            }
+        }
+    }
+    if let (Some(first), Some(last)) = (report.first_pts_ms, report.last_pts_ms)
+        && report.frames > 1
+        && last > first
+    {
+        report.fps = (report.frames - 1) as f64 * 1000.0 / (last - first);
+    }
+    if stream.timestamps_flagged() > 0 {
+        report.errors.push(format!(
+            "{} timestamps re-based",
+            stream.timestamps_flagged()
+        ));
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_credentials_inside_messages() {
+        assert_eq!(
+            redact_urls("Could not open resource rtsp://admin:pw@10.0.0.1:554/live for reading"),
+            "Could not open resource rtsp://***@10.0.0.1:554/live for reading"
+        );
+        assert_eq!(redact_urls("no url here"), "no url here");
+        assert_eq!(redact_urls("file:///a/b@c"), "file:///a/b@c");
+    }
+
+    #[test]
+    fn launch_line_scales_and_rates_inside_gstreamer() {
+        let mut config = StreamConfig::new(
+            CameraId::new("c"),
+            Source::parse("test://smpte?num-buffers=3").unwrap(),
+        );
+        config.output = OutputFormat {
+            width: Some(320),
+            height: Some(240),
+            fps: Some(10),
+        };
+        let line = config.launch_line();
+        assert!(line.contains("videoscale ! videorate ! video/x-raw,format=RGB,width=320,height=240,framerate=10/1"), "{line}");
+    }
+
+    #[test]
+    fn test_pattern_frames_arrive_at_the_requested_size() {
+        let mut config = StreamConfig::new(
+            CameraId::new("pattern"),
+            Source::parse("test://smpte?num-buffers=5").unwrap(),
+        );
+        // an odd width exercises GStreamer's padded RGB rows
+        config.output = OutputFormat {
+            width: Some(161),
+            height: Some(120),
+            fps: None,
+        };
+        let mut stream = CameraStream::open(config).unwrap();
+        let mut frames = Vec::new();
+        while let Some(frame) = stream.next_frame().unwrap() {
+            frames.push(frame);
+        }
+        assert_eq!(frames.len(), 5);
+        assert!(frames.iter().all(|f| f.width() == 161 && f.height() == 120));
+        assert_eq!(
+            frames.iter().map(|f| f.seq).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
+        // SMPTE bars: the top-left pixel is white-ish grey (192,192,192), the second bar yellow
+        let px = &frames[0].rgb()[..3];
+        assert!(px.iter().all(|&c| c > 150), "{px:?}");
+        assert_eq!(stream.frames_dropped(), 0);
+    }
+}

@@ -1,0 +1,9 @@
+//! The store's logic from detections to carts: tracking, calibration, cross-camera fusion, shelf events,
+//! sessions and carts.
+//!
+//! In: per-frame [`walkout_core::Detection`]s from every camera, app check-ins, and weight-sensor
+//! readings. Out: tracks, one global shopper id per person from entry to exit, pick-up and put-back events
+//! attributed to sessions with a confidence, and each session's cart.
+//! Threads and state: pure logic with no I/O (no GStreamer, ONNX Runtime, HTTP or SQL); stages run on
+//! plain threads joined by bounded crossbeam channels, and everything downstream of detection is lossless.
+//! This crate is being built under the pipeline issue; it holds nothing yet.

@@ -1,0 +1,40 @@
+mod detect;
+mod probe;
+
+use clap::{Parser, Subcommand};
+
+/// Walkout: a checkout-free store. Cameras in, receipts out.
+#[derive(Debug, Parser)]
+#[command(name = "walkout", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a detector on a video or an image and print one JSON line per frame.
+    Detect(detect::DetectArgs),
+    /// Decode a camera source and print what it holds as one JSON object.
+    Probe(probe::ProbeArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Detect(args) => detect::run(args),
+        Command::Probe(args) => probe::run(args),
+    }
+}
+
+/// Writes JSON lines to stdout; a closed pipe (`walkout detect … | head`) ends the command quietly.
+pub(crate) fn write_json_line(
+    out: &mut impl std::io::Write,
+    value: &impl serde::Serialize,
+) -> anyhow::Result<bool> {
+    serde_json::to_writer(&mut *out, value)?;
+    match out.write_all(b"\n") {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}

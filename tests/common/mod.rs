@@ -1,0 +1,66 @@
+//! Helpers shared by the end-to-end tests of the `walkout` binary.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// A file from `../shared`; a missing one fails the test with its path, never skips it.
+pub fn shared(relative: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(relative);
+    assert!(
+        path.exists(),
+        "test data `{}` is missing: the tests need ../shared beside the repository",
+        path.display()
+    );
+    path
+}
+
+/// A manifest shipped in the repository.
+pub fn manifest(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models/manifests")
+        .join(format!("{name}.toml"))
+}
+
+/// The ONNX Runtime library `make test` installs; tests fail clearly without it.
+pub fn ort_library() -> PathBuf {
+    let path = std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .expect("ORT_DYLIB_PATH is not set: run the tests with `make test`, which installs ONNX Runtime");
+    assert!(
+        path.is_file(),
+        "ORT_DYLIB_PATH names `{}`, which does not exist: run `make setup`",
+        path.display()
+    );
+    path
+}
+
+pub fn walkout() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_walkout"));
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a failing run explained itself on stderr and did not panic.
+pub fn assert_clean_failure(output: &Output, needle: &str) {
+    let err = stderr(output);
+    assert!(
+        !output.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "the command panicked: {err}");
+    assert!(
+        err.contains(needle),
+        "stderr does not mention `{needle}`: {err}"
+    );
+}

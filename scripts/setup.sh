@@ -15,8 +15,11 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   postgresql
-  python3-pip
 )
+# pip fetches the ONNX Runtime wheel; a Python that has it (pyenv, a venv) is fine as it is.
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  APT_PACKAGES+=(python3-pip)
+fi
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -165,3 +165,54 @@ fn help_lists_every_subcommand() {
         );
     }
 }
+
+#[test]
+fn a_library_that_is_not_onnx_runtime_is_refused_clearly() {
+    // The wheel's provider bridge is a real shared library, but not ONNX Runtime's API.
+    let not_ort = ort_library().with_file_name("libonnxruntime_providers_shared.so");
+    let output = walkout()
+        .args(["detect", "--model"])
+        .arg(manifest("yolox_nano"))
+        .arg("--image")
+        .arg(shared("media/bus.jpg"))
+        .env("ORT_DYLIB_PATH", &not_ort)
+        .output()
+        .unwrap();
+    assert_clean_failure(&output, "libonnxruntime_providers_shared.so");
+}
+
+#[test]
+fn detect_runs_with_every_shipped_manifest() {
+    for (name, class) in [
+        ("yolox_nano", "person"),
+        ("light_person_detector", "person"),
+        ("nanodet_m_320", "person"),
+        ("palm_detection_full", "palm"),
+    ] {
+        let output = walkout()
+            .args(["detect", "--model"])
+            .arg(manifest(name))
+            .arg("--video")
+            .arg(shared("media/vtest.avi"))
+            .args(["--max-frames", "5"])
+            .env("ORT_DYLIB_PATH", ort_library())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        let frames = lines(&output);
+        assert_eq!(frames.len(), 5, "{name}");
+        for frame in &frames {
+            for d in frame["detections"].as_array().unwrap() {
+                assert_eq!(d["class"], class, "{name}: {d}");
+            }
+        }
+        if class == "person" {
+            assert!(
+                frames
+                    .iter()
+                    .all(|f| !f["detections"].as_array().unwrap().is_empty()),
+                "{name} found nobody in vtest"
+            );
+        }
+    }
+}

@@ -40,6 +40,7 @@ pub struct Detector {
     preprocessor: Preprocessor,
     /// Frames per `Session::run`: the model's fixed batch size, or `max_batch` when the batch is dynamic.
     batch_capacity: usize,
+    fixed_batch: bool,
     /// The input tensor's memory, `batch_capacity` images long; ONNX Runtime reads it in place.
     input: Vec<f32>,
     labels: Vec<Arc<str>>,
@@ -79,8 +80,13 @@ impl Detector {
         }
         let (session, provider) = build_session(runtime, &model_path)?;
         let decoder = Decoder::new(&manifest);
-        let (input_name, batch_capacity) =
-            check_model(&manifest, &session, &decoder, max_batch.max(1))?;
+        let (input_name, model_batch) = check_model(&manifest, &session, &decoder)?;
+        let fixed_batch = model_batch > 0;
+        let batch_capacity = if fixed_batch {
+            model_batch as usize
+        } else {
+            max_batch.max(1)
+        };
         let preprocessor = Preprocessor::new(&manifest.input);
         let input = vec![0.0; preprocessor.image_len() * batch_capacity];
         let labels = manifest
@@ -96,6 +102,7 @@ impl Detector {
             decoder,
             preprocessor,
             batch_capacity,
+            fixed_batch,
             input,
             labels,
             last_timings: StageTimings::default(),
@@ -167,7 +174,7 @@ impl Detector {
         let started = Instant::now();
         let image_len = self.preprocessor.image_len();
         // A model with a fixed batch always gets a full batch; unused slots keep old data and are ignored.
-        let batch = if self.fixed_batch() {
+        let batch = if self.has_fixed_batch() {
             self.batch_capacity
         } else {
             images.len()
@@ -253,13 +260,19 @@ impl Detector {
         Ok(results)
     }
 
-    fn fixed_batch(&self) -> bool {
-        self.session
-            .inputs()
-            .iter()
-            .find(|i| i.name() == self.input_name)
-            .and_then(|i| i.dtype().tensor_shape().and_then(|s| s.first().copied()))
-            .is_some_and(|b| b > 0)
+    /// Whether the model's batch dimension is fixed (every call runs that many images).
+    pub fn has_fixed_batch(&self) -> bool {
+        self.fixed_batch
+    }
+
+    /// Lets a model with a dynamic batch dimension take up to `max_batch` frames per call; a fixed batch
+    /// stays as the model says.
+    pub fn set_max_batch(&mut self, max_batch: usize) {
+        if !self.fixed_batch {
+            self.batch_capacity = max_batch.max(1);
+            self.input
+                .resize(self.preprocessor.image_len() * self.batch_capacity, 0.0);
+        }
     }
 
     /// Runs the model on the input buffer as it is, without preprocessing or decoding: the floor the
@@ -295,19 +308,19 @@ impl Detector {
 }
 
 /// Checks the manifest against the model's real inputs and outputs; every mismatch is reported at once.
+/// Returns the input's name and its batch dimension (-1 when dynamic).
 fn check_model(
     manifest: &Manifest,
     session: &Session,
     decoder: &Decoder,
-    max_batch: usize,
-) -> Result<(String, usize), ModelError> {
+) -> Result<(String, i64), ModelError> {
     let mut problems = Vec::new();
     let inputs = session.inputs();
     let input = match &manifest.input.name {
         Some(name) => inputs.iter().find(|i| i.name() == name),
         None => inputs.first(),
     };
-    let mut batch_capacity = 1;
+    let mut model_batch = 1;
     let input_name = match input {
         None => {
             let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
@@ -338,7 +351,7 @@ fn check_model(
                             &shape[..]
                         ));
                     }
-                    batch_capacity = if shape[0] > 0 { shape[0] as usize } else { max_batch };
+                    model_batch = if shape[0] > 0 { shape[0] } else { -1 };
                 }
                 Some(shape) => problems.push(format!(
                     "input: the model's input `{}` has shape {:?}, a 4-dimensional image tensor is needed",
@@ -370,7 +383,7 @@ fn check_model(
             .map(|p| format!("output ({}): {p}", decoder.name())),
     );
     if problems.is_empty() {
-        Ok((input_name, batch_capacity))
+        Ok((input_name, model_batch))
     } else {
         Err(ModelError::ModelMismatch {
             path: manifest.model_path(),

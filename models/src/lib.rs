@@ -15,6 +15,7 @@ mod error;
 mod manifest;
 mod preprocess;
 mod runtime;
+mod stage;
 
 pub use decode::{Decoder, nms_class_aware};
 pub use detector::{Detector, StageTimings};
@@ -24,6 +25,7 @@ pub use manifest::{
 };
 pub use preprocess::Letterbox;
 pub use runtime::{ExecutionProvider, RuntimeConfig, init_runtime, runtime_library_from_env};
+pub use stage::{DetectedFrame, DetectionConfig, DetectionStage, Scheduling, StageStats};
 
 /// Reads a JPEG or PNG file as packed RGB8: `(pixels, width, height)`.
 pub fn load_rgb_image(path: &std::path::Path) -> Result<(Vec<u8>, u32, u32), ModelError> {

@@ -1,0 +1,229 @@
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use serde::{Deserialize, Serialize};
+use walkout_core::{Detection, Frame};
+
+use crate::{Detector, Manifest, ModelError, RuntimeConfig, StageTimings};
+
+/// How frames from several cameras share the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Scheduling {
+    /// Batch when the model has a dynamic batch dimension, otherwise a pool of one session per core.
+    #[default]
+    Auto,
+    /// One session; frames waiting from several cameras go into one `Session::run`.
+    Batch {
+        /// Most frames in one call.
+        max_batch: usize,
+    },
+    /// Several sessions on their own threads; a camera always goes to the same session, so its frames
+    /// stay in order.
+    Pool {
+        /// Number of sessions (and threads).
+        sessions: usize,
+    },
+}
+
+/// The detection stage's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// The model manifest.
+    pub manifest: PathBuf,
+    /// How ONNX Runtime is loaded and runs.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// Batching or a session pool.
+    #[serde(default)]
+    pub scheduling: Scheduling,
+}
+
+/// A frame with what the detector found in it.
+#[derive(Debug, Clone)]
+pub struct DetectedFrame {
+    pub frame: Frame,
+    pub detections: Vec<Detection>,
+    /// Set when inference failed on this frame: it is passed on (nothing downstream waits forever for
+    /// it), with no detections and the reason, and counted.
+    pub error: Option<String>,
+}
+
+/// What the stage did, returned when it has drained.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageStats {
+    pub timings: StageTimings,
+    pub calls: u64,
+    pub failed_frames: u64,
+}
+
+/// The running detection stage: frames in from a bounded channel, detected frames out to another.
+///
+/// Back-pressure: both edges block (lossless). Live cameras shed load before this stage, at their own
+/// drop-oldest queues. Shutdown: close the input; the stage drains what it holds, then closes its output.
+#[derive(Debug)]
+pub struct DetectionStage {
+    workers: Vec<JoinHandle<StageStats>>,
+    router: Option<JoinHandle<()>>,
+    scheduling: Scheduling,
+}
+
+impl DetectionStage {
+    pub fn spawn(
+        config: &DetectionConfig,
+        input: Receiver<Frame>,
+        output: Sender<DetectedFrame>,
+    ) -> Result<Self, ModelError> {
+        let manifest = Manifest::load(&config.manifest)?;
+        let mut first = Detector::from_manifest(manifest.clone(), &config.runtime, 1)?;
+        let dynamic_batch = !first.has_fixed_batch();
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        let scheduling = match config.scheduling {
+            Scheduling::Auto if dynamic_batch => Scheduling::Batch { max_batch: 8 },
+            Scheduling::Auto => Scheduling::Pool {
+                sessions: cores.clamp(1, 4),
+            },
+            Scheduling::Batch { max_batch } => Scheduling::Batch {
+                max_batch: max_batch.max(1),
+            },
+            Scheduling::Pool { sessions } => Scheduling::Pool {
+                sessions: sessions.max(1),
+            },
+        };
+        if let Scheduling::Batch { max_batch } = scheduling {
+            first.set_max_batch(max_batch);
+            let max_batch = first.batch_capacity();
+            let worker = spawn_worker("detect-batch", first, input, output, max_batch)?;
+            return Ok(Self {
+                workers: vec![worker],
+                router: None,
+                scheduling,
+            });
+        }
+        let sessions = match scheduling {
+            Scheduling::Pool { sessions } => sessions,
+            _ => 1,
+        };
+        let mut runtime = config.runtime.clone();
+        if runtime.intra_threads == 0 && sessions > 1 {
+            // Sessions share the cores instead of each starting one thread per core.
+            runtime.intra_threads = (cores / sessions).max(1);
+        }
+        let mut first = Some(first).filter(|_| runtime == config.runtime);
+        let mut lanes = Vec::with_capacity(sessions);
+        let mut workers = Vec::with_capacity(sessions);
+        for index in 0..sessions {
+            let detector = match first.take() {
+                Some(detector) => detector,
+                None => Detector::from_manifest(manifest.clone(), &runtime, 1)?,
+            };
+            let (lane_tx, lane_rx) = bounded::<Frame>(2);
+            lanes.push(lane_tx);
+            workers.push(spawn_worker(
+                &format!("detect-{index}"),
+                detector,
+                lane_rx,
+                output.clone(),
+                1,
+            )?);
+        }
+        drop(output);
+        let router = thread::Builder::new()
+            .name("detect-router".into())
+            .spawn(move || route_by_camera(input, lanes))
+            .map_err(|e| spawn_error(&e))?;
+        Ok(Self {
+            workers,
+            router: Some(router),
+            scheduling,
+        })
+    }
+
+    /// The scheduling actually used (`Auto` resolved).
+    pub fn scheduling(&self) -> Scheduling {
+        self.scheduling
+    }
+
+    /// Waits for the stage to drain after its input closed.
+    pub fn join(self) -> StageStats {
+        if let Some(router) = self.router {
+            let _ = router.join();
+        }
+        let mut total = StageStats::default();
+        for worker in self.workers {
+            if let Ok(stats) = worker.join() {
+                total.timings.add(&stats.timings);
+                total.calls += stats.calls;
+                total.failed_frames += stats.failed_frames;
+            }
+        }
+        total
+    }
+}
+
+fn spawn_error(err: &std::io::Error) -> ModelError {
+    ModelError::Inference {
+        model: String::new(),
+        message: format!("cannot start a detection thread: {err}"),
+    }
+}
+
+fn route_by_camera(input: Receiver<Frame>, lanes: Vec<Sender<Frame>>) {
+    for frame in input {
+        let mut hasher = DefaultHasher::new();
+        frame.camera.hash(&mut hasher);
+        let lane = (hasher.finish() % lanes.len() as u64) as usize;
+        if lanes[lane].send(frame).is_err() {
+            break;
+        }
+    }
+}
+
+fn spawn_worker(
+    name: &str,
+    mut detector: Detector,
+    input: Receiver<Frame>,
+    output: Sender<DetectedFrame>,
+    max_batch: usize,
+) -> Result<JoinHandle<StageStats>, ModelError> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut stats = StageStats::default();
+            let mut batch: Vec<Frame> = Vec::with_capacity(max_batch);
+            while let Ok(first) = input.recv() {
+                batch.push(first);
+                while batch.len() < max_batch {
+                    match input.try_recv() {
+                        Ok(frame) => batch.push(frame),
+                        Err(_) => break,
+                    }
+                }
+                let refs: Vec<&Frame> = batch.iter().collect();
+                let result = detector.detect_batch(&refs);
+                stats.calls += 1;
+                let outcome: Vec<(Vec<Detection>, Option<String>)> = match result {
+                    Ok(per_frame) => {
+                        stats.timings.add(&detector.last_timings());
+                        per_frame.into_iter().map(|d| (d, None)).collect()
+                    }
+                    Err(err) => {
+                        stats.failed_frames += batch.len() as u64;
+                        tracing::error!(model = %detector.manifest().name, frames = batch.len(), error = %err, "detection failed");
+                        batch.iter().map(|_| (Vec::new(), Some(err.to_string()))).collect()
+                    }
+                };
+                for (frame, (detections, error)) in batch.drain(..).zip(outcome) {
+                    if output.send(DetectedFrame { frame, detections, error }).is_err() {
+                        return stats;
+                    }
+                }
+            }
+            stats
+        })
+        .map_err(|e| spawn_error(&e))
+}

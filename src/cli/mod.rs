@@ -1,3 +1,4 @@
+mod bench;
 mod detect;
 mod probe;
 
@@ -17,12 +18,15 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Decode a camera source and print what it holds as one JSON object.
     Probe(probe::ProbeArgs),
+    /// Measure throughput against a baseline taken in the same run, and print the figures as JSON.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

@@ -9,15 +9,25 @@
 //! reproducible), live pacing keeps only the newest frame and counts what it drops.
 //! State: one GStreamer pipeline per open stream, set to `Null` whenever the stream is dropped.
 
+mod backoff;
 mod error;
+mod rtsp;
 mod source;
 mod stream;
+mod supervisor;
 mod timestamps;
+mod writer;
 
+pub use backoff::Backoff;
 pub use error::CameraError;
+pub use rtsp::{RtspMedia, RtspServer};
 pub use source::{RtspTransport, Source, SourceOptions};
-pub use stream::{CameraStream, OutputFormat, Pacing, ProbeReport, StreamConfig, probe};
+pub use stream::{CameraStream, OutputFormat, Pacing, ProbeReport, Pull, StreamConfig, probe};
+pub use supervisor::{
+    CameraConfig, CameraFault, CameraHealth, CameraState, CameraSupervisor, SupervisorError,
+};
 pub use timestamps::{PtsRebaser, PtsVerdict};
+pub use writer::{Container, VideoCodec, VideoFormat, VideoWriter};
 
 use std::sync::OnceLock;
 

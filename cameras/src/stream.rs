@@ -1,7 +1,8 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -79,17 +80,27 @@ impl StreamConfig {
 }
 
 /// One open camera stream: a running GStreamer pipeline ending in an appsink.
+///
+/// The appsink's `new-sample` callback hands every decoded sample to a bounded channel: in offline pacing
+/// the callback blocks while the channel is full (the decoder waits, nothing is lost); in live pacing the
+/// channel holds one sample and a newer one evicts it, so the consumer only ever sees the newest frame and
+/// every eviction is counted exactly.
 pub struct CameraStream {
     config: StreamConfig,
     pipeline: gst::Pipeline,
-    appsink: gst_app::AppSink,
     bus: gst::Bus,
+    samples: Receiver<gst::Sample>,
+    sink: Arc<SinkShared>,
     next_seq: u64,
     rebaser: PtsRebaser,
     offline_anchor: Option<(CaptureTime, Duration)>,
-    buffers_arrived: Arc<AtomicU64>,
     frames_delivered: u64,
     timestamps_flagged: u64,
+    loops: u64,
+    /// Added to the file's own PTS after each loop so that a looping file keeps counting forward.
+    loop_base: Duration,
+    last_raw_pts: Option<Duration>,
+    last_raw_interval: Duration,
     finished: bool,
 }
 
@@ -114,6 +125,55 @@ pub enum Pull {
 }
 
 const BUS_POLL: Duration = Duration::from_millis(50);
+/// Samples that may wait between the decoder and the consumer in offline pacing: enough to overlap
+/// decoding with the consumer, few enough to keep memory flat.
+const OFFLINE_QUEUE: usize = 4;
+
+/// What the appsink's streaming thread shares with the consumer.
+#[derive(Debug)]
+struct SinkShared {
+    samples: Sender<gst::Sample>,
+    /// Live pacing only: the sink's own handle on the queue, to evict the stale sample.
+    evict: Option<Receiver<gst::Sample>>,
+    decoded: AtomicU64,
+    dropped: AtomicU64,
+    eos: AtomicBool,
+    closing: AtomicBool,
+}
+
+impl SinkShared {
+    fn deliver(&self, sample: gst::Sample) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.decoded.fetch_add(1, Ordering::Relaxed);
+        let mut sample = sample;
+        match &self.evict {
+            Some(evict) => loop {
+                match self.samples.try_send(sample) {
+                    Ok(()) => return Ok(gst::FlowSuccess::Ok),
+                    Err(TrySendError::Full(back)) => {
+                        // The consumer may take the old sample first; then nothing was dropped.
+                        if evict.try_recv().is_ok() {
+                            self.dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        sample = back;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return Err(gst::FlowError::Flushing),
+                }
+            },
+            None => loop {
+                if self.closing.load(Ordering::Acquire) {
+                    return Err(gst::FlowError::Flushing);
+                }
+                match self.samples.send_timeout(sample, BUS_POLL) {
+                    Ok(()) => return Ok(gst::FlowSuccess::Ok),
+                    Err(SendTimeoutError::Timeout(back)) => sample = back,
+                    Err(SendTimeoutError::Disconnected(_)) => {
+                        return Err(gst::FlowError::Flushing);
+                    }
+                }
+            },
+        }
+    }
+}
 
 impl CameraStream {
     pub fn open(config: StreamConfig) -> Result<Self, CameraError> {
@@ -150,28 +210,35 @@ impl CameraStream {
                 camera: camera.clone(),
                 message: "no appsink named `sink`".into(),
             })?;
-        match config.pacing {
-            Pacing::Offline => {
-                appsink.set_sync(false);
-                appsink.set_max_buffers(4);
-                appsink.set_drop(false);
-            }
-            Pacing::Live => {
-                // A file played "live" runs at its own frame rate; a real camera is live already and
-                // syncing it would only add latency.
-                appsink.set_sync(!config.source.is_live());
-                appsink.set_max_buffers(1);
-                appsink.set_drop(true);
-            }
-        }
-        let buffers_arrived = Arc::new(AtomicU64::new(0));
-        if let Some(pad) = appsink.static_pad("sink") {
-            let counter = Arc::clone(&buffers_arrived);
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                counter.fetch_add(1, Ordering::Relaxed);
-                gst::PadProbeReturn::Ok
-            });
-        }
+        let (samples_tx, samples_rx) = match config.pacing {
+            Pacing::Offline => crossbeam_channel::bounded(OFFLINE_QUEUE),
+            Pacing::Live => crossbeam_channel::bounded(1),
+        };
+        let sink = Arc::new(SinkShared {
+            samples: samples_tx,
+            evict: (config.pacing == Pacing::Live).then(|| samples_rx.clone()),
+            decoded: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            eos: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+        });
+        // A file played live runs at its own frame rate; a real camera is live already and syncing it would
+        // only add latency; offline runs as fast as the consumer reads.
+        appsink.set_sync(config.pacing == Pacing::Live && !config.source.is_live());
+        appsink.set_property("enable-last-sample", false);
+        let on_sample = Arc::clone(&sink);
+        let on_eos = Arc::clone(&sink);
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let sample = appsink
+                        .pull_sample()
+                        .map_err(|_| gst::FlowError::Flushing)?;
+                    on_sample.deliver(sample)
+                })
+                .eos(move |_| on_eos.eos.store(true, Ordering::Release))
+                .build(),
+        );
         let bus = pipeline.bus().ok_or_else(|| CameraError::Pipeline {
             camera: camera.clone(),
             message: "pipeline has no bus".into(),
@@ -180,14 +247,18 @@ impl CameraStream {
             Duration::from_millis(1000 / u64::from(config.output.fps.unwrap_or(25).max(1)));
         let stream = Self {
             pipeline,
-            appsink,
             bus,
+            samples: samples_rx,
+            sink,
             next_seq: 0,
             rebaser: PtsRebaser::new(Duration::from_secs(1), nominal_interval),
             offline_anchor: None,
-            buffers_arrived,
             frames_delivered: 0,
             timestamps_flagged: 0,
+            loops: 0,
+            loop_base: Duration::ZERO,
+            last_raw_pts: None,
+            last_raw_interval: nominal_interval,
             finished: false,
             config,
         };
@@ -211,25 +282,27 @@ impl CameraStream {
 
     /// Buffers that reached the appsink, delivered or not.
     pub fn frames_decoded(&self) -> u64 {
-        self.buffers_arrived.load(Ordering::Relaxed)
+        self.sink.decoded.load(Ordering::Relaxed)
     }
 
     pub fn frames_delivered(&self) -> u64 {
         self.frames_delivered
     }
 
-    /// Frames decoded but never delivered because the consumer was slower than live video.
+    /// Frames decoded but never delivered because the consumer was slower than live video (exact: each
+    /// eviction of a stale frame is counted). Always zero in offline pacing.
     pub fn frames_dropped(&self) -> u64 {
-        // At most `max-buffers` frames wait in the appsink; the rest of the gap was dropped.
-        let queued = u64::from(self.appsink.max_buffers());
-        self.frames_decoded()
-            .saturating_sub(self.frames_delivered)
-            .saturating_sub(queued)
+        self.sink.dropped.load(Ordering::Relaxed)
     }
 
     /// Timestamps that went backwards, jumped or were missing, and were re-based.
     pub fn timestamps_flagged(&self) -> u64 {
         self.timestamps_flagged
+    }
+
+    /// How many times a looping file started again from the beginning.
+    pub fn loops(&self) -> u64 {
+        self.loops
     }
 
     /// Blocks until the next frame, the end of the stream (`Ok(None)`) or an error.
@@ -248,32 +321,66 @@ impl CameraStream {
         if self.finished {
             return Ok(Pull::EndOfStream);
         }
+        if let Ok(sample) = self.samples.try_recv() {
+            return self.frame_from_sample(&sample).map(Pull::Frame);
+        }
         let deadline = Instant::now() + timeout;
         loop {
-            let wait = BUS_POLL.min(deadline.saturating_duration_since(Instant::now()));
-            if let Some(sample) = self
-                .appsink
-                .try_pull_sample(gst::ClockTime::from_nseconds(wait.as_nanos() as u64))
-            {
-                return self.frame_from_sample(&sample).map(Pull::Frame);
-            }
             if let Some(error) = self.first_bus_error() {
                 self.finished = true;
                 return Err(error);
             }
-            if self.appsink.is_eos() {
-                self.finished = true;
-                if self.frames_delivered == 0 {
-                    return Err(CameraError::NoVideo {
-                        camera: self.config.camera.to_string(),
-                    });
+            // The EOS callback runs on the streaming thread after the last sample was queued, so an empty
+            // queue after EOS means the stream is done.
+            if self.sink.eos.load(Ordering::Acquire) && self.samples.is_empty() {
+                if self.config.options.loop_file
+                    && self.frames_delivered > 0
+                    && matches!(self.config.source, Source::File { .. })
+                {
+                    self.restart_file()?;
+                } else {
+                    self.finished = true;
+                    if self.frames_delivered == 0 {
+                        return Err(CameraError::NoVideo {
+                            camera: self.config.camera.to_string(),
+                        });
+                    }
+                    return Ok(Pull::EndOfStream);
                 }
-                return Ok(Pull::EndOfStream);
+            }
+            let wait = BUS_POLL.min(deadline.saturating_duration_since(Instant::now()));
+            match self.samples.recv_timeout(wait) {
+                Ok(sample) => return self.frame_from_sample(&sample).map(Pull::Frame),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.finished = true;
+                    return Ok(Pull::EndOfStream);
+                }
             }
             if Instant::now() >= deadline {
                 return Ok(Pull::Timeout);
             }
         }
+    }
+
+    /// Seeks a file that reached its end back to the start; its timestamps go on from where they were.
+    fn restart_file(&mut self) -> Result<(), CameraError> {
+        self.sink.eos.store(false, Ordering::Release);
+        if let Some(last) = self.last_raw_pts.take() {
+            // The file's PTS start from zero again: continue one frame after its last frame.
+            self.loop_base += last + self.last_raw_interval;
+        }
+        self.loops += 1;
+        tracing::debug!(camera = %self.config.camera, loops = self.loops, "file looped");
+        self.pipeline
+            .seek_simple(
+                gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
+                gst::ClockTime::ZERO,
+            )
+            .map_err(|err| CameraError::Pipeline {
+                camera: self.config.camera.to_string(),
+                message: format!("could not seek back to the start to loop: {err}"),
+            })
     }
 
     fn first_bus_error(&self) -> Option<CameraError> {
@@ -290,12 +397,13 @@ impl CameraStream {
                 if not_linked && self.frames_delivered == 0 {
                     return Some(CameraError::NoVideo { camera });
                 }
-                return Some(CameraError::Stream {
+                return Some(CameraError::from_bus_error(
                     camera,
                     element,
-                    message: redact_urls(&text),
-                    debug: debug.map(|d| redact_urls(&d)),
-                });
+                    &err.error(),
+                    redact_urls(&text),
+                    debug.map(|d| redact_urls(&d)),
+                ));
             }
         }
         None
@@ -321,17 +429,27 @@ impl CameraStream {
         let stride = video.plane_stride()[0] as usize;
         let data = video.plane_data(0).map_err(|e| bad(e.to_string()))?;
         let rgb: Vec<u8> = if stride == row_bytes {
-            data[..row_bytes * height as usize].to_vec()
+            data.get(..row_bytes * height as usize)
+                .ok_or_else(|| bad("plane shorter than the frame".into()))?
+                .to_vec()
         } else {
             // GStreamer pads RGB rows to 4 bytes; the rest of Walkout expects packed rows.
             let mut packed = Vec::with_capacity(row_bytes * height as usize);
             for row in data.chunks(stride).take(height as usize) {
-                packed.extend_from_slice(&row[..row_bytes]);
+                packed.extend_from_slice(&row[..row_bytes.min(row.len())]);
             }
             packed
         };
         let raw_pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
-        let (pts, verdict) = self.rebaser.rebase(raw_pts);
+        if let (Some(raw), Some(last)) = (raw_pts, self.last_raw_pts)
+            && raw > last
+        {
+            self.last_raw_interval = raw - last;
+        }
+        if raw_pts.is_some() {
+            self.last_raw_pts = raw_pts;
+        }
+        let (pts, verdict) = self.rebaser.rebase(raw_pts.map(|raw| raw + self.loop_base));
         if verdict.is_flagged() {
             self.timestamps_flagged += 1;
             tracing::warn!(camera = %camera, ?raw_pts, rebased = ?pts, ?verdict, "timestamp re-based");
@@ -367,12 +485,14 @@ impl CameraStream {
 
 impl Drop for CameraStream {
     fn drop(&mut self) {
+        // Unblocks an offline sink waiting for room, so that the state change cannot deadlock on it.
+        self.sink.closing.store(true, Ordering::Release);
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
 
 /// Removes `user:pass@` from any URL inside GStreamer's messages, which quote the location they failed on.
-fn redact_urls(text: &str) -> String {
+pub(crate) fn redact_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {

@@ -6,4 +6,13 @@
 //! attributed to sessions with a confidence, and each session's cart.
 //! Threads and state: pure logic with no I/O (no GStreamer, ONNX Runtime, HTTP or SQL); stages run on
 //! plain threads joined by bounded crossbeam channels, and everything downstream of detection is lossless.
-//! This crate is being built under the pipeline issue; it holds nothing yet.
+//! Built so far: camera calibration ([`calibration`]) and the per-camera tracker ([`tracker`], Kalman
+//! filter plus ByteTrack association); fusion, shelf events, sessions and carts are still to come.
+
+mod assignment;
+pub mod calibration;
+pub mod kalman;
+pub mod tracker;
+
+pub use assignment::assign;
+pub use tracker::{Track, TrackInput, TrackState, Tracker, TrackerConfig};

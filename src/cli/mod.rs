@@ -1,6 +1,7 @@
 mod bench;
 mod detect;
 mod probe;
+mod track;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Decode a camera source and print what it holds as one JSON object.
     Probe(probe::ProbeArgs),
+    /// Track MOTChallenge detections and write MOTChallenge tracks.
+    Track(track::TrackArgs),
     /// Measure throughput against a baseline taken in the same run, and print the figures as JSON.
     Bench(bench::BenchArgs),
 }
@@ -27,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detect(args) => detect::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Track(args) => track::run(args),
     }
 }
 

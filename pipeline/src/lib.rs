@@ -7,10 +7,12 @@
 //! Threads and state: pure logic with no I/O (no GStreamer, ONNX Runtime, HTTP or SQL); stages run on
 //! plain threads joined by bounded crossbeam channels, and everything downstream of detection is lossless.
 //! Built so far: camera calibration ([`calibration`]) and the per-camera tracker ([`tracker`], Kalman
-//! filter plus ByteTrack association); fusion, shelf events, sessions and carts are still to come.
+//! filter plus ByteTrack association), and shelf events with the carts and inventory that fold
+//! them ([`cart`]); fusion, shelf-event detection and sessions are still to come.
 
 mod assignment;
 pub mod calibration;
+pub mod cart;
 pub mod kalman;
 pub mod tracker;
 

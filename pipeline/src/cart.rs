@@ -1,0 +1,305 @@
+//! Shelf events, and the carts and live inventory that are folds of them.
+//!
+//! Events are immutable facts with an id, a time, camera evidence and a confidence; a cart is never
+//! edited, it is recomputed from its session's events and any operator corrections, so every total can be
+//! explained line by line and replayed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use walkout_core::{CameraId, CaptureTime};
+
+/// A planogram slot, e.g. `"A2-3"` (aisle A, shelf 2, position 3).
+pub type SlotId = String;
+/// A stock-keeping unit code.
+pub type Sku = String;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Items left the slot in a shopper's hand.
+    Pick,
+    /// Items were put into the slot.
+    Put,
+}
+
+/// Which camera frame shows the event, so an operator can look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub camera: CameraId,
+    pub frame_seq: u64,
+}
+
+/// One pick-up or put-back at a shelf slot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShelfEvent {
+    /// Unique and stable: replaying the same footage gives the same ids.
+    pub id: u64,
+    pub time: CaptureTime,
+    pub slot: SlotId,
+    pub sku: Sku,
+    pub kind: EventKind,
+    pub quantity: u32,
+    /// The session the event is attributed to, if any.
+    pub session: Option<u64>,
+    /// 0..1: how sure the attribution is (the margin to the next candidate).
+    pub confidence: f32,
+    pub evidence: Vec<Evidence>,
+}
+
+/// An operator's override of one cart line, with who and why (the audit trail lives in the API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Correction {
+    pub sku: Sku,
+    /// The line's quantity after the correction.
+    pub quantity: u32,
+    pub operator: String,
+    pub reason: String,
+    pub time: CaptureTime,
+}
+
+/// One line of a cart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CartLine {
+    pub quantity: u32,
+    /// Items put back that were never in this cart: a sign of a wrong attribution, for review.
+    pub unmatched_puts: u32,
+}
+
+/// A session's cart: SKU to line, in SKU order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Cart {
+    pub lines: BTreeMap<Sku, CartLine>,
+}
+
+impl Cart {
+    /// Folds a session's events and corrections: a pick adds, a put removes (never below zero), and a
+    /// correction sets its line, overriding every event before it in time.
+    pub fn fold<'a>(
+        events: impl IntoIterator<Item = &'a ShelfEvent>,
+        corrections: &[Correction],
+    ) -> Cart {
+        let mut cart = Cart::default();
+        let mut events: Vec<&ShelfEvent> = events.into_iter().collect();
+        events.sort_by_key(|e| (e.time, e.id));
+        let mut corrections: Vec<&Correction> = corrections.iter().collect();
+        corrections.sort_by_key(|c| c.time);
+        let mut pending = corrections.into_iter().peekable();
+        for event in events {
+            while let Some(correction) = pending.next_if(|c| c.time <= event.time) {
+                cart.apply_correction(correction);
+            }
+            cart.apply(event);
+        }
+        for correction in pending {
+            cart.apply_correction(correction);
+        }
+        cart.lines
+            .retain(|_, line| line.quantity > 0 || line.unmatched_puts > 0);
+        cart
+    }
+
+    fn apply(&mut self, event: &ShelfEvent) {
+        let line = self.lines.entry(event.sku.clone()).or_default();
+        match event.kind {
+            EventKind::Pick => line.quantity = line.quantity.saturating_add(event.quantity),
+            EventKind::Put => {
+                let removed = event.quantity.min(line.quantity);
+                line.quantity -= removed;
+                line.unmatched_puts += event.quantity - removed;
+            }
+        }
+    }
+
+    fn apply_correction(&mut self, correction: &Correction) {
+        let line = self.lines.entry(correction.sku.clone()).or_default();
+        line.quantity = correction.quantity;
+        line.unmatched_puts = 0;
+    }
+
+    pub fn quantity(&self, sku: &str) -> u32 {
+        self.lines.get(sku).map_or(0, |l| l.quantity)
+    }
+
+    /// Whether something in the cart does not add up and an operator should look.
+    pub fn has_unmatched_puts(&self) -> bool {
+        self.lines.values().any(|l| l.unmatched_puts > 0)
+    }
+}
+
+/// Live stock per slot, from the same events as the carts.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Inventory {
+    pub stock: BTreeMap<SlotId, i64>,
+}
+
+impl Inventory {
+    pub fn new(initial: impl IntoIterator<Item = (SlotId, i64)>) -> Self {
+        Self {
+            stock: initial.into_iter().collect(),
+        }
+    }
+
+    /// Applies one event: a pick takes from its slot, a put adds to the slot it went into (which may not
+    /// be where it came from). Stock may go negative, which means the planogram or an event is wrong.
+    pub fn apply(&mut self, event: &ShelfEvent) {
+        let slot = self.stock.entry(event.slot.clone()).or_insert(0);
+        match event.kind {
+            EventKind::Pick => *slot -= i64::from(event.quantity),
+            EventKind::Put => *slot += i64::from(event.quantity),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn event(
+        id: u64,
+        millis: u64,
+        sku: &str,
+        kind: EventKind,
+        quantity: u32,
+    ) -> ShelfEvent {
+        ShelfEvent {
+            id,
+            time: CaptureTime::from_unix_millis(millis),
+            slot: format!("slot-{sku}"),
+            sku: sku.into(),
+            kind,
+            quantity,
+            session: Some(1),
+            confidence: 0.9,
+            evidence: vec![],
+        }
+    }
+
+    #[test]
+    fn picks_add_puts_remove_and_empty_lines_vanish() {
+        let events = [
+            event(1, 10, "cola", EventKind::Pick, 2),
+            event(2, 20, "chips", EventKind::Pick, 1),
+            event(3, 30, "chips", EventKind::Put, 1),
+            event(4, 40, "cola", EventKind::Put, 1),
+        ];
+        let cart = Cart::fold(&events, &[]);
+        assert_eq!(cart.quantity("cola"), 1);
+        assert!(!cart.lines.contains_key("chips"));
+        assert!(!cart.has_unmatched_puts());
+    }
+
+    #[test]
+    fn a_put_of_something_never_taken_is_flagged_not_negative() {
+        let cart = Cart::fold(&[event(1, 10, "cola", EventKind::Put, 2)], &[]);
+        assert_eq!(cart.quantity("cola"), 0);
+        assert!(cart.has_unmatched_puts());
+    }
+
+    #[test]
+    fn a_correction_overrides_earlier_events_but_not_later_ones() {
+        let events = [
+            event(1, 10, "cola", EventKind::Pick, 3),
+            event(2, 50, "cola", EventKind::Pick, 1),
+        ];
+        let correction = Correction {
+            sku: "cola".into(),
+            quantity: 1,
+            operator: "ana".into(),
+            reason: "one was put on the wrong shelf".into(),
+            time: CaptureTime::from_unix_millis(20),
+        };
+        assert_eq!(
+            Cart::fold(&events, std::slice::from_ref(&correction)).quantity("cola"),
+            2
+        );
+        let late = Correction {
+            time: CaptureTime::from_unix_millis(60),
+            ..correction
+        };
+        assert_eq!(Cart::fold(&events, &[late]).quantity("cola"), 1);
+    }
+
+    #[test]
+    fn inventory_moves_stock_between_slots() {
+        let mut inventory =
+            Inventory::new([("slot-cola".to_string(), 10), ("slot-chips".to_string(), 5)]);
+        inventory.apply(&event(1, 10, "cola", EventKind::Pick, 2));
+        let mut misplaced = event(2, 20, "cola", EventKind::Put, 1);
+        misplaced.slot = "slot-chips".into();
+        inventory.apply(&misplaced);
+        assert_eq!(inventory.stock["slot-cola"], 8);
+        assert_eq!(inventory.stock["slot-chips"], 6);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::tests::event;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arbitrary_events() -> impl Strategy<Value = Vec<ShelfEvent>> {
+        prop::collection::vec((0..4usize, any::<bool>(), 1..4u32), 0..40).prop_map(|raw| {
+            raw.into_iter()
+                .enumerate()
+                .map(|(i, (sku, pick, quantity))| {
+                    let kind = if pick {
+                        EventKind::Pick
+                    } else {
+                        EventKind::Put
+                    };
+                    event(
+                        i as u64,
+                        i as u64 * 10,
+                        ["a", "b", "c", "d"][sku],
+                        kind,
+                        quantity,
+                    )
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// Events on different SKUs are independent: interleaving them differently changes nothing.
+        #[test]
+        fn independent_events_commute(events in arbitrary_events(), seed in any::<u64>()) {
+            let before = Cart::fold(&events, &[]);
+            // reorder across SKUs while keeping each SKU's own order: stable sort by a per-SKU key
+            let mut reordered = events.clone();
+            let key = |sku: &str| (seed.rotate_left(u32::from(sku.as_bytes()[0]) % 64)) % 7;
+            reordered.sort_by_key(|e| key(&e.sku));
+            for (i, e) in reordered.iter_mut().enumerate() {
+                e.time = CaptureTime::from_unix_millis(i as u64 * 10);
+                e.id = i as u64;
+            }
+            prop_assert_eq!(Cart::fold(&reordered, &[]), before);
+        }
+
+        /// A put never makes a quantity negative, and the cart never holds more than was picked.
+        #[test]
+        fn quantities_stay_between_zero_and_picked(events in arbitrary_events()) {
+            let cart = Cart::fold(&events, &[]);
+            for (sku, line) in &cart.lines {
+                let picked: u32 = events.iter().filter(|e| &e.sku == sku && e.kind == EventKind::Pick).map(|e| e.quantity).sum();
+                prop_assert!(line.quantity <= picked);
+            }
+        }
+
+        /// Inventory and carts agree: what left the shelves is what is in the carts, less the puts of
+        /// items the cart never held (which went onto a shelf from somewhere else).
+        #[test]
+        fn inventory_change_matches_the_cart(events in arbitrary_events()) {
+            let cart = Cart::fold(&events, &[]);
+            let mut inventory = Inventory::default();
+            for e in &events {
+                inventory.apply(e);
+            }
+            let taken: i64 = -inventory.stock.values().sum::<i64>();
+            let in_cart: i64 = cart.lines.values().map(|l| i64::from(l.quantity)).sum();
+            let unmatched: i64 = cart.lines.values().map(|l| i64::from(l.unmatched_puts)).sum();
+            prop_assert_eq!(taken, in_cart - unmatched);
+        }
+    }
+}

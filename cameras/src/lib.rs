@@ -1,13 +1,22 @@
 //! Camera ingestion: the only crate in Walkout that touches GStreamer.
 //!
 //! In: a camera's source (`rtsp://`, `rtsps://`, a file path or `file://` URI, `v4l2://`, `test://`, or a
-//! custom `pipeline:` launch line) and the output format the detector wants.
-//! Out: [`walkout_core::Frame`]s, packed RGB at the configured size and rate, numbered per camera, with the
-//! stream PTS re-based so that it never goes backwards, and a capture time on the store's shared clock.
-//! Threads: GStreamer runs its own streaming threads; [`CameraStream::next_frame`] blocks the caller's
-//! thread on the appsink. Back-pressure is set at the appsink: offline pacing blocks the decoder (lossless,
-//! reproducible), live pacing keeps only the newest frame and counts what it drops.
-//! State: one GStreamer pipeline per open stream, set to `Null` whenever the stream is dropped.
+//! custom `pipeline:` launch line) and the output format the detector wants; for a store, a
+//! [`CameraConfig`] per camera, added to and removed from a [`CameraSupervisor`] at any time.
+//! Out: [`walkout_core::Frame`]s, packed RGB at the configured size and rate (scaled and rate-converted
+//! inside GStreamer), numbered per camera, with the stream PTS re-based so that it never goes backwards (also
+//! across reconnects), and a capture time on the store's shared clock; [`CameraHealth`] per camera (state,
+//! rates, counters, last error, credentials redacted). Beside the flow: [`VideoWriter`] encodes RGB frames to
+//! a file, [`RtspServer`] serves test patterns and files on loopback for tests and demos, [`probe`] reports
+//! what a source holds.
+//! Threads and back-pressure: GStreamer runs its own streaming threads; each [`CameraStream`]'s appsink
+//! callback hands samples to a bounded channel, where offline pacing blocks the decoder (lossless,
+//! reproducible) and live pacing keeps only the newest frame and counts every one it evicts. The supervisor
+//! runs one plain thread per camera that pulls from its stream and sends into the caller's bounded output
+//! channel: live cameras drop the oldest frame when it is full (counted), offline cameras block.
+//! State: one GStreamer pipeline per open stream, set to `Null` whenever the stream is dropped; per camera
+//! the supervisor keeps its state machine (connecting, streaming, stalled, reconnecting, ended, failed),
+//! back-off, timestamp re-baser and counters, all dropped when the camera is removed.
 
 mod backoff;
 mod error;

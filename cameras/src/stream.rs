@@ -428,17 +428,19 @@ impl CameraStream {
         let row_bytes = width as usize * 3;
         let stride = video.plane_stride()[0] as usize;
         let data = video.plane_data(0).map_err(|e| bad(e.to_string()))?;
-        let rgb: Vec<u8> = if stride == row_bytes {
-            data.get(..row_bytes * height as usize)
-                .ok_or_else(|| bad("plane shorter than the frame".into()))?
-                .to_vec()
+        // One copy, straight into the frame's shared buffer: frames are large and there are many.
+        let rgb: Arc<[u8]> = if stride == row_bytes {
+            Arc::from(
+                data.get(..row_bytes * height as usize)
+                    .ok_or_else(|| bad("plane shorter than the frame".into()))?,
+            )
         } else {
             // GStreamer pads RGB rows to 4 bytes; the rest of Walkout expects packed rows.
             let mut packed = Vec::with_capacity(row_bytes * height as usize);
             for row in data.chunks(stride).take(height as usize) {
                 packed.extend_from_slice(&row[..row_bytes.min(row.len())]);
             }
-            packed
+            Arc::from(packed)
         };
         let raw_pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
         if let (Some(raw), Some(last)) = (raw_pts, self.last_raw_pts)

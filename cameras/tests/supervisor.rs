@@ -258,6 +258,32 @@ fn cameras_are_added_and_removed_while_the_others_run() {
 }
 
 #[test]
+fn the_watchdog_catches_a_camera_that_goes_quiet() {
+    let (supervisor, _frames) = CameraSupervisor::with_capacity(4);
+    // played in real time: one frame, then nothing for ten seconds, on a pipeline that stays open
+    let mut config = CameraConfig::new(
+        "quiet",
+        "pipeline:videotestsrc ! video/x-raw,width=32,height=32,framerate=1/10",
+    );
+    config.stall_secs = 1.0;
+    supervisor.add(config).unwrap();
+    let stalled = wait_for(
+        &supervisor,
+        "quiet",
+        Duration::from_secs(5),
+        "stalled",
+        |h| h.stalls >= 1,
+    );
+    let fault = stalled.last_error.unwrap();
+    assert_eq!(fault.kind, "stalled", "{fault:?}");
+    assert!(fault.message.contains("no frame for"), "{fault:?}");
+    // reconnecting brings a fresh first frame
+    wait_for(&supervisor, "quiet", Duration::from_secs(6), "back", |h| {
+        h.reconnects >= 1 && h.frames_delivered >= 2
+    });
+}
+
+#[test]
 fn offline_camera_delivers_every_frame_then_ends() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clip.mp4");

@@ -466,13 +466,17 @@ impl CameraWorker {
                 Ok(mut stream) => {
                     let outcome = self.pump(&mut stream, &source);
                     if let Outcome::Lost {
+                        error,
                         was_streaming: true,
-                        ..
                     } = &outcome
                     {
                         // Visible while the pipeline goes down, which can take a moment for a network source.
-                        self.shared.set_state(CameraState::Stalled);
-                        lock(&self.shared.status).stalls += 1;
+                        let mut status = lock(&self.shared.status);
+                        status.last_error = Some(CameraFault::from(error));
+                        status.stalls += 1;
+                        status.state = CameraState::Stalled;
+                        status.fps_in = 0.0;
+                        status.fps_out = 0.0;
                     }
                     drop(stream);
                     outcome

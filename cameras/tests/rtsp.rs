@@ -1,0 +1,70 @@
+//! The loopback RTSP server helper serves files and test patterns that the camera layer decodes.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use walkout_cameras::{
+    CameraStream, Pacing, Pull, RtspMedia, RtspServer, RtspTransport, Source, StreamConfig,
+    VideoFormat, VideoWriter,
+};
+use walkout_core::{CameraId, Frame};
+
+fn first_frames(url: &str, transport: RtspTransport, count: usize) -> Vec<Frame> {
+    let mut config = StreamConfig::new(CameraId::new("rtsp"), Source::parse(url).unwrap());
+    config.pacing = Pacing::Live;
+    config.options.rtsp_transport = transport;
+    let mut stream = CameraStream::open(config).unwrap();
+    let mut frames = Vec::new();
+    while frames.len() < count {
+        match stream.pull(Duration::from_secs(10)).unwrap() {
+            Pull::Frame(frame) => frames.push(frame),
+            other => panic!("{url}: {other:?} after {} frames", frames.len()),
+        }
+    }
+    frames
+}
+
+#[test]
+fn serves_a_file_as_h264_and_as_mjpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shelf.mkv");
+    let mut writer = VideoWriter::create(&path, VideoFormat::H264_MATROSKA, 80, 64, 15).unwrap();
+    for _ in 0..60 {
+        writer.push_rgb(&[200, 40, 40].repeat(80 * 64)).unwrap();
+    }
+    writer.finish().unwrap();
+    let server = RtspServer::start(
+        0,
+        vec![
+            ("h264".into(), RtspMedia::File { path: path.clone() }),
+            ("mjpeg".into(), RtspMedia::FileMjpeg { path }),
+        ],
+    )
+    .unwrap();
+    for name in ["h264", "mjpeg"] {
+        let frames = first_frames(&server.url(name), RtspTransport::Tcp, 5);
+        for frame in &frames {
+            assert_eq!((frame.width(), frame.height()), (80, 64), "{name}");
+            let centre = (32 * 80 + 40) * 3;
+            let px = &frame.rgb()[centre..centre + 3];
+            assert!(px[0] > 150 && px[1] < 90 && px[2] < 90, "{name}: {px:?}");
+        }
+        for pair in frames.windows(2) {
+            assert!(pair[1].pts > pair[0].pts, "{name}");
+        }
+    }
+}
+
+#[test]
+fn serves_a_test_pattern_over_udp_too() {
+    let server = RtspServer::start(
+        0,
+        vec![(
+            "pattern".into(),
+            RtspMedia::test_pattern("smpte", 64, 48, 15),
+        )],
+    )
+    .unwrap();
+    let frames = first_frames(&server.url("pattern"), RtspTransport::Udp, 5);
+    assert!(frames.iter().all(|f| f.width() == 64 && f.height() == 48));
+}

@@ -84,6 +84,7 @@ fn quote(path: &std::path::Path) -> String {
 pub struct RtspServer {
     port: u16,
     mounts: Vec<(String, RtspMedia)>,
+    credentials: Option<(String, String)>,
     running: Option<Running>,
 }
 
@@ -99,6 +100,7 @@ impl std::fmt::Debug for RtspServer {
         f.debug_struct("RtspServer")
             .field("port", &self.port)
             .field("mounts", &self.mounts)
+            .field("credentials", &self.credentials.as_ref().map(|_| "***"))
             .field("running", &self.running.is_some())
             .finish()
     }
@@ -107,10 +109,21 @@ impl std::fmt::Debug for RtspServer {
 impl RtspServer {
     /// Starts serving `mounts` (name, media) on `port`; port 0 picks a free one.
     pub fn start(port: u16, mounts: Vec<(String, RtspMedia)>) -> Result<Self, CameraError> {
+        Self::start_with_credentials(port, mounts, None)
+    }
+
+    /// Like [`RtspServer::start`], but every mount asks for HTTP basic credentials `(user, password)`, as
+    /// most IP cameras do.
+    pub fn start_with_credentials(
+        port: u16,
+        mounts: Vec<(String, RtspMedia)>,
+        credentials: Option<(String, String)>,
+    ) -> Result<Self, CameraError> {
         crate::init()?;
         let mut server = RtspServer {
             port,
             mounts,
+            credentials,
             running: None,
         };
         server.restart()?;
@@ -121,9 +134,14 @@ impl RtspServer {
         self.port
     }
 
-    /// The URL of a mount.
+    /// The URL of a mount (without credentials).
     pub fn url(&self, name: &str) -> String {
         format!("rtsp://127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// The URL of a mount with the given credentials in it, as a camera's configuration would hold them.
+    pub fn url_with_credentials(&self, name: &str, user: &str, password: &str) -> String {
+        format!("rtsp://{user}:{password}@127.0.0.1:{}/{name}", self.port)
     }
 
     pub fn is_running(&self) -> bool {
@@ -142,10 +160,39 @@ impl RtspServer {
         let mount_points = server
             .mount_points()
             .ok_or_else(|| fail("the server has no mount points".into()))?;
+        const ROLE: &str = "camera-user";
+        if let Some((user, password)) = &self.credentials {
+            let auth = gst_rtsp_server::RTSPAuth::new();
+            let token = gst_rtsp_server::RTSPToken::builder()
+                .field(
+                    gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE.as_str(),
+                    ROLE,
+                )
+                .build();
+            auth.add_basic(
+                gst_rtsp_server::RTSPAuth::make_basic(user, password).as_str(),
+                &token,
+            );
+            server.set_auth(Some(&auth));
+        }
         for (name, media) in &self.mounts {
             let factory = gst_rtsp_server::RTSPMediaFactory::new();
             factory.set_launch(&media.launch());
             factory.set_shared(true);
+            if self.credentials.is_some() {
+                factory.add_role_from_structure(
+                    &gstreamer::Structure::builder(ROLE)
+                        .field(
+                            gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS.as_str(),
+                            true,
+                        )
+                        .field(
+                            gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT.as_str(),
+                            true,
+                        )
+                        .build(),
+                );
+            }
             mount_points.add_factory(&format!("/{name}"), factory);
         }
         let context = glib::MainContext::new();

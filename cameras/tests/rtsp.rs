@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use walkout_cameras::{
-    CameraStream, Pacing, Pull, RtspMedia, RtspServer, RtspTransport, Source, StreamConfig,
-    VideoFormat, VideoWriter,
+    CameraError, CameraStream, Pacing, Pull, RtspMedia, RtspServer, RtspTransport, Source,
+    StreamConfig, VideoFormat, VideoWriter,
 };
 use walkout_core::{CameraId, Frame};
 
@@ -67,4 +67,31 @@ fn serves_a_test_pattern_over_udp_too() {
     .unwrap();
     let frames = first_frames(&server.url("pattern"), RtspTransport::Udp, 5);
     assert!(frames.iter().all(|f| f.width() == 64 && f.height() == 48));
+}
+
+#[test]
+fn wrong_credentials_are_a_typed_error_that_never_shows_the_password() {
+    let server = RtspServer::start_with_credentials(
+        0,
+        vec![("door".into(), RtspMedia::test_pattern("ball", 64, 48, 15))],
+        Some(("operator".into(), "right-pass".into())),
+    )
+    .unwrap();
+    let good = first_frames(
+        &server.url_with_credentials("door", "operator", "right-pass"),
+        RtspTransport::Tcp,
+        2,
+    );
+    assert_eq!(good.len(), 2);
+
+    let url = server.url_with_credentials("door", "operator", "wrong-pass");
+    let config = StreamConfig::new(CameraId::new("door"), Source::parse(&url).unwrap());
+    let err = match CameraStream::open(config) {
+        Err(err) => err,
+        Ok(mut stream) => stream.pull(Duration::from_secs(10)).unwrap_err(),
+    };
+    assert!(matches!(err, CameraError::Unauthorized { .. }), "{err:?}");
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("camera `door`"), "{shown}");
+    assert!(!shown.contains("wrong-pass"), "{shown}");
 }

@@ -351,3 +351,10 @@ fn camera_config_rejects_unknown_fields_and_hides_credentials() {
         .unwrap_err();
     assert!(err.to_string().contains("unknown field `fps`"), "{err}");
 }
+
+#[test]
+fn the_supervisor_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<CameraSupervisor>();
+    assert_send_sync::<RtspServer>();
+}

@@ -93,21 +93,24 @@ fn bench_detect(args: DetectBenchArgs) -> anyhow::Result<()> {
     let (mut bare, mut path, mut file) = (Vec::new(), Vec::new(), Vec::new());
     let mut stages = StageTimings::default();
     for _ in 0..rounds {
-        let started = Instant::now();
-        for _ in 0..frames.len() {
-            detector.run_bare(1)?;
+        // Bare runs and detect-path runs alternate in chunks of a few frames, so that whatever else the
+        // machine is doing slows both sides alike.
+        let (mut bare_time, mut path_time) = (Duration::ZERO, Duration::ZERO);
+        for chunk in frames.chunks(10) {
+            let started = Instant::now();
+            for _ in chunk {
+                detector.run_bare(1)?;
+            }
+            bare_time += started.elapsed();
+            let started = Instant::now();
+            for frame in chunk {
+                detector.detect(frame)?;
+                stages.add(&detector.last_timings());
+            }
+            path_time += started.elapsed();
         }
-        bare.push(frames.len() as f64 / started.elapsed().as_secs_f64());
-
-        let mut round_stages = StageTimings::default();
-        let started = Instant::now();
-        for frame in &frames {
-            detector.detect(frame)?;
-            round_stages.add(&detector.last_timings());
-        }
-        path.push(frames.len() as f64 / started.elapsed().as_secs_f64());
-        stages.add(&round_stages);
-
+        bare.push(frames.len() as f64 / bare_time.as_secs_f64());
+        path.push(frames.len() as f64 / path_time.as_secs_f64());
         file.push(file_to_detections(
             &mut detector,
             &args.video,

@@ -145,6 +145,39 @@ pub struct CameraHealth {
     pub last_frame_age_ms: Option<u64>,
 }
 
+impl CameraHealth {
+    /// The monotonic counters as Prometheus-style metric names (`_total`), each to be labelled with the
+    /// camera id.
+    pub fn counters(&self) -> [(&'static str, u64); 7] {
+        [
+            ("walkout_camera_frames_decoded_total", self.frames_decoded),
+            (
+                "walkout_camera_frames_delivered_total",
+                self.frames_delivered,
+            ),
+            ("walkout_camera_frames_dropped_total", self.frames_dropped),
+            ("walkout_camera_reconnects_total", self.reconnects),
+            ("walkout_camera_stalls_total", self.stalls),
+            (
+                "walkout_camera_timestamps_rebased_total",
+                self.timestamps_rebased,
+            ),
+            (
+                "walkout_camera_streaming",
+                u64::from(self.state == CameraState::Streaming),
+            ),
+        ]
+    }
+
+    /// The rates, as gauges.
+    pub fn gauges(&self) -> [(&'static str, f64); 2] {
+        [
+            ("walkout_camera_fps_in", self.fps_in),
+            ("walkout_camera_fps_out", self.fps_out),
+        ]
+    }
+}
+
 /// Why [`CameraSupervisor::add`] or [`CameraSupervisor::remove`] refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SupervisorError {

@@ -8,11 +8,13 @@
 //! plain threads joined by bounded crossbeam channels, and everything downstream of detection is lossless.
 //! Built so far: camera calibration ([`calibration`]) and the per-camera tracker ([`tracker`], Kalman
 //! filter plus ByteTrack association), and shelf events with the carts and inventory that fold
-//! them ([`cart`]); fusion, shelf-event detection and sessions are still to come.
+//! them ([`cart`]), and cross-camera fusion into one shopper id on the floor plan ([`fusion`]);
+//! shelf-event detection and sessions are still to come.
 
 mod assignment;
 pub mod calibration;
 pub mod cart;
+pub mod fusion;
 pub mod kalman;
 pub mod tracker;
 

@@ -1,0 +1,485 @@
+//! Cross-camera fusion: every camera's tracks, put on the floor plan, become one global shopper id that
+//! lasts from entry to exit.
+//!
+//! Each camera tracker numbers its own tracks. A camera track is bound to a global track the first time
+//! it is seen (by distance on the floor, within a gate that widens with the time the global track has
+//! been unseen), and the binding holds for as long as the camera track lives, so a hand-over between
+//! cameras or a short occlusion keeps the shopper's id. New global tracks are born only in birth zones
+//! (the entry gates): a shopper who reappears in the middle of the store is re-associated with the lost
+//! track nearest in space and time, not born again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use nalgebra::{Point2, Vector2};
+use serde::{Deserialize, Serialize};
+use walkout_core::{CameraId, CaptureTime};
+
+use crate::assignment::assign;
+
+/// A rectangle on the floor, in metres.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    pub min_m: [f64; 2],
+    pub max_m: [f64; 2],
+}
+
+impl Zone {
+    pub fn around(center_m: [f64; 2], half_size_m: [f64; 2]) -> Self {
+        Self {
+            min_m: [center_m[0] - half_size_m[0], center_m[1] - half_size_m[1]],
+            max_m: [center_m[0] + half_size_m[0], center_m[1] + half_size_m[1]],
+        }
+    }
+
+    pub fn contains(&self, p: &Point2<f64>) -> bool {
+        p.x >= self.min_m[0] && p.x <= self.max_m[0] && p.y >= self.min_m[1] && p.y <= self.max_m[1]
+    }
+}
+
+/// Fusion settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FusionConfig {
+    /// Largest distance between a new camera track and a live global track to bind them, in metres.
+    pub gate_m: f64,
+    /// How fast a shopper can walk, in metres per second: the gate for a lost track grows with this.
+    pub max_speed_m_per_s: f64,
+    /// The gate stops growing here, in metres.
+    pub max_gate_m: f64,
+    /// A global track with no observation for this long is lost.
+    pub lost_after_secs: f64,
+    /// A lost global track can be re-associated for this long; after it, it is gone (and flagged if it
+    /// vanished inside the store).
+    pub forget_after_secs: f64,
+    /// Where shoppers may appear: the entry gates.
+    pub birth_zones: Vec<Zone>,
+    /// Where shoppers leave: a track lost here has exited.
+    pub exit_zones: Vec<Zone>,
+    /// Steps an unexplained camera track must persist outside every birth zone before it is born anyway
+    /// (and flagged): someone the entry cameras missed.
+    pub orphan_birth_steps: u32,
+}
+
+impl Default for FusionConfig {
+    fn default() -> Self {
+        Self {
+            gate_m: 1.0,
+            max_speed_m_per_s: 1.8,
+            max_gate_m: 4.0,
+            lost_after_secs: 0.5,
+            forget_after_secs: 10.0,
+            birth_zones: Vec::new(),
+            exit_zones: Vec::new(),
+            orphan_birth_steps: 15,
+        }
+    }
+}
+
+/// A camera track's foot point on the floor at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloorObservation {
+    pub camera: CameraId,
+    pub local_id: u64,
+    pub position_m: Point2<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GlobalState {
+    Active,
+    Lost,
+    /// Lost inside an exit zone: the shopper left.
+    Exited,
+    /// Lost too long elsewhere: the shopper vanished inside the store.
+    Vanished,
+}
+
+/// One shopper across the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalTrack {
+    pub id: u64,
+    pub state: GlobalState,
+    pub position_m: Point2<f64>,
+    pub velocity_m_per_s: Vector2<f64>,
+    pub born_at: CaptureTime,
+    pub last_seen: CaptureTime,
+    /// Born outside every birth zone (an orphan camera track that persisted): worth a look.
+    pub born_outside_entry: bool,
+    /// Every position, for the floor map and the evaluator.
+    pub path: Vec<(CaptureTime, Point2<f64>)>,
+}
+
+/// What changed in one step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FusionEvents {
+    pub born: Vec<u64>,
+    pub exited: Vec<u64>,
+    pub vanished: Vec<u64>,
+}
+
+type LocalKey = (CameraId, u64);
+
+/// The fusion state over the whole store.
+#[derive(Debug, Clone)]
+pub struct Fusion {
+    config: FusionConfig,
+    tracks: BTreeMap<u64, GlobalTrack>,
+    bindings: BTreeMap<LocalKey, u64>,
+    orphans: BTreeMap<LocalKey, u32>,
+    next_id: u64,
+}
+
+impl Fusion {
+    pub fn new(config: FusionConfig) -> Self {
+        Self {
+            config,
+            tracks: BTreeMap::new(),
+            bindings: BTreeMap::new(),
+            orphans: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn tracks(&self) -> impl Iterator<Item = &GlobalTrack> {
+        self.tracks.values()
+    }
+
+    pub fn track(&self, id: u64) -> Option<&GlobalTrack> {
+        self.tracks.get(&id)
+    }
+
+    /// The global id a camera track is bound to.
+    pub fn global_id(&self, camera: &CameraId, local_id: u64) -> Option<u64> {
+        self.bindings.get(&(camera.clone(), local_id)).copied()
+    }
+
+    /// Advances to `time` with every camera's observations at (about) that time.
+    pub fn update(&mut self, time: CaptureTime, observations: &[FloorObservation]) -> FusionEvents {
+        let mut events = FusionEvents::default();
+        let present: BTreeSet<LocalKey> = observations
+            .iter()
+            .map(|o| (o.camera.clone(), o.local_id))
+            .collect();
+        // camera tracks that ended release their bindings
+        self.bindings.retain(|key, _| present.contains(key));
+        self.orphans.retain(|key, _| present.contains(key));
+
+        // 1. bound observations update their global track (several cameras average)
+        let mut sums: BTreeMap<u64, (Vector2<f64>, f64)> = BTreeMap::new();
+        let mut unbound: Vec<&FloorObservation> = Vec::new();
+        for o in observations {
+            match self.bindings.get(&(o.camera.clone(), o.local_id)) {
+                Some(&id) => {
+                    let entry = sums.entry(id).or_insert((Vector2::zeros(), 0.0));
+                    entry.0 += o.position_m.coords;
+                    entry.1 += 1.0;
+                }
+                None => unbound.push(o),
+            }
+        }
+        for (id, (sum, n)) in &sums {
+            if let Some(track) = self.tracks.get_mut(id) {
+                observe(track, time, Point2::from(sum / *n));
+            }
+        }
+
+        // 2. unbound observations join a global track nearby that this camera does not already see
+        let candidates: Vec<u64> = self
+            .tracks
+            .values()
+            .filter(|t| matches!(t.state, GlobalState::Active | GlobalState::Lost))
+            .map(|t| t.id)
+            .collect();
+        let seen_by: BTreeSet<(CameraId, u64)> = self
+            .bindings
+            .iter()
+            .map(|((camera, _), id)| (camera.clone(), *id))
+            .collect();
+        let gate = |track: &GlobalTrack| {
+            let unseen = secs_between(track.last_seen, time);
+            (self.config.gate_m + self.config.max_speed_m_per_s * unseen)
+                .min(self.config.max_gate_m)
+        };
+        let pairs = assign(
+            unbound.len(),
+            candidates.len(),
+            f32::MIN_POSITIVE,
+            |r, c| {
+                let track = &self.tracks[&candidates[c]];
+                if seen_by.contains(&(unbound[r].camera.clone(), track.id)) {
+                    return 0.0;
+                }
+                let predicted = predict(track, time);
+                let distance = (predicted - unbound[r].position_m).norm();
+                let limit = gate(track);
+                if distance > limit {
+                    0.0
+                } else {
+                    (1.0 - distance / (limit + 1e-9)).max(1e-6) as f32
+                }
+            },
+        );
+        let mut joined = vec![false; unbound.len()];
+        for (r, c) in pairs {
+            let o = unbound[r];
+            let id = candidates[c];
+            self.bindings.insert((o.camera.clone(), o.local_id), id);
+            self.orphans.remove(&(o.camera.clone(), o.local_id));
+            joined[r] = true;
+            if let Some(track) = self.tracks.get_mut(&id)
+                && !sums.contains_key(&id)
+            {
+                observe(track, time, o.position_m);
+            }
+        }
+
+        // 3. the rest are grouped (one observation per camera, within the gate: several cameras seeing
+        //    the same newcomer) and each group is born in a birth zone, or waits as an orphan
+        let rest: Vec<&FloorObservation> = unbound
+            .iter()
+            .zip(&joined)
+            .filter(|(_, j)| !**j)
+            .map(|(o, _)| *o)
+            .collect();
+        let mut groups: Vec<Vec<&FloorObservation>> = Vec::new();
+        for o in rest {
+            let nearest = groups
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| g.iter().all(|m| m.camera != o.camera))
+                .map(|(i, g)| (i, (g[0].position_m - o.position_m).norm()))
+                .filter(|(_, d)| *d <= self.config.gate_m)
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            match nearest {
+                Some((i, _)) => groups[i].push(o),
+                None => groups.push(vec![o]),
+            }
+        }
+        for group in groups {
+            let mut steps = 0;
+            for o in &group {
+                let entry = self
+                    .orphans
+                    .entry((o.camera.clone(), o.local_id))
+                    .or_insert(0);
+                *entry += 1;
+                steps = steps.max(*entry);
+            }
+            let n = group.len() as f64;
+            let position = Point2::from(
+                group
+                    .iter()
+                    .map(|o| o.position_m.coords)
+                    .sum::<Vector2<f64>>()
+                    / n,
+            );
+            let in_birth_zone = self
+                .config
+                .birth_zones
+                .iter()
+                .any(|z| z.contains(&position));
+            if !in_birth_zone && steps < self.config.orphan_birth_steps {
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            self.tracks.insert(
+                id,
+                GlobalTrack {
+                    id,
+                    state: GlobalState::Active,
+                    position_m: position,
+                    velocity_m_per_s: Vector2::zeros(),
+                    born_at: time,
+                    last_seen: time,
+                    born_outside_entry: !in_birth_zone,
+                    path: vec![(time, position)],
+                },
+            );
+            for o in &group {
+                let key = (o.camera.clone(), o.local_id);
+                self.orphans.remove(&key);
+                self.bindings.insert(key, id);
+            }
+            events.born.push(id);
+        }
+
+        // 4. unseen tracks are lost, then exited or vanished
+        for track in self.tracks.values_mut() {
+            let unseen = secs_between(track.last_seen, time);
+            match track.state {
+                GlobalState::Active if unseen > self.config.lost_after_secs => {
+                    if self
+                        .config
+                        .exit_zones
+                        .iter()
+                        .any(|z| z.contains(&track.position_m))
+                    {
+                        track.state = GlobalState::Exited;
+                        events.exited.push(track.id);
+                    } else {
+                        track.state = GlobalState::Lost;
+                    }
+                }
+                GlobalState::Lost if unseen > self.config.forget_after_secs => {
+                    track.state = GlobalState::Vanished;
+                    events.vanished.push(track.id);
+                }
+                _ => {}
+            }
+        }
+        events
+    }
+}
+
+fn secs_between(earlier: CaptureTime, later: CaptureTime) -> f64 {
+    later.saturating_since(earlier).as_secs_f64()
+}
+
+fn predict(track: &GlobalTrack, time: CaptureTime) -> Point2<f64> {
+    // a lost shopper may have stopped: trust the velocity for a second at most
+    let dt = secs_between(track.last_seen, time).min(1.0);
+    track.position_m + track.velocity_m_per_s * dt
+}
+
+fn observe(track: &mut GlobalTrack, time: CaptureTime, position: Point2<f64>) {
+    let dt = secs_between(track.last_seen, time);
+    if dt > 1e-6 {
+        let measured = (position - track.position_m) / dt;
+        // smoothed: foot points jitter by a few centimetres every frame
+        track.velocity_m_per_s = track.velocity_m_per_s * 0.7 + measured * 0.3;
+    }
+    track.position_m = position;
+    track.last_seen = time;
+    track.state = GlobalState::Active;
+    track.path.push((time, position));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> CaptureTime {
+        CaptureTime::from_unix_millis(ms)
+    }
+
+    fn obs(camera: &str, local_id: u64, x: f64, y: f64) -> FloorObservation {
+        FloorObservation {
+            camera: CameraId::new(camera),
+            local_id,
+            position_m: Point2::new(x, y),
+        }
+    }
+
+    fn config() -> FusionConfig {
+        FusionConfig {
+            birth_zones: vec![Zone::around([0.0, 0.0], [1.0, 1.0])],
+            exit_zones: vec![Zone::around([10.0, 0.0], [1.0, 1.0])],
+            ..FusionConfig::default()
+        }
+    }
+
+    /// A shopper walks from the entry (0,0) to the exit (10,0) at 1 m/s, seen by camera a for x < 6 and
+    /// by camera b for x > 4, each camera with its own track id.
+    fn walk(fusion: &mut Fusion, local_a: u64, local_b: u64, y: f64) -> Vec<FusionEvents> {
+        let mut all = Vec::new();
+        for step in 0..=100u64 {
+            let x = step as f64 * 0.1;
+            let mut seen = Vec::new();
+            if x < 6.0 {
+                seen.push(obs("a", local_a, x + 0.03, y));
+            }
+            if x > 4.0 {
+                seen.push(obs("b", local_b, x - 0.03, y));
+            }
+            all.push(fusion.update(at(step * 100), &seen));
+        }
+        all.push(fusion.update(at(11_000), &[]));
+        all
+    }
+
+    #[test]
+    fn one_id_from_entry_to_exit_across_a_hand_over() {
+        let mut fusion = Fusion::new(config());
+        let events = walk(&mut fusion, 7, 3, 0.0);
+        let born: Vec<u64> = events.iter().flat_map(|e| e.born.clone()).collect();
+        let exited: Vec<u64> = events.iter().flat_map(|e| e.exited.clone()).collect();
+        assert_eq!(born, vec![1]);
+        assert_eq!(exited, vec![1]);
+        let track = fusion.track(1).unwrap();
+        assert!(!track.born_outside_entry);
+        assert!((track.position_m.x - 10.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn a_short_occlusion_re_associates_instead_of_a_new_birth() {
+        let mut fusion = Fusion::new(config());
+        let mut t = 0;
+        for step in 0..20u64 {
+            fusion.update(at(t), &[obs("a", 1, step as f64 * 0.1, 0.0)]);
+            t += 100;
+        }
+        // hidden behind a shelf for 1.5 s, then the camera tracker gives a new local id
+        for _ in 0..15 {
+            fusion.update(at(t), &[]);
+            t += 100;
+        }
+        assert_eq!(fusion.track(1).unwrap().state, GlobalState::Lost);
+        let events = fusion.update(at(t), &[obs("a", 2, 3.4, 0.2)]);
+        assert!(events.born.is_empty());
+        assert_eq!(fusion.global_id(&CameraId::new("a"), 2), Some(1));
+        assert_eq!(fusion.track(1).unwrap().state, GlobalState::Active);
+    }
+
+    #[test]
+    fn two_shoppers_side_by_side_keep_their_ids() {
+        let mut fusion = Fusion::new(config());
+        for step in 0..=50u64 {
+            let x = step as f64 * 0.1;
+            fusion.update(
+                at(step * 100),
+                &[
+                    obs("a", 1, x, -0.4),
+                    obs("a", 2, x, 0.4),
+                    obs("b", 9, x, 0.42),
+                    obs("b", 8, x, -0.38),
+                ],
+            );
+        }
+        let ids: Vec<u64> = fusion.tracks().map(|t| t.id).collect();
+        assert_eq!(ids, vec![1, 2]);
+        assert_eq!(
+            fusion.global_id(&CameraId::new("b"), 9),
+            fusion.global_id(&CameraId::new("a"), 2)
+        );
+        assert_eq!(
+            fusion.global_id(&CameraId::new("b"), 8),
+            fusion.global_id(&CameraId::new("a"), 1)
+        );
+    }
+
+    #[test]
+    fn an_orphan_outside_the_entry_is_born_late_and_flagged() {
+        let mut fusion = Fusion::new(config());
+        let mut born = Vec::new();
+        for step in 0..20u64 {
+            born.extend(fusion.update(at(step * 100), &[obs("a", 5, 5.0, 3.0)]).born);
+        }
+        assert_eq!(born, vec![1]);
+        assert!(fusion.track(1).unwrap().born_outside_entry);
+        assert_eq!(fusion.track(1).unwrap().born_at, at(1_400));
+    }
+
+    #[test]
+    fn a_track_lost_inside_the_store_vanishes() {
+        let mut fusion = Fusion::new(config());
+        fusion.update(at(0), &[obs("a", 1, 0.0, 0.0)]);
+        fusion.update(at(100), &[obs("a", 1, 0.1, 0.0)]);
+        let mut vanished = Vec::new();
+        for step in 2..120u64 {
+            vanished.extend(fusion.update(at(step * 100), &[]).vanished);
+        }
+        assert_eq!(vanished, vec![1]);
+    }
+}

@@ -95,3 +95,22 @@ fn wrong_credentials_are_a_typed_error_that_never_shows_the_password() {
     assert!(shown.contains("camera `door`"), "{shown}");
     assert!(!shown.contains("wrong-pass"), "{shown}");
 }
+
+#[test]
+fn probe_reports_a_live_rtsp_stream() {
+    let server = RtspServer::start(
+        0,
+        vec![("probe".into(), RtspMedia::test_pattern("smpte", 64, 48, 15))],
+    )
+    .unwrap();
+    let config = StreamConfig::new(
+        CameraId::new("probe"),
+        Source::parse(&server.url("probe")).unwrap(),
+    );
+    let report = walkout_cameras::probe(config, Some(15));
+    assert_eq!(report.frames, 15, "{report:?}");
+    assert_eq!((report.width, report.height), (64, 48));
+    assert!((report.fps - 15.0).abs() < 1.0, "{report:?}");
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert!(report.last_pts_ms > report.first_pts_ms);
+}

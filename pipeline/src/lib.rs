@@ -9,13 +9,15 @@
 //! Built so far: camera calibration ([`calibration`]) and the per-camera tracker ([`tracker`], Kalman
 //! filter plus ByteTrack association), and shelf events with the carts and inventory that fold
 //! them ([`cart`]), and cross-camera fusion into one shopper id on the floor plan ([`fusion`]);
-//! shelf-event detection and sessions are still to come.
+//! and sessions binding app check-ins to shoppers ([`sessions`]); shelf-event detection from the
+//! cameras is still to come.
 
 mod assignment;
 pub mod calibration;
 pub mod cart;
 pub mod fusion;
 pub mod kalman;
+pub mod sessions;
 pub mod tracker;
 
 pub use assignment::assign;

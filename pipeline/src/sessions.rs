@@ -1,0 +1,496 @@
+//! Sessions: an app check-in at the entry gate binds an account to the shopper crossing the gate, the
+//! session collects the events attributed to its shoppers, and closes when they have all left.
+//!
+//! Anything the system cannot be sure of goes to review instead of silently into a charge: a check-in
+//! that matched no shopper or several, a shopper lost inside the store, a low-confidence event, a put-back
+//! of something the cart never held.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use walkout_core::CaptureTime;
+
+use crate::cart::{Cart, Correction, ShelfEvent};
+use crate::fusion::{Fusion, FusionEvents, Zone};
+
+/// The app's check-in, as the gate posts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckIn {
+    pub account: String,
+    pub gate: String,
+    pub time: CaptureTime,
+}
+
+/// Session settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Entry gates by id: the floor zone where a checking-in shopper stands.
+    pub entry_gates: BTreeMap<String, Zone>,
+    /// A shopper in the gate zone this long before or after the scan can be the one who scanned.
+    pub match_window_secs: f64,
+    /// Events attributed with less confidence than this send the session to review.
+    pub min_event_confidence: f32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            entry_gates: BTreeMap::new(),
+            match_window_secs: 3.0,
+            min_event_confidence: 0.6,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum ReviewReason {
+    NoShopperAtCheckIn { gate: String },
+    AmbiguousCheckIn { candidates: Vec<u64> },
+    ShopperVanished { track: u64 },
+    LowConfidenceEvent { event: u64, confidence: f32 },
+    UnmatchedPut { sku: String },
+    Disputed { line: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Open,
+    Closed,
+}
+
+/// One account's visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: u64,
+    pub account: String,
+    /// Global shopper ids paying on this account (a family is several).
+    pub tracks: BTreeSet<u64>,
+    pub opened_at: CaptureTime,
+    pub closed_at: Option<CaptureTime>,
+    pub state: SessionState,
+    pub review: Vec<ReviewReason>,
+    pub events: Vec<ShelfEvent>,
+    pub corrections: Vec<Correction>,
+}
+
+impl Session {
+    pub fn cart(&self) -> Cart {
+        Cart::fold(&self.events, &self.corrections)
+    }
+
+    pub fn needs_review(&self) -> bool {
+        !self.review.is_empty() || self.cart().has_unmatched_puts()
+    }
+}
+
+/// Everything that happened to sessions in one call, for the API and the billing outbox.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionEvents {
+    pub opened: Vec<u64>,
+    pub closed: Vec<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingCheckIn {
+    session: u64,
+    check_in: CheckIn,
+}
+
+/// All sessions of the store.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    config: SessionConfig,
+    sessions: BTreeMap<u64, Session>,
+    by_track: BTreeMap<u64, u64>,
+    pending: Vec<PendingCheckIn>,
+    next_id: u64,
+}
+
+impl Sessions {
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            config,
+            sessions: BTreeMap::new(),
+            by_track: BTreeMap::new(),
+            pending: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Session> {
+        self.sessions.get(&id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    /// The session a global shopper pays on.
+    pub fn session_of_track(&self, track: u64) -> Option<u64> {
+        self.by_track.get(&track).copied()
+    }
+
+    /// Opens a session (or joins the account's open one: a family scanning one account) and tries to bind
+    /// the shopper at the gate; if nobody is there yet, the check-in waits out the match window.
+    pub fn check_in(&mut self, check_in: CheckIn, fusion: &Fusion) -> SessionEvents {
+        let mut events = SessionEvents::default();
+        let existing = self
+            .sessions
+            .values()
+            .find(|s| s.state == SessionState::Open && s.account == check_in.account)
+            .map(|s| s.id);
+        let session = match existing {
+            Some(id) => id,
+            None => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.sessions.insert(
+                    id,
+                    Session {
+                        id,
+                        account: check_in.account.clone(),
+                        tracks: BTreeSet::new(),
+                        opened_at: check_in.time,
+                        closed_at: None,
+                        state: SessionState::Open,
+                        review: Vec::new(),
+                        events: Vec::new(),
+                        corrections: Vec::new(),
+                    },
+                );
+                events.opened.push(id);
+                id
+            }
+        };
+        self.pending.push(PendingCheckIn { session, check_in });
+        self.resolve_pending(fusion, None);
+        events
+    }
+
+    /// Follows the floor: binds waiting check-ins, flags vanished shoppers, closes sessions whose
+    /// shoppers have all left.
+    pub fn on_fusion(
+        &mut self,
+        now: CaptureTime,
+        changes: &FusionEvents,
+        fusion: &Fusion,
+    ) -> SessionEvents {
+        let mut events = SessionEvents::default();
+        self.resolve_pending(fusion, Some(now));
+        for track in &changes.vanished {
+            if let Some(session) = self
+                .by_track
+                .get(track)
+                .and_then(|id| self.sessions.get_mut(id))
+            {
+                session
+                    .review
+                    .push(ReviewReason::ShopperVanished { track: *track });
+            }
+        }
+        let gone: BTreeSet<u64> = changes
+            .exited
+            .iter()
+            .chain(&changes.vanished)
+            .copied()
+            .collect();
+        if gone.is_empty() {
+            return events;
+        }
+        let waiting: BTreeSet<u64> = self.pending.iter().map(|p| p.session).collect();
+        for session in self.sessions.values_mut() {
+            if session.state != SessionState::Open
+                || session.tracks.is_empty()
+                || waiting.contains(&session.id)
+            {
+                continue;
+            }
+            let all_gone = session.tracks.iter().all(|t| {
+                gone.contains(t)
+                    || fusion.track(*t).is_some_and(|g| {
+                        matches!(
+                            g.state,
+                            crate::fusion::GlobalState::Exited
+                                | crate::fusion::GlobalState::Vanished
+                        )
+                    })
+            });
+            if all_gone && session.tracks.iter().any(|t| gone.contains(t)) {
+                session.state = SessionState::Closed;
+                session.closed_at = Some(now);
+                events.closed.push(session.id);
+            }
+        }
+        events
+    }
+
+    /// Adds an event to the session of the shopper it is attributed to (by global track id).
+    pub fn add_event(&mut self, track: u64, mut event: ShelfEvent) -> Option<u64> {
+        let id = *self.by_track.get(&track)?;
+        let session = self.sessions.get_mut(&id)?;
+        event.session = Some(id);
+        if event.confidence < self.config.min_event_confidence {
+            session.review.push(ReviewReason::LowConfidenceEvent {
+                event: event.id,
+                confidence: event.confidence,
+            });
+        }
+        session.events.push(event);
+        Some(id)
+    }
+
+    fn resolve_pending(&mut self, fusion: &Fusion, now: Option<CaptureTime>) {
+        let window = self.config.match_window_secs;
+        let pending = std::mem::take(&mut self.pending);
+        for p in pending {
+            let Some(zone) = self.config.entry_gates.get(&p.check_in.gate).copied() else {
+                if let Some(session) = self.sessions.get_mut(&p.session) {
+                    session.review.push(ReviewReason::NoShopperAtCheckIn {
+                        gate: p.check_in.gate.clone(),
+                    });
+                }
+                continue;
+            };
+            let t = p.check_in.time.unix_nanos as f64 / 1e9;
+            let mut candidates: Vec<(u64, f64)> = fusion
+                .tracks()
+                .filter(|g| !self.by_track.contains_key(&g.id))
+                .filter_map(|g| {
+                    g.path
+                        .iter()
+                        .filter(|(time, pos)| {
+                            zone.contains(pos)
+                                && ((time.unix_nanos as f64 / 1e9) - t).abs() <= window
+                        })
+                        .map(|(time, _)| ((time.unix_nanos as f64 / 1e9) - t).abs())
+                        .min_by(f64::total_cmp)
+                        .map(|dt| (g.id, dt))
+                })
+                .collect();
+            candidates.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            let window_over = now.is_some_and(|now| (now.unix_nanos as f64 / 1e9) > t + window);
+            match (candidates.len(), window_over) {
+                (0, true) => {
+                    if let Some(session) = self.sessions.get_mut(&p.session) {
+                        session.review.push(ReviewReason::NoShopperAtCheckIn {
+                            gate: p.check_in.gate.clone(),
+                        });
+                    }
+                    continue;
+                }
+                // nobody yet, or several: others may still walk in; decide when the window closes
+                (0, false) => {
+                    self.pending.push(p);
+                    continue;
+                }
+                (n, false) if n > 1 => {
+                    self.pending.push(p);
+                    continue;
+                }
+                _ => {}
+            }
+            let chosen = candidates[0].0;
+            self.by_track.insert(chosen, p.session);
+            if let Some(session) = self.sessions.get_mut(&p.session) {
+                session.tracks.insert(chosen);
+                if candidates.len() > 1 {
+                    session.review.push(ReviewReason::AmbiguousCheckIn {
+                        candidates: candidates.iter().map(|c| c.0).collect(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::Point2;
+    use walkout_core::CameraId;
+
+    use super::*;
+    use crate::cart::EventKind;
+    use crate::fusion::{FloorObservation, FusionConfig};
+
+    fn at(ms: u64) -> CaptureTime {
+        CaptureTime::from_unix_millis(ms)
+    }
+
+    fn store() -> (Fusion, Sessions) {
+        let entry = Zone::around([0.0, 0.0], [1.0, 1.0]);
+        let fusion = Fusion::new(FusionConfig {
+            birth_zones: vec![entry],
+            exit_zones: vec![Zone::around([10.0, 0.0], [1.0, 1.0])],
+            ..FusionConfig::default()
+        });
+        let sessions = Sessions::new(SessionConfig {
+            entry_gates: [("entry".to_string(), entry)].into_iter().collect(),
+            ..SessionConfig::default()
+        });
+        (fusion, sessions)
+    }
+
+    fn check_in(account: &str, ms: u64) -> CheckIn {
+        CheckIn {
+            account: account.into(),
+            gate: "entry".into(),
+            time: at(ms),
+        }
+    }
+
+    fn event(id: u64, ms: u64, confidence: f32) -> ShelfEvent {
+        ShelfEvent {
+            id,
+            time: at(ms),
+            slot: "A1".into(),
+            sku: "cola".into(),
+            kind: EventKind::Pick,
+            quantity: 1,
+            session: None,
+            confidence,
+            evidence: vec![],
+        }
+    }
+
+    /// Steps the store: each walker is (local id, start ms, y); they walk +x at 1 m/s from the entry.
+    fn run(
+        fusion: &mut Fusion,
+        sessions: &mut Sessions,
+        walkers: &[(u64, u64, f64)],
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Vec<u64> {
+        let mut closed = Vec::new();
+        for ms in (from_ms..=to_ms).step_by(100) {
+            let seen: Vec<FloorObservation> = walkers
+                .iter()
+                .filter(|(_, start, _)| ms >= *start)
+                .map(|(id, start, y)| (id, (ms - start) as f64 / 1000.0, y))
+                .filter(|(_, x, _)| *x <= 10.0)
+                .map(|(id, x, y)| FloorObservation {
+                    camera: CameraId::new("a"),
+                    local_id: *id,
+                    position_m: Point2::new(x, *y),
+                })
+                .collect();
+            let changes = fusion.update(at(ms), &seen);
+            closed.extend(sessions.on_fusion(at(ms), &changes, fusion).closed);
+        }
+        closed
+    }
+
+    #[test]
+    fn a_check_in_binds_the_shopper_at_the_gate_and_the_session_closes_at_exit() {
+        let (mut fusion, mut sessions) = store();
+        run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 300);
+        let opened = sessions.check_in(check_in("acct-1", 200), &fusion).opened;
+        assert_eq!(opened, vec![1]);
+        assert_eq!(sessions.session_of_track(1), Some(1));
+        assert_eq!(sessions.add_event(1, event(10, 3_000, 0.95)), Some(1));
+        let closed = run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 400, 11_000);
+        assert_eq!(closed, vec![1]);
+        let session = sessions.get(1).unwrap();
+        assert_eq!(session.state, SessionState::Closed);
+        assert_eq!(session.cart().quantity("cola"), 1);
+        assert!(!session.needs_review());
+    }
+
+    #[test]
+    fn a_check_in_before_the_shopper_is_seen_waits_for_them() {
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        run(&mut fusion, &mut sessions, &[(1, 500, 0.0)], 0, 1_000);
+        assert_eq!(sessions.session_of_track(1), Some(1));
+    }
+
+    #[test]
+    fn a_check_in_with_nobody_at_the_gate_goes_to_review() {
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        run(&mut fusion, &mut sessions, &[], 0, 5_000);
+        assert_eq!(
+            sessions.get(1).unwrap().review,
+            vec![ReviewReason::NoShopperAtCheckIn {
+                gate: "entry".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn two_shoppers_at_the_gate_make_an_ambiguous_check_in() {
+        let (mut fusion, mut sessions) = store();
+        run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, -0.3), (2, 0, 0.3)],
+            0,
+            200,
+        );
+        sessions.check_in(check_in("acct-1", 100), &fusion);
+        run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, -0.3), (2, 0, 0.3)],
+            300,
+            4_000,
+        );
+        let session = sessions.get(1).unwrap();
+        assert_eq!(session.tracks.len(), 1);
+        assert!(
+            matches!(&session.review[..], [ReviewReason::AmbiguousCheckIn { candidates }] if candidates == &vec![1, 2])
+        );
+    }
+
+    #[test]
+    fn a_family_pays_on_one_account_and_closes_when_the_last_one_leaves() {
+        let (mut fusion, mut sessions) = store();
+        run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 100);
+        sessions.check_in(check_in("family", 50), &fusion);
+        run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, 0.0), (2, 4_000, 0.0)],
+            200,
+            4_100,
+        );
+        let second = sessions.check_in(check_in("family", 4_050), &fusion);
+        assert!(
+            second.opened.is_empty(),
+            "the family shares the open session"
+        );
+        let closed = run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, 0.0), (2, 4_000, 0.0)],
+            4_200,
+            15_500,
+        );
+        assert_eq!(closed, vec![1]);
+        let session = sessions.get(1).unwrap();
+        assert_eq!(
+            session.tracks.iter().copied().collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(
+            session.closed_at.unwrap() > at(14_000),
+            "closed only after the second shopper left"
+        );
+    }
+
+    #[test]
+    fn low_confidence_events_send_the_session_to_review() {
+        let (mut fusion, mut sessions) = store();
+        run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 100);
+        sessions.check_in(check_in("acct-1", 50), &fusion);
+        sessions.add_event(1, event(7, 2_000, 0.4));
+        assert!(sessions.get(1).unwrap().needs_review());
+        assert_eq!(
+            sessions.add_event(99, event(8, 2_000, 0.9)),
+            None,
+            "no session for an unknown shopper"
+        );
+    }
+}

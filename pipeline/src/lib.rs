@@ -9,8 +9,8 @@
 //! Built so far: camera calibration ([`calibration`]) and the per-camera tracker ([`tracker`], Kalman
 //! filter plus ByteTrack association), and shelf events with the carts and inventory that fold
 //! them ([`cart`]), and cross-camera fusion into one shopper id on the floor plan ([`fusion`]);
-//! and sessions binding app check-ins to shoppers ([`sessions`]); shelf-event detection from the
-//! cameras is still to come.
+//! sessions binding app check-ins to shoppers ([`sessions`]), and pick-up and put-back detection
+//! with attribution ([`shelf`]). Still to come: the threaded stage topology that wires them.
 
 mod assignment;
 pub mod calibration;
@@ -18,6 +18,7 @@ pub mod cart;
 pub mod fusion;
 pub mod kalman;
 pub mod sessions;
+pub mod shelf;
 pub mod tracker;
 
 pub use assignment::assign;

@@ -1,0 +1,467 @@
+//! Shelf events from what a camera sees at a slot: pick-ups and put-backs are changes in the number of
+//! products the detector counts in the slot, bracketed by a hand in the slot, and attributed to the
+//! shopper whose hand it was.
+//!
+//! A hand in front of the shelf hides products, so counts during an interaction mean nothing: the event
+//! compares the settled count before the first hand arrived with the settled count after the last hand
+//! left. Attribution accumulates, over the interaction, how close each shopper's body was to each hand in
+//! the slot; the confidence is the margin between the best shopper and the next. A weight sensor on the
+//! slot, when there is one, overrides the quantity vision counted.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use walkout_core::{BBox, CameraId, CaptureTime};
+
+use crate::cart::{EventKind, Evidence, ShelfEvent, SlotId};
+
+/// A slot as one camera sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotView {
+    pub slot: SlotId,
+    pub sku: String,
+    /// The slot's opening in this camera's pixels.
+    pub region: BBox,
+    /// Grams per item, for weight sensors.
+    pub unit_weight_g: Option<f64>,
+}
+
+/// Detector settings for shelf events.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShelfConfig {
+    /// Frames of settled counts taken before and after an interaction.
+    pub settle_frames: usize,
+    /// An interaction ends after this many frames without a hand in the slot.
+    pub hand_gap_frames: u32,
+    /// A hand counts as in the slot when its box overlaps the slot region by this share of its own area.
+    pub hand_overlap: f32,
+    /// Distance (in person-box heights) at which a hand's support for a shopper halves.
+    pub attribution_scale: f32,
+}
+
+impl Default for ShelfConfig {
+    fn default() -> Self {
+        Self {
+            settle_frames: 5,
+            hand_gap_frames: 4,
+            hand_overlap: 0.2,
+            attribution_scale: 0.25,
+        }
+    }
+}
+
+/// A person in this camera's frame, with the global shopper id fusion gave its track.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PersonView {
+    pub shopper: u64,
+    pub bbox: BBox,
+}
+
+/// What one camera frame shows near the shelves.
+#[derive(Debug, Clone, Copy)]
+pub struct ShelfFrame<'a> {
+    pub camera: &'a CameraId,
+    pub frame_seq: u64,
+    pub time: CaptureTime,
+    pub products: &'a [BBox],
+    pub hands: &'a [BBox],
+    pub people: &'a [PersonView],
+}
+
+/// A weight change on a slot's sensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightReading {
+    pub slot: SlotId,
+    /// Negative when weight left the shelf.
+    pub delta_g: f64,
+    pub time: CaptureTime,
+}
+
+/// A detected event with the shopper it is attributed to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributedEvent {
+    pub event: ShelfEvent,
+    /// The global shopper id, when any shopper's hand was near.
+    pub shopper: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SlotState {
+    recent_counts: VecDeque<u32>,
+    before: Option<u32>,
+    interaction: Option<Interaction>,
+}
+
+#[derive(Debug, Clone)]
+struct Interaction {
+    started: CaptureTime,
+    last_hand: CaptureTime,
+    frames_without_hand: u32,
+    after_counts: Vec<u32>,
+    support: BTreeMap<u64, f32>,
+    evidence: Vec<Evidence>,
+}
+
+/// Watches the slots one camera sees.
+#[derive(Debug, Clone)]
+pub struct ShelfWatcher {
+    config: ShelfConfig,
+    slots: Vec<SlotView>,
+    states: Vec<SlotState>,
+    next_event_id: u64,
+    weights: Vec<WeightReading>,
+}
+
+impl ShelfWatcher {
+    /// `first_event_id` keeps ids unique across watchers (e.g. camera index << 32).
+    pub fn new(config: ShelfConfig, slots: Vec<SlotView>, first_event_id: u64) -> Self {
+        let states = vec![SlotState::default(); slots.len()];
+        Self {
+            config,
+            slots,
+            states,
+            next_event_id: first_event_id,
+            weights: Vec::new(),
+        }
+    }
+
+    /// Records a weight sensor reading; it is used by the next event on that slot within two seconds.
+    pub fn weight(&mut self, reading: WeightReading) {
+        self.weights.push(reading);
+    }
+
+    pub fn observe(&mut self, frame: &ShelfFrame<'_>) -> Vec<AttributedEvent> {
+        let mut out = Vec::new();
+        for index in 0..self.slots.len() {
+            if let Some(event) = self.observe_slot(index, frame) {
+                out.push(event);
+            }
+        }
+        out
+    }
+
+    fn observe_slot(&mut self, index: usize, frame: &ShelfFrame<'_>) -> Option<AttributedEvent> {
+        let config = self.config;
+        let region = self.slots[index].region;
+        let count = frame
+            .products
+            .iter()
+            .filter(|p| contains_center(&region, p))
+            .count() as u32;
+        let hands: Vec<&BBox> = frame
+            .hands
+            .iter()
+            .filter(|h| overlap_share(h, &region) >= config.hand_overlap)
+            .collect();
+        let state = &mut self.states[index];
+        if !hands.is_empty() {
+            let interaction = state.interaction.get_or_insert_with(|| Interaction {
+                started: frame.time,
+                last_hand: frame.time,
+                frames_without_hand: 0,
+                after_counts: Vec::new(),
+                support: BTreeMap::new(),
+                evidence: Vec::new(),
+            });
+            interaction.last_hand = frame.time;
+            interaction.frames_without_hand = 0;
+            interaction.after_counts.clear();
+            if interaction.evidence.len() < 8 {
+                interaction.evidence.push(Evidence {
+                    camera: frame.camera.clone(),
+                    frame_seq: frame.frame_seq,
+                });
+            }
+            for hand in hands {
+                for (shopper, support) in hand_support(hand, frame.people, config.attribution_scale)
+                {
+                    *interaction.support.entry(shopper).or_insert(0.0) += support;
+                }
+            }
+            return None;
+        }
+        let Some(interaction) = state.interaction.as_mut() else {
+            // settled: remember the count a future interaction starts from
+            state.recent_counts.push_back(count);
+            if state.recent_counts.len() > config.settle_frames {
+                state.recent_counts.pop_front();
+            }
+            if state.recent_counts.len() == config.settle_frames {
+                state.before = median(&state.recent_counts);
+            }
+            return None;
+        };
+        interaction.frames_without_hand += 1;
+        if interaction.frames_without_hand <= config.hand_gap_frames {
+            return None;
+        }
+        interaction.after_counts.push(count);
+        if interaction.after_counts.len() < config.settle_frames {
+            return None;
+        }
+        let after = median(
+            &interaction
+                .after_counts
+                .iter()
+                .copied()
+                .collect::<VecDeque<_>>(),
+        )
+        .unwrap_or(count);
+        let finished = state.interaction.take()?;
+        let before = state.before.unwrap_or(after);
+        state.recent_counts = finished.after_counts.iter().copied().collect();
+        state.before = Some(after);
+        let slot = &self.slots[index];
+        let mut delta = i64::from(after) - i64::from(before);
+        // a reading from a second before the first hand to two seconds after the last one belongs here
+        let weight = self.weights.iter().position(|w| {
+            w.slot == slot.slot
+                && finished.started.saturating_since(w.time).as_secs_f64() <= 1.0
+                && w.time.saturating_since(finished.last_hand).as_secs_f64() <= 2.0
+        });
+        if let (Some(position), Some(unit)) = (weight, slot.unit_weight_g) {
+            let reading = self.weights.remove(position);
+            // the scale knows how many items moved better than a camera looking at a crowded shelf
+            delta = (reading.delta_g / unit).round() as i64;
+        }
+        if delta == 0 {
+            return None;
+        }
+        let (shopper, confidence) = attribute(&finished.support);
+        let id = self.next_event_id;
+        self.next_event_id += 1;
+        Some(AttributedEvent {
+            event: ShelfEvent {
+                id,
+                time: finished.last_hand,
+                slot: slot.slot.clone(),
+                sku: slot.sku.clone(),
+                kind: if delta < 0 {
+                    EventKind::Pick
+                } else {
+                    EventKind::Put
+                },
+                quantity: delta.unsigned_abs() as u32,
+                session: None,
+                confidence,
+                evidence: finished.evidence,
+            },
+            shopper,
+        })
+    }
+}
+
+/// The best-supported shopper and the margin to the next, `(best - second) / best`.
+fn attribute(support: &BTreeMap<u64, f32>) -> (Option<u64>, f32) {
+    let mut ranked: Vec<(u64, f32)> = support.iter().map(|(k, v)| (*k, *v)).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    match ranked.as_slice() {
+        [] => (None, 0.0),
+        [(best, s)] if *s > 0.0 => (Some(*best), 1.0),
+        [(best, s1), (_, s2), ..] if *s1 > 0.0 => (Some(*best), (s1 - s2) / s1),
+        _ => (None, 0.0),
+    }
+}
+
+/// How much a hand supports each person: 1 when the hand is on the person's box, halving every
+/// `scale` person-heights further away.
+fn hand_support(hand: &BBox, people: &[PersonView], scale: f32) -> Vec<(u64, f32)> {
+    let (hx, hy) = ((hand.x1 + hand.x2) / 2.0, (hand.y1 + hand.y2) / 2.0);
+    people
+        .iter()
+        .map(|p| {
+            let dx = (p.bbox.x1 - hx).max(hx - p.bbox.x2).max(0.0);
+            let dy = (p.bbox.y1 - hy).max(hy - p.bbox.y2).max(0.0);
+            let distance = (dx * dx + dy * dy).sqrt() / p.bbox.height().max(1.0);
+            (p.shopper, 0.5f32.powf(distance / scale.max(1e-3)))
+        })
+        .collect()
+}
+
+fn contains_center(region: &BBox, b: &BBox) -> bool {
+    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    cx >= region.x1 && cx <= region.x2 && cy >= region.y1 && cy <= region.y2
+}
+
+fn overlap_share(hand: &BBox, region: &BBox) -> f32 {
+    let w = (hand.x2.min(region.x2) - hand.x1.max(region.x1)).max(0.0);
+    let h = (hand.y2.min(region.y2) - hand.y1.max(region.y1)).max(0.0);
+    if hand.area() <= 0.0 {
+        0.0
+    } else {
+        w * h / hand.area()
+    }
+}
+
+fn median(values: &VecDeque<u32>) -> Option<u32> {
+    let mut sorted: Vec<u32> = values.iter().copied().collect();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SLOT: BBox = BBox {
+        x1: 100.0,
+        y1: 100.0,
+        x2: 200.0,
+        y2: 150.0,
+    };
+
+    fn products(n: usize) -> Vec<BBox> {
+        (0..n)
+            .map(|i| {
+                BBox::new(
+                    105.0 + i as f32 * 15.0,
+                    110.0,
+                    115.0 + i as f32 * 15.0,
+                    140.0,
+                )
+            })
+            .collect()
+    }
+
+    struct Script {
+        watcher: ShelfWatcher,
+        camera: CameraId,
+        seq: u64,
+    }
+
+    impl Script {
+        fn new(unit_weight_g: Option<f64>) -> Self {
+            let slot = SlotView {
+                slot: "A1".into(),
+                sku: "cola".into(),
+                region: SLOT,
+                unit_weight_g,
+            };
+            Self {
+                watcher: ShelfWatcher::new(ShelfConfig::default(), vec![slot], 1),
+                camera: CameraId::new("cam"),
+                seq: 0,
+            }
+        }
+
+        fn frames(
+            &mut self,
+            n: usize,
+            products_seen: usize,
+            hands: &[BBox],
+            people: &[PersonView],
+        ) -> Vec<AttributedEvent> {
+            let boxes = products(products_seen);
+            let mut events = Vec::new();
+            for _ in 0..n {
+                self.seq += 1;
+                let frame = ShelfFrame {
+                    camera: &self.camera,
+                    frame_seq: self.seq,
+                    time: CaptureTime::from_unix_millis(self.seq * 100),
+                    products: &boxes,
+                    hands,
+                    people,
+                };
+                events.extend(self.watcher.observe(&frame));
+            }
+            events
+        }
+    }
+
+    fn person(shopper: u64, x: f32) -> PersonView {
+        PersonView {
+            shopper,
+            bbox: BBox::new(x, 120.0, x + 60.0, 400.0),
+        }
+    }
+
+    #[test]
+    fn a_pick_is_the_settled_count_drop_around_a_hand() {
+        let mut s = Script::new(None);
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let near = person(7, 150.0);
+        let far = person(8, 500.0);
+        assert!(s.frames(10, 4, &[], &[near, far]).is_empty());
+        // the hand hides products while it reaches: counts during the interaction are ignored
+        assert!(s.frames(6, 1, &hand, &[near, far]).is_empty());
+        let events = s.frames(12, 2, &[], &[near, far]);
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(
+            (e.event.kind, e.event.quantity, e.shopper),
+            (EventKind::Pick, 2, Some(7))
+        );
+        assert!(e.event.confidence > 0.9, "{}", e.event.confidence);
+        assert_eq!(e.event.evidence.len(), 6);
+        assert_eq!(e.event.sku, "cola");
+    }
+
+    #[test]
+    fn a_put_back_raises_the_count() {
+        let mut s = Script::new(None);
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let p = [person(3, 150.0)];
+        s.frames(10, 2, &[], &p);
+        s.frames(3, 0, &hand, &p);
+        let events = s.frames(12, 3, &[], &p);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].event.kind, events[0].event.quantity),
+            (EventKind::Put, 1)
+        );
+    }
+
+    #[test]
+    fn touching_without_taking_is_no_event() {
+        let mut s = Script::new(None);
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        s.frames(10, 3, &[], &[]);
+        s.frames(5, 1, &hand, &[]);
+        assert!(s.frames(12, 3, &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn two_shoppers_equally_close_give_low_confidence() {
+        let mut s = Script::new(None);
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let both = [person(1, 90.0), person(2, 150.0)];
+        s.frames(10, 3, &[], &both);
+        s.frames(4, 0, &hand, &both);
+        let events = s.frames(12, 2, &[], &both);
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0].event.confidence < 0.1,
+            "{}",
+            events[0].event.confidence
+        );
+    }
+
+    #[test]
+    fn a_weight_sensor_overrides_the_counted_quantity() {
+        let mut s = Script::new(Some(350.0));
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let p = [person(3, 150.0)];
+        s.frames(10, 4, &[], &p);
+        s.frames(4, 0, &hand, &p);
+        // vision sees one item gone (two stacked cans look like one); the scale says two
+        s.watcher.weight(WeightReading {
+            slot: "A1".into(),
+            delta_g: -702.0,
+            time: CaptureTime::from_unix_millis(1_500),
+        });
+        let events = s.frames(12, 3, &[], &p);
+        assert_eq!(
+            (events[0].event.kind, events[0].event.quantity),
+            (EventKind::Pick, 2)
+        );
+    }
+
+    #[test]
+    fn attribution_margin() {
+        let support: BTreeMap<u64, f32> = [(1, 4.0), (2, 1.0)].into_iter().collect();
+        assert_eq!(attribute(&support), (Some(1), 0.75));
+        assert_eq!(attribute(&BTreeMap::new()), (None, 0.0));
+    }
+}

@@ -3,15 +3,22 @@
 
 use std::fmt::Write as _;
 
+use serde::{Deserialize, Serialize};
+
 /// One line of a MOTChallenge `gt.txt`, `det.txt` or tracker result.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MotRecord {
+    /// Frame number, from 1.
     pub frame: u32,
     /// The track id; -1 in detection files.
     pub id: i64,
+    /// Left edge, pixels.
     pub left: f32,
+    /// Top edge, pixels.
     pub top: f32,
+    /// Box width, pixels.
     pub width: f32,
+    /// Box height, pixels.
     pub height: f32,
     /// Detection confidence, or in ground truth 1 for boxes that count and 0 for ones to ignore.
     pub confidence: f32,

@@ -56,6 +56,44 @@ pub(crate) fn min_cost_max_matching(
     pairs
 }
 
+/// Pairs rows with columns one-to-one to maximise the total weight (`weight(row, col) >= 0`); pairs of
+/// weight 0 are left out of the result. Returns `(row, col)` pairs sorted by row.
+pub(crate) fn max_weight_matching(
+    rows: usize,
+    cols: usize,
+    weight: impl Fn(usize, usize) -> i64,
+) -> Vec<(usize, usize)> {
+    if rows == 0 || cols == 0 {
+        return Vec::new();
+    }
+    let transposed = rows > cols;
+    let (n_rows, n_cols) = if transposed {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    };
+    let mut weights = Matrix::new(n_rows, n_cols, 0i64);
+    for r in 0..n_rows {
+        for c in 0..n_cols {
+            let w = if transposed {
+                weight(c, r)
+            } else {
+                weight(r, c)
+            };
+            weights[(r, c)] = w.max(0);
+        }
+    }
+    let (_, assignment) = kuhn_munkres(&weights);
+    let mut pairs: Vec<(usize, usize)> = assignment
+        .into_iter()
+        .enumerate()
+        .filter(|&(r, c)| weights[(r, c)] > 0)
+        .map(|(r, c)| if transposed { (c, r) } else { (r, c) })
+        .collect();
+    pairs.sort_unstable();
+    pairs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +108,18 @@ mod tests {
             _ => None,
         };
         assert_eq!(min_cost_max_matching(2, 2, 9, cost), vec![(0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn max_weight_prefers_weight_over_count() {
+        // One heavy pair beats two light ones.
+        let weights = [[10, 4], [4, 0]];
+        assert_eq!(
+            max_weight_matching(2, 2, |r, c| weights[r][c]),
+            vec![(0, 0)]
+        );
+        let tall = [[1], [5], [2]];
+        assert_eq!(max_weight_matching(3, 1, |r, c| tall[r][c]), vec![(1, 0)]);
     }
 
     #[test]

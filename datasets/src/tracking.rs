@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::assignment::min_cost_max_matching;
+use crate::assignment::{max_weight_matching, min_cost_max_matching};
 use crate::mot::MotRecord;
 
 /// Number of HOTA localisation thresholds.
@@ -331,13 +331,12 @@ fn identity(
 ) -> IdentityCounts {
     let gt_ids: Vec<i64> = gt_counts.keys().copied().collect();
     let pred_ids: Vec<i64> = pred_counts.keys().copied().collect();
-    let max_overlap = pair_frames.values().copied().max().unwrap_or(0) as i64;
-    // Maximising shared frames = minimising (max - shared); pairs that never overlap are left out, which
-    // changes nothing since they would add no IDTP.
-    let pairs = min_cost_max_matching(gt_ids.len(), pred_ids.len(), max_overlap, |r, c| {
+    // Maximise the frames shared by matched pairs: py-motmetrics' min-cost assignment on IDFP + IDFN comes
+    // to the same, since IDFP + IDFN = boxes on both sides - 2 * shared frames.
+    let pairs = max_weight_matching(gt_ids.len(), pred_ids.len(), |r, c| {
         pair_frames
             .get(&(gt_ids[r], pred_ids[c]))
-            .map(|&shared| max_overlap - shared as i64)
+            .map_or(0, |&shared| shared as i64)
     });
     let idtp: u64 = pairs
         .iter()
@@ -449,11 +448,11 @@ fn hota(frames: &BTreeMap<u32, FramePair<'_>>) -> HotaCounts {
             }
             continue;
         }
-        // Maximise sum(alignment * similarity) = minimise sum(1 - score); every pair is allowed, as in
-        // TrackEval's linear_sum_assignment(-score).
-        let pairs = min_cost_max_matching(step.gt.len(), step.pred.len(), SCALE as i64, |i, j| {
+        // Maximise sum(alignment * similarity), as TrackEval's linear_sum_assignment(-score) does; pairs of
+        // score 0 have similarity 0 and could not count at any alpha anyway.
+        let pairs = max_weight_matching(step.gt.len(), step.pred.len(), |i, j| {
             let score = global_alignment[step.gt[i]][step.pred[j]] * step.similarity[i][j];
-            Some(((1.0 - score) * SCALE).round() as i64)
+            (score * SCALE).round() as i64
         });
         for (a, counts) in matches_count.iter_mut().enumerate() {
             let alpha = hota_alpha(a);

@@ -10,7 +10,8 @@
 //! filter plus ByteTrack association), and shelf events with the carts and inventory that fold
 //! them ([`cart`]), and cross-camera fusion into one shopper id on the floor plan ([`fusion`]);
 //! sessions binding app check-ins to shoppers ([`sessions`]), and pick-up and put-back detection
-//! with attribution ([`shelf`]). Still to come: the threaded stage topology that wires them.
+//! with attribution ([`shelf`]); [`store`] runs them together as one stage, and [`stage`] is the
+//! plumbing: threads, bounded edges with declared back-pressure, per-stage counters.
 
 mod assignment;
 pub mod calibration;
@@ -19,6 +20,8 @@ pub mod fusion;
 pub mod kalman;
 pub mod sessions;
 pub mod shelf;
+pub mod stage;
+pub mod store;
 pub mod tracker;
 
 pub use assignment::assign;

@@ -1,0 +1,347 @@
+//! The store's logic as one stage: per-camera detections in; tracks, floor positions, shelf events and
+//! sessions out.
+//!
+//! Per camera it runs a tracker in image space, puts each shopper's foot point on the floor through the
+//! camera's calibration, and watches the camera's shelf slots. Across cameras it groups frames into short
+//! time steps and runs fusion and sessions once per step, so that cameras running at different rates (or
+//! one camera missing a beat) see the same store.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use nalgebra::{Matrix3, Point2};
+use serde::Serialize;
+use walkout_core::{BBox, CameraId, CaptureTime, Detection, ObjectKind};
+
+use crate::fusion::GlobalState;
+
+use crate::calibration::{Calibration, CalibrationError, apply_homography};
+use crate::cart::ShelfEvent;
+use crate::fusion::{FloorObservation, Fusion, FusionConfig};
+use crate::sessions::{CheckIn, Session, SessionConfig, Sessions};
+use crate::shelf::{PersonView, ShelfConfig, ShelfFrame, ShelfWatcher, SlotView, WeightReading};
+use crate::stage::Stage;
+use crate::tracker::{TrackInput, Tracker, TrackerConfig};
+
+/// One camera as the store logic needs it.
+#[derive(Debug, Clone)]
+pub struct CameraSetup {
+    pub id: CameraId,
+    pub calibration: Calibration,
+    /// The slots this camera watches for pick-ups and put-backs.
+    pub slots: Vec<SlotView>,
+}
+
+/// Everything the store logic is configured with.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub cameras: Vec<CameraSetup>,
+    pub tracker: TrackerConfig,
+    pub fusion: FusionConfig,
+    pub sessions: SessionConfig,
+    pub shelf: ShelfConfig,
+    /// Fusion runs once per step of this length.
+    pub step: Duration,
+}
+
+/// One camera frame's detections.
+#[derive(Debug, Clone)]
+pub struct FrameDetections {
+    pub camera: CameraId,
+    pub seq: u64,
+    pub time: CaptureTime,
+    pub detections: Vec<Detection>,
+}
+
+/// What reaches the store logic.
+#[derive(Debug, Clone)]
+pub enum StoreInput {
+    Frame(FrameDetections),
+    CheckIn(CheckIn),
+    Weight(WeightReading),
+}
+
+/// A shopper's position, for the live map.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShopperPosition {
+    pub shopper: u64,
+    pub position_m: [f64; 2],
+    pub session: Option<u64>,
+}
+
+/// What the store logic tells the rest of the system.
+#[derive(Debug, Clone)]
+pub enum StoreOutput {
+    SessionOpened {
+        session: u64,
+        account: String,
+    },
+    /// An event, attributed to a session or not (then it needs an operator).
+    Event {
+        event: ShelfEvent,
+        session: Option<u64>,
+    },
+    /// The final state of a session that closed: its cart is what gets charged (or reviewed).
+    SessionClosed(Box<Session>),
+    /// Every shopper's position at the end of a fusion step.
+    Positions {
+        time: CaptureTime,
+        shoppers: Vec<ShopperPosition>,
+    },
+}
+
+struct CameraState {
+    tracker: Tracker,
+    floor_from_image: Matrix3<f64>,
+    shelf: ShelfWatcher,
+    /// The latest frame's tracks on the floor, waiting for the fusion step.
+    observations: Vec<FloorObservation>,
+}
+
+/// The store logic; see the module docs.
+pub struct StoreLogic {
+    config: StoreConfig,
+    cameras: BTreeMap<CameraId, CameraState>,
+    fusion: Fusion,
+    sessions: Sessions,
+    step_end: Option<CaptureTime>,
+    /// Events whose shopper had no session yet (a check-in still inside its window); retried every step.
+    unattributed: Vec<(u64, ShelfEvent)>,
+    unknown_camera_frames: u64,
+}
+
+impl std::fmt::Debug for StoreLogic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreLogic")
+            .field("cameras", &self.cameras.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreLogic {
+    pub fn new(config: StoreConfig) -> Result<Self, CalibrationError> {
+        let mut cameras = BTreeMap::new();
+        for (index, camera) in config.cameras.iter().enumerate() {
+            cameras.insert(
+                camera.id.clone(),
+                CameraState {
+                    tracker: Tracker::new(config.tracker),
+                    floor_from_image: camera.calibration.plane_from_image(0.0)?,
+                    shelf: ShelfWatcher::new(
+                        config.shelf,
+                        camera.slots.clone(),
+                        ((index as u64) + 1) << 40,
+                    ),
+                    observations: Vec::new(),
+                },
+            );
+        }
+        Ok(Self {
+            fusion: Fusion::new(config.fusion.clone()),
+            sessions: Sessions::new(config.sessions.clone()),
+            cameras,
+            step_end: None,
+            unattributed: Vec::new(),
+            unknown_camera_frames: 0,
+            config,
+        })
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub fn fusion(&self) -> &Fusion {
+        &self.fusion
+    }
+
+    /// Frames from cameras the configuration does not name (a wiring error upstream).
+    pub fn unknown_camera_frames(&self) -> u64 {
+        self.unknown_camera_frames
+    }
+
+    pub fn handle(&mut self, input: StoreInput, emit: &mut dyn FnMut(StoreOutput)) {
+        match input {
+            StoreInput::Frame(frame) => self.frame(frame, emit),
+            StoreInput::CheckIn(check_in) => {
+                let account = check_in.account.clone();
+                for session in self.sessions.check_in(check_in, &self.fusion).opened {
+                    emit(StoreOutput::SessionOpened {
+                        session,
+                        account: account.clone(),
+                    });
+                }
+            }
+            StoreInput::Weight(reading) => {
+                for camera in self.cameras.values_mut() {
+                    camera.shelf.weight(reading.clone());
+                }
+            }
+        }
+    }
+
+    fn frame(&mut self, frame: FrameDetections, emit: &mut dyn FnMut(StoreOutput)) {
+        // a frame past the current step closes it first
+        let step = self.config.step;
+        match self.step_end {
+            None => self.step_end = frame.time.checked_add(step),
+            Some(end) if frame.time >= end => {
+                self.run_step(end, emit);
+                let mut next = end;
+                while frame.time >= next {
+                    next = next.checked_add(step).unwrap_or(frame.time);
+                }
+                self.step_end = Some(next);
+            }
+            Some(_) => {}
+        }
+        let Some(camera) = self.cameras.get_mut(&frame.camera) else {
+            self.unknown_camera_frames += 1;
+            return;
+        };
+        let people: Vec<&Detection> = frame
+            .detections
+            .iter()
+            .filter(|d| d.kind == ObjectKind::Person)
+            .collect();
+        let inputs: Vec<TrackInput> = people
+            .iter()
+            .map(|d| TrackInput {
+                bbox: d.bbox,
+                score: d.score,
+            })
+            .collect();
+        camera.tracker.update(&inputs);
+        camera.observations.clear();
+        let mut views = Vec::new();
+        for track in camera.tracker.active() {
+            let b = track.bbox();
+            let foot = Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2));
+            if let Some(floor) = apply_homography(&camera.floor_from_image, &foot) {
+                camera.observations.push(FloorObservation {
+                    camera: frame.camera.clone(),
+                    local_id: track.id,
+                    position_m: floor,
+                });
+            }
+            if let Some(shopper) = self.fusion.global_id(&frame.camera, track.id) {
+                views.push(PersonView { shopper, bbox: b });
+            }
+        }
+        let boxes = |kind: ObjectKind| -> Vec<BBox> {
+            frame
+                .detections
+                .iter()
+                .filter(|d| d.kind == kind)
+                .map(|d| d.bbox)
+                .collect()
+        };
+        let (products, hands) = (boxes(ObjectKind::Product), boxes(ObjectKind::Hand));
+        let shelf_frame = ShelfFrame {
+            camera: &frame.camera,
+            frame_seq: frame.seq,
+            time: frame.time,
+            products: &products,
+            hands: &hands,
+            people: &views,
+        };
+        for attributed in camera.shelf.observe(&shelf_frame) {
+            self.attribute(attributed.shopper, attributed.event, emit);
+        }
+    }
+
+    fn attribute(
+        &mut self,
+        shopper: Option<u64>,
+        mut event: ShelfEvent,
+        emit: &mut dyn FnMut(StoreOutput),
+    ) {
+        let Some(shopper) = shopper else {
+            // no shopper's hand was near: an operator has to decide
+            emit(StoreOutput::Event {
+                event,
+                session: None,
+            });
+            return;
+        };
+        match self.sessions.add_event(shopper, event.clone()) {
+            Some(session) => {
+                event.session = Some(session);
+                emit(StoreOutput::Event {
+                    event,
+                    session: Some(session),
+                });
+            }
+            None => self.unattributed.push((shopper, event)),
+        }
+    }
+
+    fn run_step(&mut self, time: CaptureTime, emit: &mut dyn FnMut(StoreOutput)) {
+        let observations: Vec<FloorObservation> = self
+            .cameras
+            .values_mut()
+            .flat_map(|c| std::mem::take(&mut c.observations))
+            .collect();
+        let changes = self.fusion.update(time, &observations);
+        let session_changes = self.sessions.on_fusion(time, &changes, &self.fusion);
+        // retry events whose shopper had no session yet; after ten seconds an operator decides
+        let pending = std::mem::take(&mut self.unattributed);
+        for (shopper, mut event) in pending {
+            match self.sessions.add_event(shopper, event.clone()) {
+                Some(session) => {
+                    event.session = Some(session);
+                    emit(StoreOutput::Event {
+                        event,
+                        session: Some(session),
+                    });
+                }
+                None if time.saturating_since(event.time) < Duration::from_secs(10) => {
+                    self.unattributed.push((shopper, event))
+                }
+                None => emit(StoreOutput::Event {
+                    event,
+                    session: None,
+                }),
+            }
+        }
+        for id in session_changes.closed {
+            if let Some(session) = self.sessions.get(id) {
+                emit(StoreOutput::SessionClosed(Box::new(session.clone())));
+            }
+        }
+        let shoppers = self
+            .fusion
+            .tracks()
+            .filter(|t| t.state == GlobalState::Active)
+            .map(|t| ShopperPosition {
+                shopper: t.id,
+                position_m: [t.position_m.x, t.position_m.y],
+                session: self.sessions.session_of_track(t.id),
+            })
+            .collect();
+        emit(StoreOutput::Positions { time, shoppers });
+    }
+
+    /// Runs the last step and closes whatever can be closed; called when the input ends.
+    pub fn flush(&mut self, emit: &mut dyn FnMut(StoreOutput)) {
+        if let Some(end) = self.step_end {
+            self.run_step(end, emit);
+        }
+        for (_, event) in std::mem::take(&mut self.unattributed) {
+            emit(StoreOutput::Event {
+                event,
+                session: None,
+            });
+        }
+    }
+}
+
+impl Stage<StoreInput, StoreOutput> for StoreLogic {
+    fn process(&mut self, item: StoreInput, emit: &mut dyn FnMut(StoreOutput)) {
+        self.handle(item, emit);
+    }
+
+    fn finish(&mut self, emit: &mut dyn FnMut(StoreOutput)) {
+        self.flush(emit);
+    }
+}

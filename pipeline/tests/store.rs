@@ -1,0 +1,249 @@
+//! The store logic end to end on synthetic detections: two calibrated ceiling cameras watch a shopper
+//! check in, walk down the aisle, take one item from a shelf and leave. Boxes come from projecting the
+//! shopper's body through the same calibration the store uses, so the floor mapping is exercised for real.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nalgebra::Point3;
+use walkout_core::{BBox, CameraId, CaptureTime, Detection, ObjectKind};
+use walkout_pipeline::TrackerConfig;
+use walkout_pipeline::calibration::{Calibration, Intrinsics};
+use walkout_pipeline::cart::EventKind;
+use walkout_pipeline::fusion::{FusionConfig, Zone};
+use walkout_pipeline::sessions::{CheckIn, SessionConfig};
+use walkout_pipeline::shelf::{ShelfConfig, SlotView};
+use walkout_pipeline::stage::{Backpressure, edge, spawn_stage};
+use walkout_pipeline::store::{
+    CameraSetup, FrameDetections, StoreConfig, StoreInput, StoreLogic, StoreOutput,
+};
+
+const SLOT_M: [f64; 3] = [5.0, 3.6, 1.0];
+
+fn camera(id: &str, x: f64) -> (CameraId, Calibration) {
+    let calibration = Calibration::looking_at(
+        Intrinsics::from_fov(640, 480, 90.0),
+        Point3::new(x, -1.0, 3.2),
+        Point3::new(x, 2.2, 0.0),
+    );
+    (CameraId::new(id), calibration)
+}
+
+/// The projected bounding box of a world-space box, if its centre is in view.
+fn project_box(cal: &Calibration, min: [f64; 3], max: [f64; 3]) -> Option<BBox> {
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    for &x in &[min[0], max[0]] {
+        for &y in &[min[1], max[1]] {
+            for &z in &[min[2], max[2]] {
+                let p = cal.image_from_world(&Point3::new(x, y, z))?;
+                xs.push(p.x as f32);
+                ys.push(p.y as f32);
+            }
+        }
+    }
+    let b = BBox::new(
+        xs.iter().copied().fold(f32::MAX, f32::min),
+        ys.iter().copied().fold(f32::MAX, f32::min),
+        xs.iter().copied().fold(f32::MIN, f32::max),
+        ys.iter().copied().fold(f32::MIN, f32::max),
+    );
+    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    ((0.0..640.0).contains(&cx) && (0.0..480.0).contains(&cy)).then(|| b.clamped(640.0, 480.0))
+}
+
+fn detection(kind: ObjectKind, bbox: BBox) -> Detection {
+    Detection {
+        class_id: 0,
+        label: Arc::from(format!("{kind:?}")),
+        kind,
+        score: 0.9,
+        bbox,
+    }
+}
+
+/// Where the shopper is at `t` seconds: walks +x at 1 m/s from (0.5, 2.2), stops at x = 5 for 3 s.
+fn shopper_x(t: f64) -> f64 {
+    let x = 0.5 + t;
+    if x < 5.0 {
+        x
+    } else if t < 4.5 + 3.0 {
+        5.0
+    } else {
+        5.0 + (t - 7.5)
+    }
+}
+
+fn config(cameras: &[(CameraId, Calibration)]) -> StoreConfig {
+    let entry = Zone::around([0.5, 2.2], [0.8, 0.8]);
+    let slot_region = project_box(
+        &cameras[1].1,
+        [SLOT_M[0] - 0.25, SLOT_M[1], SLOT_M[2] - 0.15],
+        [SLOT_M[0] + 0.25, SLOT_M[1] + 0.3, SLOT_M[2] + 0.15],
+    )
+    .unwrap();
+    StoreConfig {
+        cameras: cameras
+            .iter()
+            .enumerate()
+            .map(|(i, (id, calibration))| CameraSetup {
+                id: id.clone(),
+                calibration: calibration.clone(),
+                slots: if i == 1 {
+                    vec![SlotView {
+                        slot: "A1".into(),
+                        sku: "cola".into(),
+                        region: slot_region,
+                        unit_weight_g: None,
+                    }]
+                } else {
+                    vec![]
+                },
+            })
+            .collect(),
+        tracker: TrackerConfig::default(),
+        // the exit zone is the doorway and everything past it: a shopper last seen there has left
+        fusion: FusionConfig {
+            birth_zones: vec![entry],
+            exit_zones: vec![Zone {
+                min_m: [8.8, 1.0],
+                max_m: [12.0, 3.4],
+            }],
+            ..FusionConfig::default()
+        },
+        sessions: SessionConfig {
+            entry_gates: [("gate-1".to_string(), entry)].into_iter().collect(),
+            ..SessionConfig::default()
+        },
+        shelf: ShelfConfig::default(),
+        step: Duration::from_millis(100),
+    }
+}
+
+fn inputs(cameras: &[(CameraId, Calibration)], slot_region: BBox) -> Vec<StoreInput> {
+    let mut out = Vec::new();
+    for frame in 0..=140u64 {
+        let t = frame as f64 / 10.0;
+        let time = CaptureTime::from_unix_millis(1_000_000 + frame * 100);
+        if frame == 3 {
+            out.push(StoreInput::CheckIn(CheckIn {
+                account: "acct-1".into(),
+                gate: "gate-1".into(),
+                time,
+            }));
+        }
+        let x = shopper_x(t);
+        for (i, (id, cal)) in cameras.iter().enumerate() {
+            let mut detections = Vec::new();
+            if x <= 9.9
+                && let Some(body) =
+                    project_box(cal, [x - 0.25, 2.2 - 0.2, 0.0], [x + 0.25, 2.2 + 0.2, 1.75])
+            {
+                detections.push(detection(ObjectKind::Person, body));
+            }
+            if i == 1 {
+                // three cans on the shelf until the hand takes one at 5.5 .. 6.5 s
+                let reaching = (5.5..6.5).contains(&t);
+                let cans = if t < 5.5 {
+                    3
+                } else if reaching {
+                    1
+                } else {
+                    2
+                };
+                let w = slot_region.width() / 4.0;
+                for c in 0..cans {
+                    let x1 = slot_region.x1 + w * (c as f32 + 0.5);
+                    detections.push(detection(
+                        ObjectKind::Product,
+                        BBox::new(x1, slot_region.y1 + 2.0, x1 + w * 0.6, slot_region.y2 - 2.0),
+                    ));
+                }
+                if reaching {
+                    let (cx, cy) = (
+                        (slot_region.x1 + slot_region.x2) / 2.0,
+                        (slot_region.y1 + slot_region.y2) / 2.0,
+                    );
+                    detections.push(detection(
+                        ObjectKind::Hand,
+                        BBox::new(cx - 6.0, cy - 6.0, cx + 6.0, cy + 6.0),
+                    ));
+                }
+            }
+            out.push(StoreInput::Frame(FrameDetections {
+                camera: id.clone(),
+                seq: frame,
+                time,
+                detections,
+            }));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_shopper_checks_in_takes_a_can_and_leaves_with_exactly_that_in_the_cart() {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let config = config(&cameras);
+    let slot_region = config.cameras[1].slots[0].region;
+    let store = StoreLogic::new(config).unwrap();
+
+    // through real stage plumbing: bounded, lossless edges and a clean drain at the end
+    let (in_tx, in_rx, _) = edge::<StoreInput>("detections->store", 8, Backpressure::Block);
+    let (out_tx, out_rx, _) = edge::<StoreOutput>("store->api", 8, Backpressure::Block);
+    let stage = spawn_stage("store", store, in_rx, out_tx).unwrap();
+    let feeder = std::thread::spawn(move || {
+        for input in inputs(&cameras, slot_region) {
+            in_tx.send(input).unwrap();
+        }
+    });
+    let outputs: Vec<StoreOutput> = out_rx.iter().collect();
+    feeder.join().unwrap();
+    let stats = stage.join();
+    assert_eq!(stats.processed, 1 + 141 * 2);
+
+    let opened: Vec<u64> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            StoreOutput::SessionOpened { session, .. } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened, vec![1]);
+    let events: Vec<_> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            StoreOutput::Event { event, session } => Some((event, *session)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].0.kind, events[0].0.quantity, events[0].1),
+        (EventKind::Pick, 1, Some(1))
+    );
+    assert!(events[0].0.confidence >= 0.99);
+    let closed: Vec<_> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            StoreOutput::SessionClosed(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 1);
+    let session = closed[0];
+    assert_eq!(session.account, "acct-1");
+    assert_eq!(session.cart().quantity("cola"), 1);
+    assert_eq!(
+        session.tracks.len(),
+        1,
+        "one shopper id from entry to exit, across the camera hand-over"
+    );
+    assert!(!session.needs_review(), "{:?}", session.review);
+    let positions = outputs
+        .iter()
+        .filter(|o| matches!(o, StoreOutput::Positions { .. }))
+        .count();
+    assert!(positions > 100);
+}

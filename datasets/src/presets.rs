@@ -339,10 +339,11 @@ fn ordinary(
 ) -> Walker {
     let mut walker = Walker::new(rng, id, account, entry, aisle);
     let stops = rng.random_range(2..=4usize);
-    for column in columns(rng, stops) {
+    for (stop, column) in columns(rng, stops).into_iter().enumerate() {
         let side = random_side(rng);
         walker.stop(rng, side, column);
-        if rng.random_bool(0.2) {
+        // The first stop always takes something, so that every shopper has a receipt to get right.
+        if stop > 0 && rng.random_bool(0.2) {
             let shelf = world.store.shelves[shelf_index(aisle, side)].id.clone();
             walker.act(Action::Browse {
                 waypoint: walker.waypoint(),

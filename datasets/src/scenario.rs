@@ -13,6 +13,7 @@ use nalgebra::{
     Isometry3, Matrix3, Point2, Point3, Rotation3, Translation3, UnitQuaternion, Vector3,
 };
 use serde::{Deserialize, Serialize};
+use walkout_core::BBox;
 
 /// A whole synthetic recording: what the renderer draws and what the ground truth follows from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -278,6 +279,38 @@ impl Camera {
                 && p.x < f64::from(self.resolution_px[0])
                 && p.y < f64::from(self.resolution_px[1])
         })
+    }
+
+    /// The image box of an upright body standing at `floor_m`: the projection of the vertical box
+    /// `radius_m` around it from the floor to `height_m`, clamped to the image. `None` when a corner is
+    /// behind the camera or nothing of it is in the image. Occlusion is not considered: the renderer knows
+    /// what hides what.
+    pub fn body_box(&self, floor_m: [f64; 2], height_m: f64, radius_m: f64) -> Option<BBox> {
+        let (mut x0, mut y0, mut x1, mut y1) = (
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        );
+        for dx in [-radius_m, radius_m] {
+            for dy in [-radius_m, radius_m] {
+                for z in [0.0, height_m] {
+                    let p = self.project([floor_m[0] + dx, floor_m[1] + dy, z])?;
+                    x0 = x0.min(p.x);
+                    y0 = y0.min(p.y);
+                    x1 = x1.max(p.x);
+                    y1 = y1.max(p.y);
+                }
+            }
+        }
+        let [width, height] = self.resolution_px.map(f64::from);
+        let clamped = BBox::new(
+            x0.clamp(0.0, width) as f32,
+            y0.clamp(0.0, height) as f32,
+            x1.clamp(0.0, width) as f32,
+            y1.clamp(0.0, height) as f32,
+        );
+        (clamped.area() > 0.0).then_some(clamped)
     }
 
     /// The presentation time of a 1-based frame number.

@@ -1,0 +1,188 @@
+//! Presets: valid for many seeds, deterministic, and each shows what its name promises.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use walkout_datasets::presets::{PRESETS, PresetError, preset};
+use walkout_datasets::scenario::{Action, Scenario};
+use walkout_datasets::truth::{EventKind, GroundTruth};
+
+fn truth(name: &str, seed: u64) -> (Scenario, GroundTruth) {
+    let scenario = preset(name, seed).unwrap();
+    let truth = GroundTruth::from_scenario(&scenario).unwrap();
+    (scenario, truth)
+}
+
+#[test]
+fn every_preset_is_valid_for_many_seeds() {
+    for name in PRESETS {
+        for seed in 0..25 {
+            let scenario = preset(name, seed).unwrap_or_else(|e| panic!("{name} seed {seed}: {e}"));
+            assert!(scenario.validate().is_ok());
+            // Files written from a preset read back the same.
+            let again = Scenario::from_toml_str(&scenario.to_toml_string().unwrap()).unwrap();
+            assert_eq!(again, scenario, "{name} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn same_seed_same_truth_other_seed_other_truth() {
+    for name in PRESETS {
+        let (scenario_a, truth_a) = truth(name, 42);
+        let (scenario_b, truth_b) = truth(name, 42);
+        assert_eq!(scenario_a, scenario_b, "{name}");
+        assert_eq!(
+            serde_json::to_string(&truth_a).unwrap(),
+            serde_json::to_string(&truth_b).unwrap(),
+            "{name}"
+        );
+        let (scenario_c, truth_c) = truth(name, 43);
+        assert_ne!(scenario_a, scenario_c, "{name}");
+        assert_ne!(truth_a, truth_c, "{name}");
+    }
+}
+
+#[test]
+fn unknown_preset_is_named() {
+    let err = preset("crowded", 1).unwrap_err();
+    assert!(matches!(err, PresetError::Unknown(ref n) if n == "crowded"));
+    assert!(
+        err.to_string()
+            .contains("solo, pairs, busy, groups, adversarial")
+    );
+}
+
+#[test]
+fn solo_has_one_shopper_who_buys_something() {
+    for seed in 0..10 {
+        let (scenario, truth) = truth("solo", seed);
+        assert_eq!(scenario.shoppers.len(), 1);
+        assert_eq!(truth.sessions.len(), 1);
+        assert!(!truth.sessions[0].receipt.lines.is_empty(), "seed {seed}");
+    }
+}
+
+#[test]
+fn pairs_shop_in_different_aisles() {
+    for seed in 0..10 {
+        let (scenario, _) = truth("pairs", seed);
+        assert!((2..=3).contains(&scenario.shoppers.len()));
+        let aisles: BTreeSet<i64> = scenario
+            .shoppers
+            .iter()
+            .map(|s| (s.path[0][1] / 3.0).round() as i64)
+            .collect();
+        assert_eq!(aisles.len(), scenario.shoppers.len(), "seed {seed}");
+    }
+}
+
+#[test]
+fn busy_crowds_one_shelf_and_puts_things_back() {
+    for seed in 0..10 {
+        let (scenario, truth) = truth("busy", seed);
+        assert!(scenario.shoppers.len() >= 10);
+        assert!(
+            truth.events.iter().any(|e| e.kind == EventKind::Put),
+            "seed {seed}"
+        );
+        // Several shoppers reaching into the same shelf within the same few seconds.
+        let mut most_at_once = 0;
+        for e in &truth.events {
+            let shelf = &e.slot[..1];
+            let shoppers: BTreeSet<&str> = truth
+                .events
+                .iter()
+                .filter(|o| &o.slot[..1] == shelf && (o.time_secs - e.time_secs).abs() <= 2.0)
+                .map(|o| o.shopper.as_str())
+                .collect();
+            most_at_once = most_at_once.max(shoppers.len());
+        }
+        assert!(
+            most_at_once >= 3,
+            "seed {seed}: at most {most_at_once} at one shelf"
+        );
+    }
+}
+
+#[test]
+fn groups_pay_as_one_account_and_hand_items_over() {
+    for seed in 0..10 {
+        let (scenario, truth) = truth("groups", seed);
+        assert!(!truth.hand_overs.is_empty(), "seed {seed}");
+        let family = truth.sessions.iter().find(|s| s.group.is_some()).unwrap();
+        assert!(family.shoppers.len() >= 2);
+        assert!(truth.sessions.len() < scenario.shoppers.len());
+        // What a child handed over is on the family's receipt: the receipt is everything its members took.
+        for session in &truth.sessions {
+            let mut taken: BTreeMap<&str, i64> = BTreeMap::new();
+            for e in truth.events.iter().filter(|e| e.account == session.account) {
+                let sign = if e.kind == EventKind::Pick { 1 } else { -1 };
+                *taken.entry(&e.sku).or_default() += sign * i64::from(e.quantity);
+            }
+            taken.retain(|_, q| *q != 0);
+            let charged: BTreeMap<&str, i64> = session
+                .receipt
+                .lines
+                .iter()
+                .map(|l| (l.sku.as_str(), i64::from(l.quantity)))
+                .collect();
+            assert_eq!(taken, charged, "seed {seed} {}", session.account);
+        }
+    }
+}
+
+#[test]
+fn adversarial_has_outage_brushes_quick_picks_and_close_shoppers() {
+    for seed in 0..10 {
+        let (scenario, truth) = truth("adversarial", seed);
+        assert_eq!(scenario.noise.outages.len(), 1);
+        let dark: usize = truth.cameras.values().map(|c| c.dark_frames.len()).sum();
+        assert_eq!(dark, 90, "6 s at 15 fps");
+        let actions = scenario.shoppers.iter().flat_map(|s| &s.actions);
+        assert!(actions.clone().any(|a| matches!(a, Action::Touch { .. })));
+        assert!(
+            actions
+                .clone()
+                .filter(|a| matches!(a, Action::Pick { .. }) && a.duration_secs() <= 0.5)
+                .count()
+                >= 2,
+            "seed {seed}"
+        );
+        // Two shoppers within a metre of each other at some moment (occlusion from most cameras).
+        let close = truth.trajectories[0].samples.iter().any(|a| {
+            truth.trajectories[1].samples.iter().any(|b| {
+                a.time_secs == b.time_secs
+                    && ((a.position_m[0] - b.position_m[0]).powi(2)
+                        + (a.position_m[1] - b.position_m[1]).powi(2))
+                    .sqrt()
+                        < 1.0
+            })
+        });
+        assert!(close, "seed {seed}");
+    }
+}
+
+#[test]
+fn cameras_overlap_over_the_shoppers() {
+    let (scenario, truth) = truth("busy", 3);
+    let (mut samples, mut seen_twice) = (0usize, 0usize);
+    for trajectory in &truth.trajectories {
+        for sample in &trajectory.samples {
+            let chest = [sample.position_m[0], sample.position_m[1], 1.2];
+            let seen = scenario.cameras.iter().filter(|c| c.sees(chest)).count();
+            assert!(
+                seen >= 1,
+                "{} at {:?} seen by no camera",
+                trajectory.shopper,
+                sample.position_m
+            );
+            samples += 1;
+            seen_twice += usize::from(seen >= 2);
+        }
+    }
+    assert!(
+        seen_twice * 10 >= samples * 8,
+        "{seen_twice} of {samples} samples seen by two cameras"
+    );
+}

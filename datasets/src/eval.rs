@@ -68,7 +68,9 @@ pub struct Prediction {
     pub events: Vec<PredictedEvent>,
     /// Accounts whose session was sent to an operator for review before charging.
     pub review: BTreeSet<String>,
-    /// Per camera id: the shopper tracks, MOTChallenge records (frames from 1, at the camera's fps).
+    /// Per camera id: the shopper tracks as MOTChallenge records. Frame numbers are on the recording's clock,
+    /// `frame = round(pts_secs * fps) + 1` as in the ground truth, not the decoder's gap-free sequence
+    /// number (a dropped frame must leave a gap, or every later box is compared with the wrong frame).
     pub tracks: BTreeMap<String, Vec<MotRecord>>,
     /// Processing speed and latency.
     pub stats: ProcessingStats,

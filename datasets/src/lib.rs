@@ -20,4 +20,4 @@ pub mod truth;
 pub use eval::{Metrics, Prediction, ScoringConfig, score};
 pub use presets::{PRESETS, PresetError, preset};
 pub use scenario::{Scenario, ScenarioError, ValidationError};
-pub use truth::{GroundTruth, TruthError};
+pub use truth::{GroundTruth, TruthError, read_dataset, write_dataset};

@@ -31,7 +31,9 @@ pub struct MotRecord {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("line {line}: {reason}")]
 pub struct MotParseError {
+    /// The 1-based line number.
     pub line: usize,
+    /// What is wrong with it.
     pub reason: String,
 }
 

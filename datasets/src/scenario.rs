@@ -7,7 +7,6 @@
 //! path of the field (`shoppers[2].actions[1].slot: unknown slot "B3-4"`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use nalgebra::{
     Isometry3, Matrix3, Point2, Point3, Rotation3, Translation3, UnitQuaternion, Vector3,
@@ -596,18 +595,13 @@ pub struct Outage {
 }
 
 /// One problem in a scenario, at the path of the field it concerns.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+#[error("{path}: {message}")]
 pub struct ValidationError {
     /// Where: `shoppers[2].actions[1].slot`.
     pub path: String,
     /// What is wrong: `unknown slot "B3-4"`.
     pub message: String,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
 }
 
 /// Why a scenario could not be read.
@@ -616,6 +610,9 @@ pub enum ScenarioError {
     /// Not valid TOML, or not the scenario's shape (a missing or unknown field, a wrong type).
     #[error("scenario does not parse: {0}")]
     Parse(String),
+    /// Could not be written as TOML.
+    #[error("scenario cannot be written as TOML: {0}")]
+    Serialize(String),
     /// Parsed, but inconsistent; every problem found is listed.
     #[error("scenario is invalid:\n{}", list_errors(.0))]
     Invalid(Vec<ValidationError>),
@@ -725,7 +722,14 @@ impl Scenario {
 
     /// Writes the scenario as TOML.
     pub fn to_toml_string(&self) -> Result<String, ScenarioError> {
-        toml::to_string(self).map_err(|e| ScenarioError::Parse(e.to_string()))
+        toml::to_string(self).map_err(|e| ScenarioError::Serialize(e.to_string()))
+    }
+
+    /// Validates the scenario and lays out every shopper's motion: what the renderer draws frame by frame
+    /// ([`crate::truth::ShopperTimeline::state_at`], [`crate::truth::Timeline::contents_at`]).
+    pub fn timeline(&self) -> Result<crate::truth::Timeline, Vec<ValidationError>> {
+        self.validate()?;
+        crate::truth::Timeline::build(self)
     }
 
     /// Checks everything: field ranges, references between ids, geometry (paths through walls or shelves,

@@ -242,7 +242,9 @@ pub struct CameraTruth {
     pub dropped_frames: Vec<u32>,
     /// Frames that are black because the camera is out (noise), ascending.
     pub dark_frames: Vec<u32>,
-    /// Shopper boxes with identities (MOT track id = [`Trajectory::track_id`]); filled in by the renderer.
+    /// Shopper boxes with identities (MOT track id = [`Trajectory::track_id`], frame numbers on this
+    /// camera's clock); filled in by the renderer, which leaves out dropped and dark frames (nothing can be
+    /// seen there), so that tracking scores measure the tracker rather than the noise.
     #[serde(default)]
     pub shoppers: Vec<MotRecord>,
     /// Hand boxes; filled in by the renderer.
@@ -307,6 +309,40 @@ pub enum TruthError {
 
 /// Name of the JSON file [`GroundTruth::write_to_dir`] writes.
 pub const GROUND_TRUTH_FILE: &str = "ground_truth.json";
+
+/// Name of the scenario file [`write_dataset`] writes.
+pub const SCENARIO_FILE: &str = "scenario.toml";
+
+/// Writes a dataset without footage: `scenario.toml` and the ground truth ([`GroundTruth::write_to_dir`])
+/// into `dir`, and returns the ground truth. The renderer adds the videos and fills in the boxes.
+pub fn write_dataset(dir: &Path, scenario: &Scenario) -> Result<GroundTruth, TruthError> {
+    let truth = GroundTruth::from_scenario(scenario)?;
+    truth.write_to_dir(dir)?;
+    let path = dir.join(SCENARIO_FILE);
+    let text = scenario.to_toml_string().map_err(|e| TruthError::Io {
+        path: path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    fs::write(&path, text).map_err(|source| TruthError::Io { path, source })?;
+    Ok(truth)
+}
+
+/// Reads what [`write_dataset`] wrote: the scenario (validated) and its ground truth.
+pub fn read_dataset(dir: &Path) -> Result<(Scenario, GroundTruth), TruthError> {
+    let path = dir.join(SCENARIO_FILE);
+    let text = fs::read_to_string(&path).map_err(|source| TruthError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let scenario = Scenario::from_toml_str(&text).map_err(|e| match e {
+        crate::scenario::ScenarioError::Invalid(errors) => TruthError::Invalid(errors),
+        other => TruthError::Io {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+        },
+    })?;
+    Ok((scenario, GroundTruth::read_from_dir(dir)?))
+}
 
 impl GroundTruth {
     /// Plays the scenario through. Fails with every validation problem when the scenario is invalid.
@@ -491,6 +527,32 @@ pub struct Timeline {
     hand_overs: Vec<HandOver>,
     /// What each shopper carries out, by shopper index: SKU -> units.
     carried_out: Vec<BTreeMap<String, u32>>,
+    /// Every change of what a shopper holds or a slot contains, in time order.
+    changes: Vec<ItemChange>,
+    /// Each slot's contents at the start: slot -> SKU -> units.
+    initial_stock: BTreeMap<String, BTreeMap<String, u32>>,
+}
+
+/// Who has an item: a shopper (by index in the scenario) or a slot (by id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Holder {
+    /// A shopper, by index in the scenario's `shoppers`.
+    Shopper(usize),
+    /// A slot, by id.
+    Slot(String),
+}
+
+/// Units of a SKU arriving at (positive) or leaving (negative) a holder at an instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemChange {
+    /// When, seconds (the middle of the action).
+    pub time_secs: f64,
+    /// Whose contents change.
+    pub holder: Holder,
+    /// The product.
+    pub sku: String,
+    /// Units gained (positive) or lost (negative).
+    pub delta: i64,
 }
 
 /// An item movement, in the order the simulation applies them.
@@ -537,7 +599,15 @@ impl Timeline {
                 .or_default()
                 .insert(&slot.sku, slot.initial_stock);
         }
+        let initial_stock: BTreeMap<String, BTreeMap<String, u32>> = stock
+            .iter()
+            .map(|(slot, skus)| {
+                let skus = skus.iter().map(|(sku, &n)| (sku.to_string(), n)).collect();
+                (slot.to_string(), skus)
+            })
+            .collect();
         let mut held: Vec<BTreeMap<String, u32>> = vec![BTreeMap::new(); scenario.shoppers.len()];
+        let mut changes = Vec::new();
         let mut events = Vec::new();
         let mut hand_overs = Vec::new();
         for op in ops {
@@ -580,6 +650,13 @@ impl Timeline {
                     *on_shelf -= quantity;
                     *held[op.shopper].entry(sku.to_string()).or_default() += quantity;
                     event(slot, sku, EventKind::Pick, *quantity);
+                    changes.extend(transfer(
+                        when,
+                        Holder::Slot(slot.clone()),
+                        Holder::Shopper(op.shopper),
+                        sku,
+                        *quantity,
+                    ));
                 }
                 Action::PutBack { slot, quantity, .. }
                 | Action::Misplace { slot, quantity, .. } => {
@@ -605,6 +682,13 @@ impl Timeline {
                         .entry(sku)
                         .or_default() += quantity;
                     event(slot, sku, EventKind::Put, *quantity);
+                    changes.extend(transfer(
+                        when,
+                        Holder::Shopper(op.shopper),
+                        Holder::Slot(slot.clone()),
+                        sku,
+                        *quantity,
+                    ));
                 }
                 Action::HandOver {
                     to_shopper,
@@ -637,6 +721,13 @@ impl Timeline {
                     }
                     *holding -= quantity;
                     *held[to].entry(sku.clone()).or_default() += quantity;
+                    changes.extend(transfer(
+                        when,
+                        Holder::Shopper(op.shopper),
+                        Holder::Shopper(to),
+                        sku,
+                        *quantity,
+                    ));
                     hand_overs.push(HandOver {
                         time_secs: when,
                         from_shopper: shopper.id.clone(),
@@ -659,7 +750,43 @@ impl Timeline {
             events,
             hand_overs,
             carried_out: held,
+            changes,
+            initial_stock,
         })
+    }
+
+    /// Every change of what a shopper holds or a slot contains, in time order (for the renderer: products
+    /// leave the shelf in a hand and come back).
+    pub fn item_changes(&self) -> &[ItemChange] {
+        &self.changes
+    }
+
+    /// What a holder has at `time_secs` (changes at exactly that time included): SKU -> units, none zero.
+    pub fn contents_at(&self, holder: &Holder, time_secs: f64) -> BTreeMap<String, u32> {
+        let mut contents: BTreeMap<String, i64> = match holder {
+            Holder::Slot(slot) => self
+                .initial_stock
+                .get(slot)
+                .map(|skus| {
+                    skus.iter()
+                        .map(|(sku, &n)| (sku.clone(), i64::from(n)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Holder::Shopper(_) => BTreeMap::new(),
+        };
+        for change in self
+            .changes
+            .iter()
+            .take_while(|c| c.time_secs <= time_secs)
+            .filter(|c| &c.holder == holder)
+        {
+            *contents.entry(change.sku.clone()).or_default() += change.delta;
+        }
+        contents
+            .into_iter()
+            .filter_map(|(sku, n)| u32::try_from(n).ok().filter(|&n| n > 0).map(|n| (sku, n)))
+            .collect()
     }
 
     fn ground_truth(&self, scenario: &Scenario) -> GroundTruth {
@@ -796,6 +923,20 @@ impl Timeline {
             cameras,
         }
     }
+}
+
+/// The two sides of moving `quantity` units of `sku` from one holder to another.
+fn transfer(time_secs: f64, from: Holder, to: Holder, sku: &str, quantity: u32) -> [ItemChange; 2] {
+    let change = |holder, delta| ItemChange {
+        time_secs,
+        holder,
+        sku: sku.to_string(),
+        delta,
+    };
+    [
+        change(from, -i64::from(quantity)),
+        change(to, i64::from(quantity)),
+    ]
 }
 
 /// A seed for one stream of randomness derived from the scenario's seed (SplitMix64's finaliser), so that

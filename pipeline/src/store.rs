@@ -88,7 +88,18 @@ pub enum StoreOutput {
         time: CaptureTime,
         shoppers: Vec<ShopperPosition>,
     },
+    /// One camera frame's confirmed tracks: the global shopper id where fusion has bound the track,
+    /// otherwise [`LOCAL_ID_BASE`] plus the camera tracker's own id. For the dashboard and MOT scoring.
+    CameraTracks {
+        camera: CameraId,
+        seq: u64,
+        time: CaptureTime,
+        tracks: Vec<(u64, BBox)>,
+    },
 }
+
+/// Track ids at or above this are camera-local (not yet bound to a shopper).
+pub const LOCAL_ID_BASE: u64 = 1 << 32;
 
 struct CameraState {
     tracker: Tracker,
@@ -214,8 +225,14 @@ impl StoreLogic {
         camera.tracker.update(&inputs);
         camera.observations.clear();
         let mut views = Vec::new();
+        let mut tracks = Vec::new();
         for track in camera.tracker.active() {
             let b = track.bbox();
+            let id = self
+                .fusion
+                .global_id(&frame.camera, track.id)
+                .unwrap_or(LOCAL_ID_BASE + track.id);
+            tracks.push((id, b));
             let foot = Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2));
             if let Some(floor) = apply_homography(&camera.floor_from_image, &foot) {
                 camera.observations.push(FloorObservation {
@@ -228,6 +245,12 @@ impl StoreLogic {
                 views.push(PersonView { shopper, bbox: b });
             }
         }
+        emit(StoreOutput::CameraTracks {
+            camera: frame.camera.clone(),
+            seq: frame.seq,
+            time: frame.time,
+            tracks,
+        });
         let boxes = |kind: ObjectKind| -> Vec<BBox> {
             frame
                 .detections

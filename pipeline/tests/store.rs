@@ -241,6 +241,15 @@ fn a_shopper_checks_in_takes_a_can_and_leaves_with_exactly_that_in_the_cart() {
         "one shopper id from entry to exit, across the camera hand-over"
     );
     assert!(!session.needs_review(), "{:?}", session.review);
+    for camera in ["aisle-west", "aisle-east"] {
+        let bound = outputs.iter().any(|o| {
+            matches!(o, StoreOutput::CameraTracks { camera: c, tracks, .. } if c.as_str() == camera && tracks.iter().any(|t| t.0 == 1))
+        });
+        assert!(
+            bound,
+            "{camera}'s track is reported under the shopper's global id"
+        );
+    }
     let positions = outputs
         .iter()
         .filter(|o| matches!(o, StoreOutput::Positions { .. }))

@@ -255,7 +255,8 @@ pub fn score(truth: &GroundTruth, prediction: &Prediction, config: &ScoringConfi
     score_events(truth, prediction, config, &mut metrics);
     score_tracking(truth, prediction, config, &mut metrics);
     let stats = &prediction.stats;
-    metrics.frames_per_second = if stats.processing_secs > 0.0 {
+    metrics.frames_per_second = if stats.processing_secs > 0.0 && stats.processing_secs.is_finite()
+    {
         stats.frames_processed as f64 / stats.processing_secs
     } else {
         0.0
@@ -412,9 +413,9 @@ fn score_tracking(
 }
 
 /// Nearest-rank percentile: the smallest value with at least `p`% of the values at or below it; 0 for none.
-/// NaNs are ignored.
+/// Values that are not finite are ignored, so the report never holds NaN or infinity.
 pub fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     if sorted.is_empty() {
         return 0.0;
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// One line of a MOTChallenge `gt.txt`, `det.txt` or tracker result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MotRecord {
     /// Frame number, from 1.
     pub frame: u32,

@@ -610,6 +610,14 @@ pub enum ScenarioError {
     /// Not valid TOML, or not the scenario's shape (a missing or unknown field, a wrong type).
     #[error("scenario does not parse: {0}")]
     Parse(String),
+    /// The file could not be read.
+    #[error("{}: {message}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
     /// Could not be written as TOML.
     #[error("scenario cannot be written as TOML: {0}")]
     Serialize(String),
@@ -712,6 +720,15 @@ impl Store {
 }
 
 impl Scenario {
+    /// Reads a scenario file (TOML) and validates it.
+    pub fn read(path: &std::path::Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml_str(&text)
+    }
+
     /// Parses TOML and validates the result.
     pub fn from_toml_str(text: &str) -> Result<Self, ScenarioError> {
         let scenario: Scenario =

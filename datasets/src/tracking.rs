@@ -54,6 +54,7 @@ pub fn iou(a: &MotRecord, b: &MotRecord) -> f64 {
 
 /// Counts from CLEAR MOT, additive across cameras.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClearCounts {
     /// Ground-truth boxes.
     pub num_gt: u64,
@@ -73,6 +74,7 @@ pub struct ClearCounts {
 
 /// Counts from the identity metrics, additive across cameras.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IdentityCounts {
     /// Boxes matched under the global id matching.
     pub idtp: u64,
@@ -85,6 +87,7 @@ pub struct IdentityCounts {
 /// HOTA's sums per alpha, additive across cameras (AssA is kept weighted by TP so that sums combine the way
 /// TrackEval's `combine_sequences` does).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HotaCounts {
     /// True positives per alpha.
     pub tp: [f64; HOTA_ALPHAS],
@@ -109,6 +112,7 @@ impl Default for HotaCounts {
 
 /// Everything the tracking metrics are computed from, for one camera or summed over several.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrackingCounts {
     /// CLEAR MOT.
     pub clear: ClearCounts,

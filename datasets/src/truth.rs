@@ -330,11 +330,7 @@ pub fn write_dataset(dir: &Path, scenario: &Scenario) -> Result<GroundTruth, Tru
 /// Reads what [`write_dataset`] wrote: the scenario (validated) and its ground truth.
 pub fn read_dataset(dir: &Path) -> Result<(Scenario, GroundTruth), TruthError> {
     let path = dir.join(SCENARIO_FILE);
-    let text = fs::read_to_string(&path).map_err(|source| TruthError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let scenario = Scenario::from_toml_str(&text).map_err(|e| match e {
+    let scenario = Scenario::read(&path).map_err(|e| match e {
         crate::scenario::ScenarioError::Invalid(errors) => TruthError::Invalid(errors),
         other => TruthError::Io {
             path,

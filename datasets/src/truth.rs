@@ -588,104 +588,45 @@ impl Timeline {
                 .then(a.action.cmp(&b.action))
         });
 
-        let mut stock: BTreeMap<&str, BTreeMap<&str, u32>> = BTreeMap::new();
+        let mut play = Play::default();
         for slot in scenario.store.slots() {
-            stock
-                .entry(&slot.id)
+            play.contents
+                .entry(Holder::Slot(slot.id.clone()))
                 .or_default()
-                .insert(&slot.sku, slot.initial_stock);
+                .insert(slot.sku.clone(), slot.initial_stock);
         }
-        let initial_stock: BTreeMap<String, BTreeMap<String, u32>> = stock
+        let initial_stock = play
+            .contents
             .iter()
-            .map(|(slot, skus)| {
-                let skus = skus.iter().map(|(sku, &n)| (sku.to_string(), n)).collect();
-                (slot.to_string(), skus)
+            .filter_map(|(holder, skus)| match holder {
+                Holder::Slot(slot) => Some((slot.clone(), skus.clone())),
+                Holder::Shopper(_) => None,
             })
             .collect();
-        let mut held: Vec<BTreeMap<String, u32>> = vec![BTreeMap::new(); scenario.shoppers.len()];
-        let mut changes = Vec::new();
         let mut events = Vec::new();
         let mut hand_overs = Vec::new();
         for op in ops {
             let shopper = &scenario.shoppers[op.shopper];
+            let action = &shopper.actions[op.action];
             let at = format!("shoppers[{}].actions[{}]", op.shopper, op.action);
             let when = op.time_secs;
-            let mut fail = |field: &str, message: String| {
-                errors.push(ValidationError {
-                    path: format!("{at}.{field}"),
-                    message: format!("{message} (at {when:.2} s)"),
-                })
-            };
-            let mut event = |slot: &str, sku: &str, kind: EventKind, quantity: u32| {
-                events.push(ShelfEvent {
-                    time_secs: when,
-                    shopper: shopper.id.clone(),
-                    account: shopper.account.clone(),
-                    slot: slot.to_string(),
-                    sku: sku.to_string(),
-                    kind,
+            let me = Holder::Shopper(op.shopper);
+            let slot_sku = |slot: &str| scenario.store.slot(slot).map(|p| p.slot.sku.as_str());
+            let (from, to, sku, quantity) = match action {
+                Action::Pick { slot, quantity, .. } => match slot_sku(slot) {
+                    Some(sku) => (Holder::Slot(slot.clone()), me, sku, *quantity),
+                    None => continue,
+                },
+                Action::PutBack { slot, quantity, .. } => match slot_sku(slot) {
+                    Some(sku) => (me, Holder::Slot(slot.clone()), sku, *quantity),
+                    None => continue,
+                },
+                Action::Misplace {
+                    slot,
+                    sku,
                     quantity,
-                })
-            };
-            match &shopper.actions[op.action] {
-                Action::Pick { slot, quantity, .. } => {
-                    let Some(placement) = scenario.store.slot(slot) else {
-                        continue;
-                    };
-                    let sku = placement.slot.sku.as_str();
-                    let on_shelf = stock.entry(slot).or_default().entry(sku).or_default();
-                    if *on_shelf < *quantity {
-                        fail(
-                            "quantity",
-                            format!(
-                                "picks {quantity} but slot {slot:?} holds {on_shelf} of {sku:?}"
-                            ),
-                        );
-                        continue;
-                    }
-                    *on_shelf -= quantity;
-                    *held[op.shopper].entry(sku.to_string()).or_default() += quantity;
-                    event(slot, sku, EventKind::Pick, *quantity);
-                    changes.extend(transfer(
-                        when,
-                        Holder::Slot(slot.clone()),
-                        Holder::Shopper(op.shopper),
-                        sku,
-                        *quantity,
-                    ));
-                }
-                Action::PutBack { slot, quantity, .. }
-                | Action::Misplace { slot, quantity, .. } => {
-                    let sku = match &shopper.actions[op.action] {
-                        Action::Misplace { sku, .. } => sku.as_str(),
-                        _ => match scenario.store.slot(slot) {
-                            Some(placement) => placement.slot.sku.as_str(),
-                            None => continue,
-                        },
-                    };
-                    let holding = held[op.shopper].entry(sku.to_string()).or_default();
-                    if *holding < *quantity {
-                        fail(
-                            "quantity",
-                            format!("puts {quantity} of {sku:?} into {slot:?} but holds {holding}"),
-                        );
-                        continue;
-                    }
-                    *holding -= quantity;
-                    *stock
-                        .entry(slot.as_str())
-                        .or_default()
-                        .entry(sku)
-                        .or_default() += quantity;
-                    event(slot, sku, EventKind::Put, *quantity);
-                    changes.extend(transfer(
-                        when,
-                        Holder::Shopper(op.shopper),
-                        Holder::Slot(slot.clone()),
-                        sku,
-                        *quantity,
-                    ));
-                }
+                    ..
+                } => (me, Holder::Slot(slot.clone()), sku.as_str(), *quantity),
                 Action::HandOver {
                     to_shopper,
                     sku,
@@ -698,55 +639,66 @@ impl Timeline {
                     };
                     let receiver = &shoppers[to];
                     if when < receiver.entry_time_secs || when > receiver.exit_time_secs {
-                        fail(
-                            "to_shopper",
-                            format!(
-                                "{to_shopper:?} is not in the store (there from {:.2} s to {:.2} s)",
+                        errors.push(ValidationError {
+                            path: format!("{at}.to_shopper"),
+                            message: format!(
+                                "{to_shopper:?} is not in the store at {when:.2} s (there from {:.2} s to {:.2} s)",
                                 receiver.entry_time_secs, receiver.exit_time_secs
                             ),
-                        );
+                        });
                         continue;
                     }
-                    let holding = held[op.shopper].entry(sku.clone()).or_default();
-                    if *holding < *quantity {
-                        fail(
-                            "quantity",
-                            format!("hands over {quantity} of {sku:?} but holds {holding}"),
-                        );
-                        continue;
-                    }
-                    *holding -= quantity;
-                    *held[to].entry(sku.clone()).or_default() += quantity;
-                    changes.extend(transfer(
-                        when,
-                        Holder::Shopper(op.shopper),
-                        Holder::Shopper(to),
-                        sku,
-                        *quantity,
-                    ));
-                    hand_overs.push(HandOver {
-                        time_secs: when,
-                        from_shopper: shopper.id.clone(),
-                        to_shopper: to_shopper.clone(),
-                        sku: sku.clone(),
-                        quantity: *quantity,
-                    });
+                    (me, Holder::Shopper(to), sku.as_str(), *quantity)
                 }
+                Action::Browse { .. } | Action::Touch { .. } => continue,
+            };
+            if let Err(available) = play.transfer(when, from, to, sku, quantity) {
+                errors.push(ValidationError {
+                    path: format!("{at}.quantity"),
+                    message: format!("{} (at {when:.2} s)", shortfall(action, sku, available)),
+                });
+                continue;
+            }
+            let event = |slot: &str, kind: EventKind| ShelfEvent {
+                time_secs: when,
+                shopper: shopper.id.clone(),
+                account: shopper.account.clone(),
+                slot: slot.to_string(),
+                sku: sku.to_string(),
+                kind,
+                quantity,
+            };
+            match action {
+                Action::Pick { slot, .. } => events.push(event(slot, EventKind::Pick)),
+                Action::PutBack { slot, .. } | Action::Misplace { slot, .. } => {
+                    events.push(event(slot, EventKind::Put))
+                }
+                Action::HandOver { to_shopper, .. } => hand_overs.push(HandOver {
+                    time_secs: when,
+                    from_shopper: shopper.id.clone(),
+                    to_shopper: to_shopper.clone(),
+                    sku: sku.to_string(),
+                    quantity,
+                }),
                 Action::Browse { .. } | Action::Touch { .. } => {}
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        for holding in &mut held {
-            holding.retain(|_, quantity| *quantity > 0);
-        }
+        let carried_out = (0..scenario.shoppers.len())
+            .map(|i| {
+                play.contents
+                    .remove(&Holder::Shopper(i))
+                    .unwrap_or_default()
+            })
+            .collect();
         Ok(Self {
             shoppers,
             events,
             hand_overs,
-            carried_out: held,
-            changes,
+            carried_out,
+            changes: play.changes,
             initial_stock,
         })
     }
@@ -921,18 +873,66 @@ impl Timeline {
     }
 }
 
-/// The two sides of moving `quantity` units of `sku` from one holder to another.
-fn transfer(time_secs: f64, from: Holder, to: Holder, sku: &str, quantity: u32) -> [ItemChange; 2] {
-    let change = |holder, delta| ItemChange {
-        time_secs,
-        holder,
-        sku: sku.to_string(),
-        delta,
-    };
-    [
-        change(from, -i64::from(quantity)),
-        change(to, i64::from(quantity)),
-    ]
+/// What every holder has while the scenario plays, and the log of changes.
+#[derive(Default)]
+struct Play {
+    /// Holder -> SKU -> units; zero counts are removed.
+    contents: BTreeMap<Holder, BTreeMap<String, u32>>,
+    changes: Vec<ItemChange>,
+}
+
+impl Play {
+    /// Moves units from one holder to another, or returns how many `from` has when that is too few.
+    fn transfer(
+        &mut self,
+        time_secs: f64,
+        from: Holder,
+        to: Holder,
+        sku: &str,
+        quantity: u32,
+    ) -> Result<(), u32> {
+        let source = self.contents.entry(from.clone()).or_default();
+        let available = source.get(sku).copied().unwrap_or(0);
+        if available < quantity {
+            return Err(available);
+        }
+        if available == quantity {
+            source.remove(sku);
+        } else {
+            source.insert(sku.to_string(), available - quantity);
+        }
+        *self
+            .contents
+            .entry(to.clone())
+            .or_default()
+            .entry(sku.to_string())
+            .or_default() += quantity;
+        let change = |holder, delta| ItemChange {
+            time_secs,
+            holder,
+            sku: sku.to_string(),
+            delta,
+        };
+        self.changes.push(change(from, -i64::from(quantity)));
+        self.changes.push(change(to, i64::from(quantity)));
+        Ok(())
+    }
+}
+
+/// Why an item movement cannot happen, given how many units the giving side has.
+fn shortfall(action: &Action, sku: &str, available: u32) -> String {
+    match action {
+        Action::Pick { slot, quantity, .. } => {
+            format!("picks {quantity} but slot {slot:?} holds {available} of {sku:?}")
+        }
+        Action::PutBack { slot, quantity, .. } | Action::Misplace { slot, quantity, .. } => {
+            format!("puts {quantity} of {sku:?} into {slot:?} but holds {available}")
+        }
+        Action::HandOver { quantity, .. } => {
+            format!("hands over {quantity} of {sku:?} but holds {available}")
+        }
+        Action::Browse { .. } | Action::Touch { .. } => String::new(),
+    }
 }
 
 /// A seed for one stream of randomness derived from the scenario's seed (SplitMix64's finaliser), so that

@@ -1,6 +1,7 @@
 //! The `walkout` binary: command line and wiring only. Every capability lives in a workspace crate.
 
 mod cli;
+mod wiring;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 mod bench;
 mod detect;
+mod eval;
 mod probe;
 mod track;
 
@@ -21,6 +22,8 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Track MOTChallenge detections and write MOTChallenge tracks.
     Track(track::TrackArgs),
+    /// Run the whole pipeline offline on a rendered dataset and score it against the ground truth.
+    Eval(eval::EvalArgs),
     /// Measure throughput against a baseline taken in the same run, and print the figures as JSON.
     Bench(bench::BenchArgs),
 }
@@ -31,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Probe(args) => probe::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Track(args) => track::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 

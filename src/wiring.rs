@@ -1,0 +1,188 @@
+//! Turns a store description (a scenario's store and cameras) into the pipeline's configuration.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use nalgebra::Point3;
+use walkout_core::{BBox, CameraId};
+use walkout_datasets::Scenario;
+use walkout_datasets::scenario::GateKind;
+use walkout_pipeline::TrackerConfig;
+use walkout_pipeline::calibration::{Calibration, Intrinsics};
+use walkout_pipeline::fusion::{FusionConfig, Zone};
+use walkout_pipeline::sessions::SessionConfig;
+use walkout_pipeline::shelf::{ShelfConfig, SlotView};
+use walkout_pipeline::store::{CameraSetup, StoreConfig};
+
+/// The calibration of a scenario camera.
+pub fn calibration(camera: &walkout_datasets::scenario::Camera) -> Calibration {
+    let k = &camera.intrinsics;
+    Calibration {
+        intrinsics: Intrinsics {
+            fx: k.fx_px,
+            fy: k.fy_px,
+            cx: k.cx_px,
+            cy: k.cy_px,
+            width: camera.resolution_px[0],
+            height: camera.resolution_px[1],
+        },
+        world_from_camera: camera.world_from_camera(),
+    }
+}
+
+/// The image region of a slot's opening and the products behind it, when the camera sees all of it
+/// from in front of the shelf.
+fn slot_region(
+    calibration: &Calibration,
+    face_center_m: [f64; 3],
+    opening_m: [f64; 2],
+    normal: [f64; 2],
+    depth_m: f64,
+) -> Option<BBox> {
+    let camera = calibration.world_from_camera.translation.vector;
+    let towards_camera = [camera.x - face_center_m[0], camera.y - face_center_m[1]];
+    if towards_camera[0] * normal[0] + towards_camera[1] * normal[1] <= 0.0 {
+        return None;
+    }
+    let along = [-normal[1], normal[0]];
+    let (half_w, half_h) = (opening_m[0] / 2.0, opening_m[1] / 2.0);
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for s in [-half_w, half_w] {
+        for z in [-half_h, half_h] {
+            for d in [0.0, depth_m] {
+                let p = Point3::new(
+                    face_center_m[0] + along[0] * s - normal[0] * d,
+                    face_center_m[1] + along[1] * s - normal[1] * d,
+                    face_center_m[2] + z,
+                );
+                let pixel = calibration.image_from_world(&p)?;
+                x0 = x0.min(pixel.x);
+                y0 = y0.min(pixel.y);
+                x1 = x1.max(pixel.x);
+                y1 = y1.max(pixel.y);
+            }
+        }
+    }
+    let (w, h) = (
+        f64::from(calibration.intrinsics.width),
+        f64::from(calibration.intrinsics.height),
+    );
+    let inside = x0 >= 0.0 && y0 >= 0.0 && x1 <= w && y1 <= h;
+    inside.then(|| BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32))
+}
+
+/// The pipeline's configuration for a scenario's store: every camera calibrated, every slot watched by
+/// the camera that sees it largest (one watcher per slot, so an event is counted once), the entry gates
+/// as birth zones and check-in zones, the exit gates as exit zones.
+pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
+    let calibrations: Vec<(CameraId, Calibration)> = scenario
+        .cameras
+        .iter()
+        .map(|c| (CameraId::new(&c.id), calibration(c)))
+        .collect();
+    let mut slots_by_camera: BTreeMap<usize, Vec<SlotView>> = BTreeMap::new();
+    for slot in scenario.store.slots() {
+        let placement = scenario
+            .store
+            .slot(&slot.id)
+            .with_context(|| format!("slot `{}` has no shelf", slot.id))?;
+        let normal = placement.shelf.facing.normal();
+        let best = calibrations
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, cal))| {
+                slot_region(
+                    cal,
+                    placement.face_center_m,
+                    placement.opening_m,
+                    normal,
+                    slot.product_size_m[1].max(0.05),
+                )
+                .map(|r| (i, r))
+            })
+            .max_by(|a, b| a.1.area().total_cmp(&b.1.area()));
+        match best {
+            Some((camera, region)) => slots_by_camera.entry(camera).or_default().push(SlotView {
+                slot: slot.id.clone(),
+                sku: slot.sku.clone(),
+                region,
+                unit_weight_g: None,
+            }),
+            None => {
+                tracing::warn!(slot = %slot.id, "no camera sees the whole slot: its events cannot be detected")
+            }
+        }
+    }
+    let cameras = calibrations
+        .into_iter()
+        .enumerate()
+        .map(|(i, (id, calibration))| CameraSetup {
+            id,
+            calibration,
+            slots: slots_by_camera.remove(&i).unwrap_or_default(),
+        })
+        .collect();
+    let mut entry_gates = BTreeMap::new();
+    let (mut births, mut exits) = (Vec::new(), Vec::new());
+    for gate in &scenario.store.gates {
+        // a gate is a doorway: the zone reaches a little into the store and past the door
+        let half = gate.width_m / 2.0 + 0.6;
+        let zone = Zone::around(gate.position_m, [half, half]);
+        match gate.kind {
+            GateKind::Entry => {
+                births.push(zone);
+                entry_gates.insert(gate.id.clone(), zone);
+            }
+            GateKind::Exit => exits.push(zone),
+        }
+    }
+    Ok(StoreConfig {
+        cameras,
+        tracker: TrackerConfig::default(),
+        fusion: FusionConfig {
+            birth_zones: births,
+            exit_zones: exits,
+            ..FusionConfig::default()
+        },
+        sessions: SessionConfig {
+            entry_gates,
+            ..SessionConfig::default()
+        },
+        shelf: ShelfConfig::default(),
+        step: Duration::from_millis(100),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_store_maps_its_slots_to_cameras() {
+        for name in walkout_datasets::PRESETS {
+            let scenario =
+                walkout_datasets::preset(name, 7).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let config = store_config(&scenario).unwrap();
+            assert_eq!(config.cameras.len(), scenario.cameras.len());
+            let watched: usize = config.cameras.iter().map(|c| c.slots.len()).sum();
+            let total = scenario.store.slots().count();
+            assert!(
+                watched * 10 >= total * 9,
+                "{name}: only {watched} of {total} slots are watched"
+            );
+            assert!(!config.sessions.entry_gates.is_empty(), "{name}");
+            for camera in &config.cameras {
+                for slot in &camera.slots {
+                    assert!(
+                        slot.region.area() > 4.0,
+                        "{name}: slot {} is {:?} in {}",
+                        slot.slot,
+                        slot.region,
+                        camera.id
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The `walkout` binary: command line and wiring only. Every capability lives in a workspace crate.
 
 mod cli;
+mod config;
 mod wiring;
 
 use std::process::ExitCode;
@@ -13,7 +14,6 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("error: {err:#}");

@@ -1,4 +1,5 @@
 mod bench;
+mod check_config;
 mod detect;
 mod eval;
 mod probe;
@@ -24,6 +25,8 @@ enum Command {
     Track(track::TrackArgs),
     /// Run the whole pipeline offline on a rendered dataset and score it against the ground truth.
     Eval(eval::EvalArgs),
+    /// Validate a store configuration and show which camera watches which slot.
+    CheckConfig(check_config::CheckConfigArgs),
     /// Measure throughput against a baseline taken in the same run, and print the figures as JSON.
     Bench(bench::BenchArgs),
 }
@@ -35,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Track(args) => track::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
     }
 }
 

@@ -158,7 +158,7 @@ fn help_lists_every_subcommand() {
     let output = walkout().arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = stdout(&output);
-    for command in ["detect", "probe"] {
+    for command in ["detect", "probe", "track", "eval", "check-config", "bench"] {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(command)),
             "`{command}` missing from --help:\n{help}"

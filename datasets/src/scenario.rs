@@ -779,6 +779,12 @@ impl Scenario {
     }
 
     fn check_store(&self, errors: &mut Errors) {
+        self.check_floor(errors);
+        self.check_shelves(errors);
+        self.check_gates(errors);
+    }
+
+    fn check_floor(&self, errors: &mut Errors) {
         let floor = &self.store.floor;
         positive(errors, "store.floor.width_m", floor.width_m);
         positive(errors, "store.floor.depth_m", floor.depth_m);
@@ -797,9 +803,11 @@ impl Scenario {
                 }
             }
         }
+    }
+
+    fn check_shelves(&self, errors: &mut Errors) {
         let mut shelf_ids = BTreeSet::new();
-        let mut slot_ids = BTreeSet::new();
-        let mut sku_prices: BTreeMap<&str, (i64, String)> = BTreeMap::new();
+        let mut slots = SlotChecks::default();
         for (i, shelf) in self.store.shelves.iter().enumerate() {
             let at = format!("store.shelves[{i}]");
             if !shelf_ids.insert(shelf.id.as_str()) {
@@ -818,6 +826,15 @@ impl Scenario {
                     "the shelf does not fit on the floor".into(),
                 );
             }
+            if let Some(other) = self.store.shelves[..i]
+                .iter()
+                .find(|o| rects_overlap(o.footprint_m(), shelf.footprint_m()))
+            {
+                errors.push(
+                    format!("{at}.min_corner_m"),
+                    format!("overlaps shelf {:?}", other.id),
+                );
+            }
             if shelf.levels == 0 {
                 errors.push(format!("{at}.levels"), "must be at least 1".into());
             }
@@ -827,30 +844,6 @@ impl Scenario {
             let mut cells = BTreeSet::new();
             for (j, slot) in shelf.slots.iter().enumerate() {
                 let at = format!("{at}.slots[{j}]");
-                if !slot_ids.insert(slot.id.as_str()) {
-                    errors.push(
-                        format!("{at}.id"),
-                        format!("duplicate slot id {:?}", slot.id),
-                    );
-                }
-                if slot.level == 0 || slot.level > shelf.levels {
-                    errors.push(
-                        format!("{at}.level"),
-                        format!(
-                            "{} is not between 1 and the shelf's {} levels",
-                            slot.level, shelf.levels
-                        ),
-                    );
-                }
-                if slot.column == 0 || slot.column > shelf.columns {
-                    errors.push(
-                        format!("{at}.column"),
-                        format!(
-                            "{} is not between 1 and the shelf's {} columns",
-                            slot.column, shelf.columns
-                        ),
-                    );
-                }
                 if !cells.insert((slot.level, slot.column)) {
                     errors.push(
                         format!("{at}.column"),
@@ -860,33 +853,12 @@ impl Scenario {
                         ),
                     );
                 }
-                if slot.sku.is_empty() {
-                    errors.push(format!("{at}.sku"), "must not be empty".into());
-                }
-                if slot.price_minor < 0 {
-                    errors.push(
-                        format!("{at}.price_minor"),
-                        format!("negative price {}", slot.price_minor),
-                    );
-                }
-                match sku_prices.get(slot.sku.as_str()) {
-                    Some((price, first)) if *price != slot.price_minor => errors.push(
-                        format!("{at}.price_minor"),
-                        format!(
-                            "{} differs from the price {price} of the same SKU {:?} at {first}",
-                            slot.price_minor, slot.sku
-                        ),
-                    ),
-                    Some(_) => {}
-                    None => {
-                        sku_prices.insert(&slot.sku, (slot.price_minor, at.clone()));
-                    }
-                }
-                for (axis, size) in slot.product_size_m.iter().enumerate() {
-                    positive(errors, &format!("{at}.product_size_m[{axis}]"), *size);
-                }
+                slots.check(errors, &at, shelf, slot);
             }
         }
+    }
+
+    fn check_gates(&self, errors: &mut Errors) {
         let mut gate_ids = BTreeSet::new();
         for (i, gate) in self.store.gates.iter().enumerate() {
             let at = format!("store.gates[{i}]");
@@ -900,6 +872,15 @@ impl Scenario {
                 errors.push(
                     format!("{at}.position_m"),
                     "the gate is outside the floor".into(),
+                );
+            } else if let Some(shelf) =
+                self.store.shelves.iter().find(|s| {
+                    segment_crosses_rect(gate.position_m, gate.position_m, s.footprint_m())
+                })
+            {
+                errors.push(
+                    format!("{at}.position_m"),
+                    format!("the gate is inside shelf {:?}", shelf.id),
                 );
             }
             positive(errors, &format!("{at}.width_m"), gate.width_m);
@@ -1268,6 +1249,73 @@ fn reach_needed_m(stand: [f64; 2], face: [f64; 3]) -> f64 {
 
 #[derive(Default)]
 struct Errors(Vec<ValidationError>);
+
+/// What slot checks remember across shelves: ids seen, and each SKU's first price and where it was set.
+#[derive(Default)]
+struct SlotChecks<'a> {
+    ids: BTreeSet<&'a str>,
+    sku_prices: BTreeMap<&'a str, (i64, String)>,
+}
+
+impl<'a> SlotChecks<'a> {
+    fn check(&mut self, errors: &mut Errors, at: &str, shelf: &Shelf, slot: &'a Slot) {
+        if !self.ids.insert(slot.id.as_str()) {
+            errors.push(
+                format!("{at}.id"),
+                format!("duplicate slot id {:?}", slot.id),
+            );
+        }
+        if slot.level == 0 || slot.level > shelf.levels {
+            errors.push(
+                format!("{at}.level"),
+                format!(
+                    "{} is not between 1 and the shelf's {} levels",
+                    slot.level, shelf.levels
+                ),
+            );
+        }
+        if slot.column == 0 || slot.column > shelf.columns {
+            errors.push(
+                format!("{at}.column"),
+                format!(
+                    "{} is not between 1 and the shelf's {} columns",
+                    slot.column, shelf.columns
+                ),
+            );
+        }
+        if slot.sku.is_empty() {
+            errors.push(format!("{at}.sku"), "must not be empty".into());
+        }
+        if slot.price_minor < 0 {
+            errors.push(
+                format!("{at}.price_minor"),
+                format!("negative price {}", slot.price_minor),
+            );
+        }
+        match self.sku_prices.get(slot.sku.as_str()) {
+            Some((price, first)) if *price != slot.price_minor => errors.push(
+                format!("{at}.price_minor"),
+                format!(
+                    "{} differs from the price {price} of the same SKU {:?} at {first}",
+                    slot.price_minor, slot.sku
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                self.sku_prices
+                    .insert(&slot.sku, (slot.price_minor, at.to_string()));
+            }
+        }
+        for (axis, size) in slot.product_size_m.iter().enumerate() {
+            positive(errors, &format!("{at}.product_size_m[{axis}]"), *size);
+        }
+    }
+}
+
+/// Whether two floor rectangles `[x0, y0, x1, y1]` share more than an edge.
+fn rects_overlap(a: [f64; 4], b: [f64; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
 
 impl Errors {
     fn push(&mut self, path: String, message: String) {

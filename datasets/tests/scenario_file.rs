@@ -173,3 +173,24 @@ fn unknown_fields_and_bad_types_are_parse_errors() {
         Err(ScenarioError::Parse(_))
     ));
 }
+
+#[test]
+fn overlapping_shelves_and_gates_inside_shelves_are_rejected() {
+    let mut scenario = Scenario::from_toml_str(EXAMPLE).unwrap();
+    scenario.store.shelves[1].min_corner_m = [2.0, 1.8];
+    scenario.store.gates[0].position_m = [3.0, 1.7];
+    let shown: Vec<String> = scenario
+        .validate()
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        shown.contains(&r#"store.shelves[1].min_corner_m: overlaps shelf "A""#.to_string()),
+        "{shown:#?}"
+    );
+    assert!(
+        shown.contains(&r#"store.gates[0].position_m: the gate is inside shelf "A""#.to_string()),
+        "{shown:#?}"
+    );
+}

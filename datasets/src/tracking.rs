@@ -571,4 +571,21 @@ mod tests {
         assert_eq!(matched, 12);
         assert!((counts.hota() - 12.0 / 19.0).abs() < 1e-12);
     }
+
+    /// One object tracked exactly for 2 frames, plus a phantom box far away in frame 1.
+    /// CLEAR: FP 1, MOTA = 1 - 1/2. Identity: IDTP 2, IDF1 = 2*2 / (2 + 3) = 0.8. HOTA at every alpha:
+    /// DetA = 2 / (2 + 0 + 1), AssA = 1 (the pair shares both frames: 2 / (2 + 2 - 2)), HOTA = sqrt(2/3).
+    #[test]
+    fn a_false_positive_by_hand() {
+        let gt: Vec<MotRecord> = (1..=2).map(|f| boxed(f, 1, 0.0)).collect();
+        let mut pred = gt.clone();
+        pred.push(boxed(1, 9, 500.0));
+        let counts = evaluate(&gt, &pred, 0.5);
+        assert_eq!(counts.clear.false_positives, 1);
+        assert_eq!(counts.mota(), 0.5);
+        assert_eq!(counts.idf1(), 0.8);
+        assert!((counts.det_a() - 2.0 / 3.0).abs() < 1e-12);
+        assert!((counts.ass_a() - 1.0).abs() < 1e-12);
+        assert!((counts.hota() - (2.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
 }

@@ -152,6 +152,21 @@ fn a_wrong_line_total_or_price_makes_the_receipt_wrong() {
 }
 
 #[test]
+fn charging_an_account_without_a_session_is_a_wrong_unreviewed_charge() {
+    let truth = example_truth();
+    let mut prediction = Prediction::from_truth(&truth);
+    let mut phantom = prediction.receipts[0].clone();
+    phantom.account = "acct-nobody".into();
+    prediction.receipts.push(phantom);
+    let m = score(&truth, &prediction, &config());
+    // Sessions: the 2 true ones and the phantom; the 2 true ones are exact.
+    assert_eq!(m.receipt_exact_rate, 2.0 / 3.0);
+    assert_eq!(m.wrong_unreviewed_rate, 1.0 / 3.0);
+    // 4 true units all charged, plus 1 charged to nobody.
+    assert_eq!((m.item_precision, m.item_recall), (4.0 / 5.0, 1.0));
+}
+
+#[test]
 fn one_event_given_to_the_wrong_shopper() {
     let truth = example_truth();
     assert_eq!(truth.events.len(), 6);

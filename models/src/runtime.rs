@@ -102,6 +102,10 @@ pub struct RuntimeConfig {
     pub intra_threads: usize,
     /// Threads across independent operators (0: ONNX Runtime's default).
     pub inter_threads: usize,
+    /// Let ONNX Runtime's threads spin between operators instead of sleeping. Measured on 2 cores with
+    /// yolox_nano: bare inference 258 vs 170 frames/s, and still 191 vs 156 with decoding on a second
+    /// thread, so it stays on unless a deployment finds otherwise.
+    pub spin: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -111,6 +115,7 @@ impl Default for RuntimeConfig {
             providers: vec![ExecutionProvider::Cpu],
             intra_threads: 0,
             inter_threads: 0,
+            spin: true,
         }
     }
 }
@@ -195,6 +200,10 @@ pub(crate) fn build_session(
             .with_intra_threads(config.intra_threads)
             .map_err(|e| load_error(e.to_string()))?;
     }
+    builder = builder
+        .with_intra_op_spinning(config.spin)
+        .and_then(|b| b.with_inter_op_spinning(config.spin))
+        .map_err(|e| load_error(e.to_string()))?;
     if config.inter_threads > 0 {
         builder = builder
             .with_inter_threads(config.inter_threads)

@@ -47,6 +47,9 @@ struct DetectBenchArgs {
     /// ONNX Runtime intra-op threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Stop ONNX Runtime's threads from spinning between operators (may help when other work shares the cores).
+    #[arg(long)]
+    no_spin: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +84,7 @@ fn bench_detect(args: DetectBenchArgs) -> anyhow::Result<()> {
         providers: args.providers.clone(),
         intra_threads: args.threads,
         inter_threads: 0,
+        spin: !args.no_spin,
     };
     let mut detector = Detector::load(&args.model, &runtime)?;
     let frames = decode_frames(&args.video, args.frames)?;

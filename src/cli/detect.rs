@@ -32,6 +32,9 @@ pub struct DetectArgs {
     /// ONNX Runtime intra-op threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Stop ONNX Runtime's threads from spinning between operators (may help when other work shares the cores).
+    #[arg(long)]
+    no_spin: bool,
     /// Print a summary (frames, people found, speed) to stderr at the end.
     #[arg(long)]
     summary: bool,
@@ -79,6 +82,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
         providers: args.providers.clone(),
         intra_threads: args.threads,
         inter_threads: 0,
+        spin: !args.no_spin,
     };
     let mut detector = Detector::load(&args.model, &runtime)?;
     let mut out = BufWriter::new(std::io::stdout().lock());

@@ -202,7 +202,8 @@ pub(crate) fn build_session(
     }
     builder = builder
         .with_intra_op_spinning(config.spin)
-        .and_then(|b| b.with_inter_op_spinning(config.spin))
+        .map_err(|e| load_error(e.to_string()))?
+        .with_inter_op_spinning(config.spin)
         .map_err(|e| load_error(e.to_string()))?;
     if config.inter_threads > 0 {
         builder = builder

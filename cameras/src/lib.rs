@@ -31,9 +31,12 @@ pub use backoff::Backoff;
 pub use error::CameraError;
 pub use rtsp::{RtspMedia, RtspServer};
 pub use source::{RtspTransport, Source, SourceOptions};
-pub use stream::{CameraStream, OutputFormat, Pacing, ProbeReport, Pull, StreamConfig, probe};
+pub use stream::{
+    CameraStream, NEXT_FRAME_STALL, OutputFormat, Pacing, ProbeReport, Pull, StreamConfig, probe,
+};
 pub use supervisor::{
-    CameraConfig, CameraFault, CameraHealth, CameraState, CameraSupervisor, SupervisorError,
+    CameraConfig, CameraFault, CameraHealth, CameraState, CameraSupervisor, ConfigProblem,
+    SupervisorError,
 };
 pub use timestamps::{PtsRebaser, PtsVerdict};
 pub use writer::{Container, VideoCodec, VideoFormat, VideoWriter};

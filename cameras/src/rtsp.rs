@@ -178,7 +178,12 @@ impl RtspServer {
         for (name, media) in &self.mounts {
             let factory = gst_rtsp_server::RTSPMediaFactory::new();
             factory.set_launch(&media.launch());
-            factory.set_shared(true);
+            // Live media is shared by every client, as a camera is; a file starts from the beginning for each
+            // client, so that a camera that reconnects after the end sees it again.
+            factory.set_shared(!matches!(
+                media,
+                RtspMedia::File { .. } | RtspMedia::FileMjpeg { .. }
+            ));
             if self.credentials.is_some() {
                 factory.add_role_from_structure(
                     &gstreamer::Structure::builder(ROLE)

@@ -206,12 +206,12 @@ impl Source {
                     ""
                 };
                 format!(
-                    "rtspsrc name=src protocols={protocols} latency={} tcp-timeout=5000000 timeout=5000000{tls} ! decodebin",
+                    "rtspsrc name=src protocols={protocols} latency={} tcp-timeout=5000000 timeout=5000000{tls} ! decodebin name=decode",
                     options.rtsp_latency_ms
                 )
             }
-            Source::File { .. } => "filesrc name=src ! decodebin".to_string(),
-            Source::V4l2 { .. } => "v4l2src name=src ! decodebin".to_string(),
+            Source::File { .. } => "filesrc name=src ! decodebin name=decode".to_string(),
+            Source::V4l2 { .. } => "v4l2src name=src ! decodebin name=decode".to_string(),
             Source::TestPattern {
                 pattern,
                 num_buffers,

@@ -39,10 +39,15 @@ pub struct OutputFormat {
 /// Everything needed to open one camera's stream.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
+    /// Names the camera in frames, logs and errors.
     pub camera: CameraId,
+    /// Where the video comes from.
     pub source: Source,
+    /// RTSP transport and latency, file looping.
     pub options: SourceOptions,
+    /// Size and rate of the frames.
     pub output: OutputFormat,
+    /// Real time with drops, or lossless as fast as consumed.
     pub pacing: Pacing,
 }
 
@@ -73,7 +78,7 @@ impl StreamConfig {
             None => "",
         };
         format!(
-            "{} ! videoconvert ! videoscale{rate} ! {caps} ! appsink name=sink",
+            "{} ! videoconvert name=convert ! videoscale{rate} ! {caps} ! appsink name=sink",
             self.source.launch_head(&self.options)
         )
     }
@@ -125,6 +130,8 @@ pub enum Pull {
 }
 
 const BUS_POLL: Duration = Duration::from_millis(50);
+/// How long [`CameraStream::next_frame`] waits for a frame before it calls the source stalled.
+pub const NEXT_FRAME_STALL: Duration = Duration::from_secs(20);
 /// Samples that may wait between the decoder and the consumer in offline pacing: enough to overlap
 /// decoding with the consumer, few enough to keep memory flat.
 const OFFLINE_QUEUE: usize = 4;
@@ -138,6 +145,8 @@ struct SinkShared {
     decoded: AtomicU64,
     dropped: AtomicU64,
     eos: AtomicBool,
+    /// The demuxer exposed all its streams and none of them was video.
+    no_video: AtomicBool,
     closing: AtomicBool,
 }
 
@@ -172,6 +181,42 @@ impl SinkShared {
                 }
             },
         }
+    }
+}
+
+/// Makes a stream without video fail at once as [`CameraError::NoVideo`] rather than wait for a frame that
+/// never comes (the audio stream's "not linked" error is not posted reliably), and keeps an RTSP camera's
+/// audio track out of the decoder.
+fn watch_for_video(pipeline: &gst::Pipeline, sink: &Arc<SinkShared>) {
+    if let (Some(decode), Some(convert)) = (pipeline.by_name("decode"), pipeline.by_name("convert"))
+    {
+        let sink = Arc::clone(sink);
+        let convert = convert.downgrade();
+        decode.connect_no_more_pads(move |_| {
+            let linked = convert
+                .upgrade()
+                .and_then(|convert| convert.static_pad("sink"))
+                .is_some_and(|pad| pad.is_linked());
+            if !linked {
+                sink.no_video.store(true, Ordering::Release);
+            }
+        });
+    }
+    if let Some(src) = pipeline.by_name("src")
+        && src.factory().is_some_and(|f| f.name() == "rtspsrc")
+    {
+        // rtspsrc links the first stream it sets up; choose the video one.
+        src.connect("select-stream", false, |values| {
+            let is_video = values
+                .get(2)
+                .and_then(|caps| caps.get::<gst::Caps>().ok())
+                .and_then(|caps| {
+                    caps.structure(0)
+                        .and_then(|s| s.get::<&str>("media").ok().map(|m| m == "video"))
+                })
+                .unwrap_or(true);
+            Some(is_video.to_value())
+        });
     }
 }
 
@@ -220,8 +265,10 @@ impl CameraStream {
             decoded: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             eos: AtomicBool::new(false),
+            no_video: AtomicBool::new(false),
             closing: AtomicBool::new(false),
         });
+        watch_for_video(&pipeline, &sink);
         // A file played live runs at its own frame rate; a real camera is live already and syncing it would
         // only add latency; offline runs as fast as the consumer reads.
         appsink.set_sync(config.pacing == Pacing::Live && !config.source.is_live());
@@ -305,13 +352,19 @@ impl CameraStream {
         self.loops
     }
 
-    /// Blocks until the next frame, the end of the stream (`Ok(None)`) or an error.
+    /// Blocks until the next frame, the end of the stream (`Ok(None)`) or an error. A source that sends
+    /// nothing for [`NEXT_FRAME_STALL`] (a truncated file whose demuxer waits for data that never comes, a
+    /// camera that went quiet) is an error, [`CameraError::Stalled`]: a caller is never blocked forever.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, CameraError> {
-        loop {
-            match self.pull(Duration::from_secs(3600))? {
-                Pull::Frame(frame) => return Ok(Some(frame)),
-                Pull::EndOfStream => return Ok(None),
-                Pull::Timeout => {}
+        match self.pull(NEXT_FRAME_STALL)? {
+            Pull::Frame(frame) => Ok(Some(frame)),
+            Pull::EndOfStream => Ok(None),
+            Pull::Timeout => {
+                self.finished = true;
+                Err(CameraError::Stalled {
+                    camera: self.config.camera.to_string(),
+                    waited_secs: NEXT_FRAME_STALL.as_secs_f64(),
+                })
             }
         }
     }
@@ -329,6 +382,12 @@ impl CameraStream {
             if let Some(error) = self.first_bus_error() {
                 self.finished = true;
                 return Err(error);
+            }
+            if self.sink.no_video.load(Ordering::Acquire) && self.samples.is_empty() {
+                self.finished = true;
+                return Err(CameraError::NoVideo {
+                    camera: self.config.camera.to_string(),
+                });
             }
             // The EOS callback runs on the streaming thread after the last sample was queued, so an empty
             // queue after EOS means the stream is done.

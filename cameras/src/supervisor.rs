@@ -69,6 +69,82 @@ impl CameraConfig {
     }
 }
 
+/// One problem with a [`CameraConfig`], with the path of the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ConfigProblem {
+    /// Where: `cameras[2].source`, or `source` for a single camera.
+    pub field: String,
+    /// What is wrong, without credentials.
+    pub message: String,
+}
+
+impl CameraConfig {
+    /// Checks what can be checked without opening the source, and reports every problem at once.
+    /// A file that does not exist yet is not a problem here (it may appear); a source that can never
+    /// work is.
+    pub fn validate(&self) -> Result<(), Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let mut problem = |field: &str, message: String| {
+            problems.push(ConfigProblem {
+                field: field.to_string(),
+                message,
+            })
+        };
+        if self.id.as_str().trim().is_empty() {
+            problem("id", "the camera id is empty".into());
+        }
+        if let Err(err) = Source::parse(&self.source) {
+            problem("source", err.to_string());
+        }
+        if !(self.stall_secs.is_finite() && self.stall_secs >= 0.1) {
+            problem(
+                "stall_secs",
+                format!("must be at least 0.1 s, got {}", self.stall_secs),
+            );
+        }
+        for (field, value) in [
+            ("output.width", self.output.width),
+            ("output.height", self.output.height),
+            ("output.fps", self.output.fps),
+        ] {
+            if value == Some(0) {
+                problem(field, "must be positive when set".into());
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Validates a whole store's cameras: each one, and that no id repeats.
+    pub fn validate_all(cameras: &[CameraConfig]) -> Result<(), Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, camera) in cameras.iter().enumerate() {
+            if let Err(found) = camera.validate() {
+                problems.extend(found.into_iter().map(|p| ConfigProblem {
+                    field: format!("cameras[{i}].{}", p.field),
+                    message: p.message,
+                }));
+            }
+            if !seen.insert(camera.id.clone()) {
+                problems.push(ConfigProblem {
+                    field: format!("cameras[{i}].id"),
+                    message: format!("camera id `{}` appears more than once", camera.id),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 impl std::fmt::Debug for CameraConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CameraConfig")
@@ -122,15 +198,19 @@ impl From<&CameraError> for CameraFault {
 /// (monotonic, suitable for metrics); rates are over roughly the last second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CameraHealth {
+    /// The camera's id.
     pub id: CameraId,
     /// The source with credentials redacted.
     pub source: String,
+    /// Where the camera is in its life now.
     pub state: CameraState,
     /// Frames per second decoded by GStreamer.
     pub fps_in: f64,
     /// Frames per second handed to the output channel.
     pub fps_out: f64,
+    /// Frames GStreamer decoded, over every connection.
     pub frames_decoded: u64,
+    /// Frames handed to the output channel.
     pub frames_delivered: u64,
     /// Frames lost to live pacing: stale frames evicted at the camera and at the shared output channel.
     pub frames_dropped: u64,
@@ -140,6 +220,7 @@ pub struct CameraHealth {
     pub stalls: u64,
     /// Timestamps that went backwards or jumped (also across reconnects) and were re-based.
     pub timestamps_rebased: u64,
+    /// The most recent failure, kept after the camera recovers so that an operator can see what happened.
     pub last_error: Option<CameraFault>,
     /// Milliseconds since the last frame was delivered; `None` before the first one.
     pub last_frame_age_ms: Option<u64>,
@@ -199,6 +280,10 @@ pub enum SupervisorError {
 /// full drops the oldest frame in it (counted against that frame's camera); an offline camera blocks until
 /// there is room. Put offline cameras on a supervisor of their own: a live camera sharing their channel
 /// could evict their frames.
+///
+/// Frames are numbered per camera from 0 when it is added, across reconnects. A frame evicted from the
+/// output channel has already been numbered, so a live camera's numbers can show gaps at the consumer; each
+/// gap is a counted drop (`frames_dropped`). Frames dropped inside a camera's stream take no number.
 pub struct CameraSupervisor {
     output: Sender<Frame>,
     evict: Receiver<Frame>,

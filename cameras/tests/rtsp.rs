@@ -114,3 +114,23 @@ fn probe_reports_a_live_rtsp_stream() {
     assert!(report.errors.is_empty(), "{report:?}");
     assert!(report.last_pts_ms > report.first_pts_ms);
 }
+
+#[test]
+fn a_camera_with_an_audio_track_still_gives_video() {
+    // the audio stream comes first, as on many IP cameras
+    let server = RtspServer::start(
+        0,
+        vec![(
+            "av".into(),
+            RtspMedia::Launch(
+                "audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay name=pay0 pt=97 \
+                 videotestsrc is-live=true ! video/x-raw,width=64,height=48,framerate=15/1 \
+                 ! x264enc tune=zerolatency speed-preset=ultrafast ! rtph264pay name=pay1 pt=96"
+                    .into(),
+            ),
+        )],
+    )
+    .unwrap();
+    let frames = first_frames(&server.url("av"), RtspTransport::Tcp, 3);
+    assert!(frames.iter().all(|f| f.width() == 64 && f.height() == 48));
+}

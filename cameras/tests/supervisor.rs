@@ -358,3 +358,23 @@ fn the_supervisor_can_be_shared_between_threads() {
     assert_send_sync::<CameraSupervisor>();
     assert_send_sync::<RtspServer>();
 }
+
+#[test]
+fn validation_reports_every_problem_with_its_field() {
+    let mut bad = CameraConfig::new("", "gopher://admin:pw@cam/1");
+    bad.stall_secs = 0.0;
+    bad.output.fps = Some(0);
+    let problems = bad.validate().unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, vec!["id", "source", "stall_secs", "output.fps"]);
+    assert!(
+        problems.iter().all(|p| !p.message.contains("pw")),
+        "{problems:?}"
+    );
+
+    let good = CameraConfig::new("door", "test://ball");
+    assert_eq!(good.validate(), Ok(()));
+    let problems = CameraConfig::validate_all(&[good.clone(), good]).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].field, "cameras[1].id");
+}

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use crossbeam_channel::{Receiver, bounded};
+use std::sync::Arc;
 use walkout_cameras::{CameraStream, Source, StreamConfig};
-use walkout_core::{CameraId, CaptureTime, Frame};
+
+use walkout_core::{BBox, CameraId, CaptureTime, Detection, Frame, ObjectKind};
 use walkout_datasets::eval::{PredictedEvent, PredictedReceipt, ProcessingStats};
 use walkout_datasets::mot::MotRecord;
 use walkout_datasets::truth::{EventKind as TruthKind, Receipt};
@@ -34,8 +36,12 @@ pub struct EvalArgs {
     #[arg(long)]
     json: Option<PathBuf>,
     /// The detector's manifest.
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required_unless_present = "oracle")]
+    model: Option<PathBuf>,
+    /// Skip the videos and the detector: feed the ground truth's own boxes to the rest of the pipeline.
+    /// Separates what the detector gets wrong from what tracking, events and sessions get wrong.
+    #[arg(long, conflicts_with = "model")]
+    oracle: bool,
     /// The ONNX Runtime library (default: $ORT_DYLIB_PATH).
     #[arg(long, env = "ORT_DYLIB_PATH")]
     ort_library: Option<PathBuf>,
@@ -45,16 +51,19 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let detection = DetectionConfig {
-        manifest: args.model.clone(),
-        runtime: RuntimeConfig {
-            library: args.ort_library.clone(),
-            providers: args.providers.clone(),
-            ..RuntimeConfig::default()
-        },
-        scheduling: Scheduling::Auto,
+    let detector = match &args.model {
+        Some(manifest) => Detector::Model(DetectionConfig {
+            manifest: manifest.clone(),
+            runtime: RuntimeConfig {
+                library: args.ort_library.clone(),
+                providers: args.providers.clone(),
+                ..RuntimeConfig::default()
+            },
+            scheduling: Scheduling::Auto,
+        }),
+        None => Detector::Oracle,
     };
-    let (metrics, _) = evaluate(&args.dataset, &detection)?;
+    let (metrics, _) = evaluate(&args.dataset, &detector)?;
     let json = serde_json::to_string_pretty(&metrics)?;
     match &args.json {
         Some(path) => std::fs::write(path, format!("{json}\n"))
@@ -64,11 +73,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where detections come from.
+#[derive(Debug, Clone)]
+pub enum Detector {
+    /// The model, on the decoded videos.
+    Model(DetectionConfig),
+    /// The ground truth's boxes.
+    Oracle,
+}
+
 /// Runs the pipeline on a dataset and scores it.
-pub fn evaluate(
-    dataset: &Path,
-    detection: &DetectionConfig,
-) -> anyhow::Result<(Metrics, Prediction)> {
+pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<(Metrics, Prediction)> {
     let scenario_path = dataset.join(SCENARIO_FILE);
     let text = std::fs::read_to_string(&scenario_path)
         .with_context(|| format!("reading `{}`", scenario_path.display()))?;
@@ -76,7 +91,13 @@ pub fn evaluate(
         Scenario::from_toml_str(&text).with_context(|| format!("`{}`", scenario_path.display()))?;
     let truth = GroundTruth::read_from_dir(dataset)
         .with_context(|| format!("ground truth in `{}`", dataset.display()))?;
-    let prediction = predict(dataset, &scenario, &truth, detection)?;
+    let started = Instant::now();
+    let mut run = StoreRun::new(&scenario, &truth)?;
+    match detector {
+        Detector::Model(detection) => detect_videos(dataset, &scenario, detection, &mut run)?,
+        Detector::Oracle => oracle_frames(&scenario, &truth, &mut run),
+    }
+    let prediction = run.finish(started);
     let metrics = score(&truth, &prediction, &ScoringConfig::default());
     Ok((metrics, prediction))
 }
@@ -86,21 +107,14 @@ pub fn camera_video(dataset: &Path, camera: &str) -> PathBuf {
     dataset.join("videos").join(format!("{camera}.mp4"))
 }
 
-fn predict(
+/// Decodes every camera's video on its own thread, merges the frames by presentation time into the
+/// detection stage, and feeds its output to the store.
+fn detect_videos(
     dataset: &Path,
     scenario: &Scenario,
-    truth: &GroundTruth,
     detection: &DetectionConfig,
-) -> anyhow::Result<Prediction> {
-    let started = Instant::now();
-    let mut logic = StoreLogic::new(crate::wiring::store_config(scenario)?)
-        .context("calibrating the store's cameras")?;
-    let fps: BTreeMap<String, f64> = scenario
-        .cameras
-        .iter()
-        .map(|c| (c.id.clone(), c.fps))
-        .collect();
-    // decode every camera on its own thread; merge by presentation time into the detector
+    run: &mut StoreRun,
+) -> anyhow::Result<()> {
     let mut heads = Vec::new();
     let mut decoders = Vec::new();
     for camera in &scenario.cameras {
@@ -122,46 +136,15 @@ fn predict(
         .spawn(move || merge_by_time(heads, detect_tx))?;
     let (out_tx, out_rx) = bounded::<DetectedFrame>(8);
     let stage = DetectionStage::spawn(detection, detect_rx, out_tx)?;
-
-    // scenario time 0 is this instant on the store's clock
-    let base = CaptureTime::from_unix_millis(1_700_000_000_000);
-    let at = |secs: f64| {
-        base.checked_add(Duration::from_secs_f64(secs.max(0.0)))
-            .unwrap_or(base)
-    };
-    let mut check_ins: Vec<&walkout_datasets::truth::CheckIn> = truth.check_ins.iter().collect();
-    check_ins.sort_by(|a, b| a.time_secs.total_cmp(&b.time_secs));
-    let mut check_ins = check_ins.into_iter().peekable();
-    let mut outputs = Vec::new();
-    let mut frames = 0u64;
     for detected in out_rx {
-        let pts = detected.frame.pts.unwrap_or_default();
-        while let Some(c) = check_ins.next_if(|c| c.time_secs <= pts.as_secs_f64()) {
-            let input = StoreInput::CheckIn(CheckIn {
-                account: c.account.clone(),
-                gate: c.gate.clone(),
-                time: at(c.time_secs),
-            });
-            logic.handle(input, &mut |o| outputs.push(o));
-        }
-        frames += 1;
-        let frame = FrameDetections {
-            camera: detected.frame.camera.clone(),
-            seq: detected.frame.seq,
-            time: at(pts.as_secs_f64()),
-            detections: detected.detections,
-        };
-        logic.handle(StoreInput::Frame(frame), &mut |o| outputs.push(o));
+        let pts = detected.frame.pts.unwrap_or_default().as_secs_f64();
+        run.frame(
+            detected.frame.camera.clone(),
+            detected.frame.seq,
+            pts,
+            detected.detections,
+        );
     }
-    for c in check_ins {
-        let input = StoreInput::CheckIn(CheckIn {
-            account: c.account.clone(),
-            gate: c.gate.clone(),
-            time: at(c.time_secs),
-        });
-        logic.handle(input, &mut |o| outputs.push(o));
-    }
-    logic.flush(&mut |o| outputs.push(o));
     let stats = stage.join();
     merger
         .join()
@@ -177,95 +160,246 @@ fn predict(
             "detection failed on some frames"
         );
     }
+    Ok(())
+}
 
-    let prices = scenario.store.prices_minor();
-    let secs = |t: CaptureTime| t.saturating_since(base).as_secs_f64();
-    let mut prediction = Prediction::default();
-    let mut accounts: BTreeMap<u64, String> = BTreeMap::new();
-    let mut closed = BTreeSet::new();
-    for output in &outputs {
-        match output {
-            StoreOutput::SessionOpened { session, account } => {
-                accounts.insert(*session, account.clone());
-            }
-            StoreOutput::SessionClosed(session) => {
-                closed.insert(session.id);
-                if session.needs_review() {
-                    prediction.review.insert(session.account.clone());
-                }
-                let cart = session.cart();
-                let receipt = Receipt::from_items(cart.lines.iter().map(|(sku, line)| {
-                    (
-                        sku.as_str(),
-                        line.quantity,
-                        prices.get(sku).copied().unwrap_or(0),
-                    )
-                }));
-                prediction.receipts.push(PredictedReceipt {
-                    account: session.account.clone(),
-                    lines: receipt.lines,
-                });
-                if let (Some(closed_at), Some(true_session)) =
-                    (session.closed_at, truth.session(&session.account))
-                {
-                    let latency_ms = (secs(closed_at) - true_session.exit_time_secs) * 1000.0;
-                    prediction.stats.exit_to_charge_ms.push(latency_ms.max(0.0));
-                }
-            }
-            StoreOutput::CameraTracks {
-                camera,
-                time,
-                tracks,
-                ..
-            } => {
-                let fps = fps.get(camera.as_str()).copied().unwrap_or(15.0);
-                let frame = (secs(*time) * fps).round() as u32 + 1;
-                let records = prediction.tracks.entry(camera.to_string()).or_default();
-                for (id, b) in tracks {
-                    records.push(MotRecord {
-                        frame,
-                        id: *id as i64,
-                        left: b.x1,
-                        top: b.y1,
-                        width: b.width(),
-                        height: b.height(),
-                        confidence: 1.0,
-                        class: -1,
-                        visibility: -1.0,
-                    });
-                }
-            }
-            StoreOutput::Event { .. } | StoreOutput::Positions { .. } => {}
-        }
-    }
-    for output in &outputs {
-        if let StoreOutput::Event { event, session } = output {
-            prediction.events.push(PredictedEvent {
-                time_secs: secs(event.time),
-                account: session.and_then(|s| accounts.get(&s).cloned()),
-                slot: event.slot.clone(),
-                kind: match event.kind {
-                    EventKind::Pick => TruthKind::Pick,
-                    EventKind::Put => TruthKind::Put,
-                },
-                quantity: event.quantity,
-            });
-        }
-    }
-    // a session that never closed was never charged; if it also needed review, say so
-    for session in logic
-        .sessions()
-        .all()
-        .filter(|s| !closed.contains(&s.id) && s.needs_review())
-    {
-        prediction.review.insert(session.account.clone());
-    }
-    prediction.stats = ProcessingStats {
-        frames_processed: frames,
-        processing_secs: started.elapsed().as_secs_f64(),
-        ..prediction.stats
+/// The ground truth's visible boxes as detections, every camera's frames in time order.
+fn oracle_frames(scenario: &Scenario, truth: &GroundTruth, run: &mut StoreRun) {
+    let detection = |kind: ObjectKind, label: &str, bbox: BBox| Detection {
+        class_id: 0,
+        label: Arc::from(label),
+        kind,
+        score: 1.0,
+        bbox,
     };
-    Ok(prediction)
+    let mut frames: Vec<(f64, String, u32)> = Vec::new();
+    for camera in &scenario.cameras {
+        let Some(camera_truth) = truth.cameras.get(&camera.id) else {
+            continue;
+        };
+        let skipped: BTreeSet<u32> = camera_truth
+            .dropped_frames
+            .iter()
+            .chain(&camera_truth.dark_frames)
+            .copied()
+            .collect();
+        for frame in (1..=camera_truth.frame_count).filter(|f| !skipped.contains(f)) {
+            frames.push((camera.frame_time_secs(frame), camera.id.clone(), frame));
+        }
+    }
+    frames.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    for (time, camera, frame) in frames {
+        let Some(t) = truth.cameras.get(&camera) else {
+            continue;
+        };
+        let mut detections: Vec<Detection> = t
+            .shoppers
+            .iter()
+            .filter(|r| r.frame == frame && r.visibility != 0.0)
+            .map(|r| {
+                detection(
+                    ObjectKind::Person,
+                    "person",
+                    BBox::new(r.left, r.top, r.left + r.width, r.top + r.height),
+                )
+            })
+            .collect();
+        detections.extend(
+            t.hands
+                .iter()
+                .filter(|h| h.frame == frame && h.visibility > 0.0)
+                .map(|h| detection(ObjectKind::Hand, "hand", h.bbox)),
+        );
+        detections.extend(
+            t.products
+                .iter()
+                .filter(|p| p.frame == frame && p.visibility > 0.0)
+                .map(|p| detection(ObjectKind::Product, "product", p.bbox)),
+        );
+        run.frame(
+            CameraId::new(&camera),
+            u64::from(frame - 1),
+            time,
+            detections,
+        );
+    }
+}
+
+/// The store logic fed in time order, with the ground truth's check-ins injected at their times, and
+/// what it produced turned into a [`Prediction`].
+struct StoreRun<'a> {
+    scenario: &'a Scenario,
+    truth: &'a GroundTruth,
+    logic: StoreLogic,
+    check_ins: Vec<&'a walkout_datasets::truth::CheckIn>,
+    next_check_in: usize,
+    outputs: Vec<StoreOutput>,
+    frames: u64,
+}
+
+/// Scenario time 0 on the store's clock.
+const BASE: CaptureTime = CaptureTime {
+    unix_nanos: 1_700_000_000_000_000_000,
+};
+
+fn at(secs: f64) -> CaptureTime {
+    BASE.checked_add(Duration::from_secs_f64(secs.max(0.0)))
+        .unwrap_or(BASE)
+}
+
+fn secs(t: CaptureTime) -> f64 {
+    t.saturating_since(BASE).as_secs_f64()
+}
+
+impl<'a> StoreRun<'a> {
+    fn new(scenario: &'a Scenario, truth: &'a GroundTruth) -> anyhow::Result<Self> {
+        let logic = StoreLogic::new(crate::wiring::store_config(scenario)?)
+            .context("calibrating the store's cameras")?;
+        let mut check_ins: Vec<&walkout_datasets::truth::CheckIn> =
+            truth.check_ins.iter().collect();
+        check_ins.sort_by(|a, b| a.time_secs.total_cmp(&b.time_secs));
+        Ok(Self {
+            scenario,
+            truth,
+            logic,
+            check_ins,
+            next_check_in: 0,
+            outputs: Vec::new(),
+            frames: 0,
+        })
+    }
+
+    fn check_ins_until(&mut self, time_secs: f64) {
+        while let Some(c) = self
+            .check_ins
+            .get(self.next_check_in)
+            .filter(|c| c.time_secs <= time_secs)
+        {
+            let input = StoreInput::CheckIn(CheckIn {
+                account: c.account.clone(),
+                gate: c.gate.clone(),
+                time: at(c.time_secs),
+            });
+            let outputs = &mut self.outputs;
+            self.logic.handle(input, &mut |o| outputs.push(o));
+            self.next_check_in += 1;
+        }
+    }
+
+    fn frame(&mut self, camera: CameraId, seq: u64, time_secs: f64, detections: Vec<Detection>) {
+        self.check_ins_until(time_secs);
+        self.frames += 1;
+        let frame = FrameDetections {
+            camera,
+            seq,
+            time: at(time_secs),
+            detections,
+        };
+        let outputs = &mut self.outputs;
+        self.logic
+            .handle(StoreInput::Frame(frame), &mut |o| outputs.push(o));
+    }
+
+    fn finish(mut self, started: Instant) -> Prediction {
+        self.check_ins_until(f64::INFINITY);
+        let outputs = &mut self.outputs;
+        self.logic.flush(&mut |o| outputs.push(o));
+        let fps: BTreeMap<&str, f64> = self
+            .scenario
+            .cameras
+            .iter()
+            .map(|c| (c.id.as_str(), c.fps))
+            .collect();
+        let prices = self.scenario.store.prices_minor();
+        let mut prediction = Prediction::default();
+        let mut accounts: BTreeMap<u64, String> = BTreeMap::new();
+        let mut closed = BTreeSet::new();
+        for output in &self.outputs {
+            match output {
+                StoreOutput::SessionOpened { session, account } => {
+                    accounts.insert(*session, account.clone());
+                }
+                StoreOutput::SessionClosed(session) => {
+                    closed.insert(session.id);
+                    if session.needs_review() {
+                        prediction.review.insert(session.account.clone());
+                    }
+                    let cart = session.cart();
+                    let receipt = Receipt::from_items(cart.lines.iter().map(|(sku, line)| {
+                        (
+                            sku.as_str(),
+                            line.quantity,
+                            prices.get(sku).copied().unwrap_or(0),
+                        )
+                    }));
+                    prediction.receipts.push(PredictedReceipt {
+                        account: session.account.clone(),
+                        lines: receipt.lines,
+                    });
+                    if let (Some(closed_at), Some(true_session)) =
+                        (session.closed_at, self.truth.session(&session.account))
+                    {
+                        prediction.stats.exit_to_charge_ms.push(
+                            ((secs(closed_at) - true_session.exit_time_secs) * 1000.0).max(0.0),
+                        );
+                    }
+                }
+                StoreOutput::CameraTracks {
+                    camera,
+                    time,
+                    tracks,
+                    ..
+                } => {
+                    let fps = fps.get(camera.as_str()).copied().unwrap_or(15.0);
+                    let frame = (secs(*time) * fps).round() as u32 + 1;
+                    let records = prediction.tracks.entry(camera.to_string()).or_default();
+                    for (id, b) in tracks {
+                        records.push(MotRecord {
+                            frame,
+                            id: *id as i64,
+                            left: b.x1,
+                            top: b.y1,
+                            width: b.width(),
+                            height: b.height(),
+                            confidence: 1.0,
+                            class: -1,
+                            visibility: -1.0,
+                        });
+                    }
+                }
+                StoreOutput::Event { .. } | StoreOutput::Positions { .. } => {}
+            }
+        }
+        for output in &self.outputs {
+            if let StoreOutput::Event { event, session } = output {
+                prediction.events.push(PredictedEvent {
+                    time_secs: secs(event.time),
+                    account: session.and_then(|s| accounts.get(&s).cloned()),
+                    slot: event.slot.clone(),
+                    kind: match event.kind {
+                        EventKind::Pick => TruthKind::Pick,
+                        EventKind::Put => TruthKind::Put,
+                    },
+                    quantity: event.quantity,
+                });
+            }
+        }
+        // a session that never closed was never charged; if it also needed review, say so
+        for session in self
+            .logic
+            .sessions()
+            .all()
+            .filter(|s| !closed.contains(&s.id) && s.needs_review())
+        {
+            prediction.review.insert(session.account.clone());
+        }
+        prediction.stats = ProcessingStats {
+            frames_processed: self.frames,
+            processing_secs: started.elapsed().as_secs_f64(),
+            ..prediction.stats
+        };
+        prediction
+    }
 }
 
 fn decode(

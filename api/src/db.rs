@@ -42,6 +42,7 @@ macro_rules! on_pool {
         }
     };
 }
+pub(crate) use on_pool;
 
 impl Database {
     /// Connects and runs the migrations. A URL without a password is shown in errors as given; one with a

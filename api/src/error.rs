@@ -1,9 +1,11 @@
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::DbError;
+use crate::billing::BillingError;
 
 /// The one error type of the HTTP API. Client errors say what was wrong; server errors are logged with
 /// their detail and answered with a generic message, so internals never leak.
@@ -13,6 +15,11 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// A request the framework refused before a handler saw it (bad JSON, too large, wrong type).
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
     #[error("the service is not ready: {0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -30,11 +37,42 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<BillingError> for ApiError {
+    fn from(err: BillingError) -> Self {
+        match err {
+            BillingError::Invalid { .. } => ApiError::BadRequest(err.to_string()),
+            BillingError::UnknownSession(_) => ApiError::NotFound(err.to_string()),
+            BillingError::Conflict(message) => ApiError::Conflict(message),
+            BillingError::Db(db) => db.into(),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        // Data errors (a negative count for an unsigned field, a missing field) are the client's to fix
+        // like any other malformed body: one status for all of them.
+        let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+        ApiError::Rejected {
+            status,
+            message: rejection.body_text(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Rejected { status, .. } => *status,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(source) => {
                 tracing::error!(error = %source, "request failed");

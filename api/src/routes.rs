@@ -1,23 +1,65 @@
-use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use axum_extra_json::ApiJson;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::billing::{
+    ApproveRequest, BillingStatus, CloseOutcome, CloseRequest, Receipt, unix_now_ms, validate_id,
+};
 use crate::{ApiError, Database, Sku};
+
+/// Largest request body the billing routes accept.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest a billing request may take before it is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Database,
+    /// The store's one currency (ISO 4217); every cart is charged in it.
+    pub currency: String,
+    /// Wakes the billing relay after a close or an approval, so a charge need not wait for its poll.
+    pub relay_wake: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn new(db: Database, currency: impl Into<String>) -> AppState {
+        AppState {
+            db,
+            currency: currency.into(),
+            relay_wake: Arc::new(Notify::new()),
+        }
+    }
 }
 
 /// The service's router; tests drive it without a socket, the binary serves it.
 pub fn app(state: AppState) -> Router {
+    let billing = Router::new()
+        .route("/api/sessions/{id}/close", post(close_session))
+        .route("/api/sessions/{id}/approve", post(approve_session))
+        .route("/api/sessions/{id}/billing", get(billing_status))
+        .route("/api/sessions/{id}/receipt", get(receipt))
+        .route("/api/billing", get(billing_statuses))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/skus", get(list_skus))
         .route("/api/skus/{sku}", get(get_sku))
+        .merge(billing)
         .with_state(state)
 }
 
@@ -50,4 +92,105 @@ async fn get_sku(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("sku `{sku}`")))
+}
+
+async fn close_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<CloseRequest>,
+) -> Result<(StatusCode, Json<CloseOutcome>), ApiError> {
+    let outcome = state
+        .db
+        .close_session(&id, &request, &state.currency, unix_now_ms())
+        .await?;
+    state.relay_wake.notify_one();
+    let status = if outcome.already_closed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(outcome)))
+}
+
+async fn approve_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ApproveRequest>,
+) -> Result<Json<BillingStatus>, ApiError> {
+    let status = state
+        .db
+        .approve_session(&id, &request.operator, unix_now_ms())
+        .await?;
+    state.relay_wake.notify_one();
+    Ok(Json(status))
+}
+
+/// A session's billing and, once charged, its receipt.
+#[derive(Debug, Serialize)]
+struct BillingView {
+    #[serde(flatten)]
+    status: BillingStatus,
+    receipt: Option<Receipt>,
+}
+
+async fn billing_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<BillingView>, ApiError> {
+    validate_id("session_id", &id)?;
+    let status = state
+        .db
+        .billing_status(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("session `{id}`")))?;
+    let receipt = state.db.receipt(&id).await?;
+    Ok(Json(BillingView { status, receipt }))
+}
+
+async fn receipt(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Receipt>, ApiError> {
+    validate_id("session_id", &id)?;
+    if let Some(receipt) = state.db.receipt(&id).await? {
+        return Ok(Json(receipt));
+    }
+    match state.db.billing_status(&id).await? {
+        None => Err(ApiError::NotFound(format!("session `{id}`"))),
+        Some(status) => Err(ApiError::NotFound(format!(
+            "a receipt for session `{id}` (it is {})",
+            status.status
+        ))),
+    }
+}
+
+async fn billing_statuses(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<BillingStatus>>, ApiError> {
+    Ok(Json(state.db.billing_statuses().await?))
+}
+
+/// A JSON body whose rejections are [`ApiError`]s, so a bad body gets the same JSON error shape as
+/// everything else.
+mod axum_extra_json {
+    use axum::extract::{FromRequest, Request};
+    use serde::de::DeserializeOwned;
+
+    use crate::ApiError;
+
+    #[derive(Debug)]
+    pub struct ApiJson<T>(pub T);
+
+    impl<T, S> FromRequest<S> for ApiJson<T>
+    where
+        T: DeserializeOwned,
+        S: Send + Sync,
+    {
+        type Rejection = ApiError;
+
+        async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+            let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+            Ok(ApiJson(value))
+        }
+    }
 }

@@ -1,0 +1,413 @@
+//! Billing against both databases: closing writes the cart and its outbox row together, the relay settles
+//! each charge once through a sandbox on a loopback socket, review holds a charge until approval, and the
+//! HTTP routes answer bad input with a 4xx that says what was wrong.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use walkout_api::billing::{
+    BillingError, ChargeRequest, ChargeResult, CloseRequest, LineRequest, Relay,
+};
+use walkout_api::sandbox::FailurePlan;
+use walkout_api::{AppState, Database, app};
+
+use common::{
+    Backend, CURRENCY, cart, database, fast_relay, seed_catalog, start_sandbox, wait_until,
+};
+
+fn close(account: &str, lines: &[(&str, i64)], review: bool) -> CloseRequest {
+    CloseRequest {
+        account_id: account.into(),
+        lines: lines
+            .iter()
+            .map(|(sku, quantity)| LineRequest {
+                sku: (*sku).into(),
+                quantity: *quantity,
+            })
+            .collect(),
+        review,
+    }
+}
+
+async fn outbox_rows(db: &Database) -> i64 {
+    let sql = "SELECT COUNT(*) FROM charge_outbox";
+    match db {
+        Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+    }
+}
+
+async fn close_claim_settle(backend: Backend) {
+    let (db, _url, _dir) = database(backend, "close").await;
+    seed_catalog(&db).await;
+    let request = close("acct-1", &[("cola-330", 2), ("apple", 3)], false);
+    let outcome = db
+        .close_session("s-1", &request, CURRENCY, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, "pending");
+    assert_eq!(outcome.total_minor, 2 * 129 + 3 * 45);
+    assert!(!outcome.already_closed);
+
+    // The same close again changes nothing; another cart for the same session is a conflict.
+    let again = db
+        .close_session("s-1", &request, CURRENCY, 2_000)
+        .await
+        .unwrap();
+    assert!(again.already_closed);
+    assert_eq!(outbox_rows(&db).await, 1);
+    let other = close("acct-1", &[("cola-330", 1)], false);
+    let err = db
+        .close_session("s-1", &other, CURRENCY, 2_000)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BillingError::Conflict(_)), "{err}");
+
+    // Unknown SKUs and foreign currencies are refused before anything is written.
+    let err = db
+        .close_session(
+            "s-2",
+            &close("acct-2", &[("caviar", 1)], false),
+            CURRENCY,
+            1_000,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "lines[0].sku: unknown SKU `caviar`");
+    let err = db
+        .close_session(
+            "s-2",
+            &close("acct-2", &[("apple", 1)], false),
+            "USD",
+            1_000,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("priced in EUR"), "{err}");
+    assert_eq!(db.billing_status("s-2").await.unwrap(), None);
+
+    // Claiming leases the row and counts the attempt; a leased row is not claimed twice.
+    assert!(db.claim_due_charges(999, 10, 500).await.unwrap().is_empty());
+    let claimed = db.claim_due_charges(1_000, 10, 500).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts, 1);
+    assert!(
+        db.claim_due_charges(1_200, 10, 500)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The lease runs out (the relay died): the row is claimed again with the same key and body.
+    let reclaimed = db.claim_due_charges(1_600, 10, 500).await.unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!(reclaimed[0].attempts, 2);
+    assert_eq!(reclaimed[0].idempotency_key, claimed[0].idempotency_key);
+    assert_eq!(reclaimed[0].body, claimed[0].body);
+    // The first, superseded attempt cannot reschedule the row under the second one.
+    db.reschedule_charge(&claimed[0], 1_700, "late")
+        .await
+        .unwrap();
+    assert!(
+        db.claim_due_charges(1_800, 10, 500)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let charge: ChargeRequest = serde_json::from_str(&reclaimed[0].body).unwrap();
+    assert_eq!(charge.amount_minor, outcome.total_minor);
+    let result = ChargeResult {
+        charge_id: "ch_1".into(),
+        status: "succeeded".into(),
+        amount_minor: charge.amount_minor,
+        currency: charge.currency.clone(),
+    };
+    assert!(db.settle_charge(&charge, &result, 1_900).await.unwrap());
+    assert!(
+        !db.settle_charge(&charge, &result, 2_000).await.unwrap(),
+        "settles once"
+    );
+    let status = db.billing_status("s-1").await.unwrap().unwrap();
+    assert_eq!(status.status, "charged");
+    assert_eq!(status.charged_at_ms, Some(1_900));
+    assert_eq!(status.attempts, Some(2));
+    let receipt = db.receipt("s-1").await.unwrap().unwrap();
+    assert_eq!(receipt.charge_id, "ch_1");
+    assert_eq!(receipt.amount_minor, 2 * 129 + 3 * 45);
+    assert_eq!(
+        receipt
+            .lines
+            .iter()
+            .map(|l| (l.sku.as_str(), l.quantity))
+            .collect::<Vec<_>>(),
+        vec![("apple", 3), ("cola-330", 2)]
+    );
+    assert!(
+        db.claim_due_charges(10_000, 10, 500)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn close_claim_and_settle_on_sqlite() {
+    close_claim_settle(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn close_claim_and_settle_on_postgres() {
+    close_claim_settle(Backend::Postgres).await;
+}
+
+/// A session in review is not charged until an operator approves it; then the relay charges it once.
+async fn review_waits_for_approval(backend: Backend) {
+    let (db, _url, _dir) = database(backend, "review").await;
+    seed_catalog(&db).await;
+    let (sandbox, addr) = start_sandbox(FailurePlan::default()).await;
+    let relay = Relay::new(db.clone(), fast_relay(addr), common::secret()).unwrap();
+    let stats = relay.stats();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+
+    let (plain, plain_total) = cart(1);
+    db.close_session(
+        "plain",
+        &plain,
+        CURRENCY,
+        walkout_api::billing::unix_now_ms(),
+    )
+    .await
+    .unwrap();
+    let (mut doubtful, doubtful_total) = cart(2);
+    doubtful.review = true;
+    let outcome = db
+        .close_session(
+            "doubtful",
+            &doubtful,
+            CURRENCY,
+            walkout_api::billing::unix_now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, "review");
+
+    wait_until(
+        "the plain session to be charged",
+        Duration::from_secs(30),
+        || async { db.billing_status("plain").await.unwrap().unwrap().status == "charged" },
+    )
+    .await;
+    // The relay has polled many times since; the session in review is still untouched.
+    wait_until(
+        "a few more relay polls",
+        Duration::from_secs(30),
+        || async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            true
+        },
+    )
+    .await;
+    assert_eq!(
+        db.billing_status("doubtful").await.unwrap().unwrap().status,
+        "review"
+    );
+    assert_eq!(sandbox.charges().len(), 1);
+
+    let err = db.approve_session("plain", "op-1", 0).await.unwrap_err();
+    assert!(matches!(err, BillingError::Conflict(_)), "{err}");
+    let err = db.approve_session("nobody", "op-1", 0).await.unwrap_err();
+    assert!(matches!(err, BillingError::UnknownSession(_)), "{err}");
+    db.approve_session("doubtful", "op-1", walkout_api::billing::unix_now_ms())
+        .await
+        .unwrap();
+    wait_until(
+        "the approved session to be charged",
+        Duration::from_secs(30),
+        || async { db.billing_status("doubtful").await.unwrap().unwrap().status == "charged" },
+    )
+    .await;
+    let charges = sandbox.charges();
+    assert_eq!(charges.len(), 2);
+    let amount_of = |session: &str| {
+        charges
+            .iter()
+            .find(|c| c.session_id == session)
+            .map(|c| c.amount_minor)
+    };
+    assert_eq!(amount_of("plain"), Some(plain_total));
+    assert_eq!(amount_of("doubtful"), Some(doubtful_total));
+    assert_eq!(stats.snapshot().settled, 2);
+    stop.send(()).unwrap();
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn review_waits_for_approval_on_sqlite() {
+    review_waits_for_approval(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn review_waits_for_approval_on_postgres() {
+    review_waits_for_approval(Backend::Postgres).await;
+}
+
+async fn call(state: &AppState, method: &str, uri: &str, body: Body) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+    (status, value)
+}
+
+fn error_text(value: &Value) -> String {
+    value["error"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx() {
+    let (db, _url, _dir) = database(Backend::Sqlite, "http").await;
+    seed_catalog(&db).await;
+    let state = AppState::new(db, CURRENCY);
+
+    let good = json!({ "account_id": "acct-1", "lines": [{ "sku": "apple", "quantity": 2 }] });
+    let (status, body) = call(
+        &state,
+        "POST",
+        "/api/sessions/s-1/close",
+        Body::from(good.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["total_minor"], 90);
+    let (status, _) = call(
+        &state,
+        "POST",
+        "/api/sessions/s-1/close",
+        Body::from(good.to_string()),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "closing again with the same cart is harmless"
+    );
+
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        (
+            "/api/sessions/s-2/close",
+            "{\"account_id\": ".into(),
+            StatusCode::BAD_REQUEST,
+            "EOF",
+        ),
+        (
+            "/api/sessions/s-2/close",
+            "[1, 2]".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid type",
+        ),
+        (
+            "/api/sessions/s-2/close",
+            json!({ "account_id": "a", "lines": [{ "sku": "apple", "quantity": -3 }] }).to_string(),
+            StatusCode::BAD_REQUEST,
+            "lines[0].quantity: must be between 1 and 10000 (got -3)",
+        ),
+        (
+            "/api/sessions/s-2/close",
+            json!({ "account_id": "a", "lines": [{ "sku": "apple", "quantity": 0 }] }).to_string(),
+            StatusCode::BAD_REQUEST,
+            "lines[0].quantity",
+        ),
+        (
+            "/api/sessions/s-2/close",
+            json!({ "account_id": "a", "lines": [{ "sku": "nope", "quantity": 1 }] }).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown SKU `nope`",
+        ),
+        (
+            "/api/sessions/s-2/close",
+            json!({ "account_id": "a", "lines": [], "card_number": "4242" }).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown field `card_number`",
+        ),
+        (
+            "/api/sessions/s-2/close",
+            json!({ "account_id": "a", "lines": [{ "sku": "apple", "quantity": 1e30 }] })
+                .to_string(),
+            StatusCode::BAD_REQUEST,
+            "quantity",
+        ),
+        (
+            "/api/sessions/s-1/close",
+            json!({ "account_id": "acct-1", "lines": [{ "sku": "apple", "quantity": 5 }] })
+                .to_string(),
+            StatusCode::CONFLICT,
+            "already closed with a different cart",
+        ),
+        (
+            "/api/sessions/bad%20id/close",
+            good.to_string(),
+            StatusCode::BAD_REQUEST,
+            "session_id",
+        ),
+        (
+            "/api/sessions/ghost/approve",
+            json!({ "operator": "op" }).to_string(),
+            StatusCode::NOT_FOUND,
+            "session `ghost` not found",
+        ),
+        (
+            "/api/sessions/s-1/approve",
+            json!({ "operator": "op" }).to_string(),
+            StatusCode::CONFLICT,
+            "not in review",
+        ),
+        (
+            "/api/sessions/s-2/close",
+            format!(
+                "{{\"account_id\": \"a\", \"lines\": [], \"pad\": \"{}\"}}",
+                "x".repeat(walkout_api::MAX_BODY_BYTES)
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "",
+        ),
+    ];
+    for (uri, body, expected, needle) in cases {
+        let (status, value) = call(&state, "POST", uri, Body::from(body.clone())).await;
+        let shown: String = body.chars().take(80).collect();
+        assert_eq!(status, expected, "{uri} {shown}: {value}");
+        assert!(
+            error_text(&value).contains(needle) && !error_text(&value).is_empty(),
+            "{uri} {shown}: `{needle}` not in {value}"
+        );
+    }
+    for (uri, expected) in [
+        ("/api/sessions/ghost/billing", StatusCode::NOT_FOUND),
+        ("/api/sessions/ghost/receipt", StatusCode::NOT_FOUND),
+        ("/api/sessions/s-1/receipt", StatusCode::NOT_FOUND),
+        ("/api/sessions/s-1/billing", StatusCode::OK),
+    ] {
+        let (status, value) = call(&state, "GET", uri, Body::empty()).await;
+        assert_eq!(status, expected, "{uri}: {value}");
+    }
+    // Nothing above was half-written.
+    let (status, all) = call(&state, "GET", "/api/billing", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
+}

@@ -163,7 +163,10 @@ impl Source {
                 }
                 text
             }
-            Source::Pipeline { launch } => format!("pipeline:{launch}"),
+            // a custom pipeline may name an rtspsrc location with credentials
+            Source::Pipeline { launch } => {
+                format!("pipeline:{}", crate::stream::redact_urls(launch))
+            }
         }
     }
 
@@ -338,6 +341,14 @@ mod tests {
         assert!(!format!("{source:?}").contains("hunter2"));
         // the real URL still reaches rtspsrc
         assert!(source.source_properties()[0].1.contains("hunter2"));
+        let custom =
+            Source::parse("pipeline:rtspsrc location=rtsp://admin:hunter2@cam/live ! decodebin")
+                .unwrap();
+        assert!(
+            !custom.redacted().contains("hunter2"),
+            "{}",
+            custom.redacted()
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct ShelfConfig {
     pub hand_overlap: f32,
     /// Distance (in person-box heights) at which a hand's support for a shopper halves.
     pub attribution_scale: f32,
+    /// A body covering this share of the slot's region hides its products: counts wait until it moves.
+    pub occlusion_share: f32,
 }
 
 impl Default for ShelfConfig {
@@ -47,6 +49,7 @@ impl Default for ShelfConfig {
             hand_gap_frames: 4,
             hand_overlap: 0.2,
             attribution_scale: 0.25,
+            occlusion_share: 0.15,
         }
     }
 }
@@ -66,7 +69,10 @@ pub struct ShelfFrame<'a> {
     pub time: CaptureTime,
     pub products: &'a [BBox],
     pub hands: &'a [BBox],
+    /// People fusion has given a shopper id, for attribution.
     pub people: &'a [PersonView],
+    /// Every person box in the frame, bound or not: a body in front of a slot hides its products.
+    pub bodies: &'a [BBox],
 }
 
 /// A weight change on a slot's sensor.
@@ -132,30 +138,64 @@ impl ShelfWatcher {
     }
 
     pub fn observe(&mut self, frame: &ShelfFrame<'_>) -> Vec<AttributedEvent> {
+        let counts = self.count_products(frame.products);
         let mut out = Vec::new();
-        for index in 0..self.slots.len() {
-            if let Some(event) = self.observe_slot(index, frame) {
+        for (index, count) in counts.into_iter().enumerate() {
+            if let Some(event) = self.observe_slot(index, count, frame) {
                 out.push(event);
             }
         }
         out
     }
 
-    fn observe_slot(&mut self, index: usize, frame: &ShelfFrame<'_>) -> Option<AttributedEvent> {
+    /// Products per slot, each product counted once: seen in perspective, the regions of neighbouring
+    /// slots overlap, and a product belongs to the slot whose region centre is nearest.
+    fn count_products(&self, products: &[BBox]) -> Vec<u32> {
+        let mut counts = vec![0u32; self.slots.len()];
+        for product in products {
+            let (px, py) = (
+                (product.x1 + product.x2) / 2.0,
+                (product.y1 + product.y2) / 2.0,
+            );
+            let nearest = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| contains_center(&s.region, product))
+                .map(|(i, s)| {
+                    let (cx, cy) = (
+                        (s.region.x1 + s.region.x2) / 2.0,
+                        (s.region.y1 + s.region.y2) / 2.0,
+                    );
+                    (i, (cx - px).powi(2) + (cy - py).powi(2))
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((i, _)) = nearest {
+                counts[i] += 1;
+            }
+        }
+        counts
+    }
+
+    fn observe_slot(
+        &mut self,
+        index: usize,
+        count: u32,
+        frame: &ShelfFrame<'_>,
+    ) -> Option<AttributedEvent> {
         let config = self.config;
         let region = self.slots[index].region;
-        let count = frame
-            .products
-            .iter()
-            .filter(|p| contains_center(&region, p))
-            .count() as u32;
         let hands: Vec<&BBox> = frame
             .hands
             .iter()
             .filter(|h| overlap_share(h, &region) >= config.hand_overlap)
             .collect();
+        let occluded = frame
+            .bodies
+            .iter()
+            .any(|b| overlap_share(&region, b) >= config.occlusion_share);
         let state = &mut self.states[index];
-        if !hands.is_empty() {
+        if !hands.is_empty() || occluded {
             let interaction = state.interaction.get_or_insert_with(|| Interaction {
                 started: frame.time,
                 last_hand: frame.time,
@@ -177,6 +217,14 @@ impl ShelfWatcher {
                 for (shopper, support) in hand_support(hand, frame.people, config.attribution_scale)
                 {
                     *interaction.support.entry(shopper).or_insert(0.0) += support;
+                }
+            }
+            // A shopper standing in front of the slot is weak evidence (a hand can hide behind a body);
+            // a hand near a shopper is strong evidence.
+            for person in frame.people {
+                let share = overlap_share(&region, &person.bbox);
+                if share > 0.0 {
+                    *interaction.support.entry(person.shopper).or_insert(0.0) += 0.1 * share;
                 }
             }
             return None;
@@ -356,6 +404,7 @@ mod tests {
             let mut events = Vec::new();
             for _ in 0..n {
                 self.seq += 1;
+                let bodies: Vec<BBox> = people.iter().map(|p| p.bbox).collect();
                 let frame = ShelfFrame {
                     camera: &self.camera,
                     frame_seq: self.seq,
@@ -363,6 +412,7 @@ mod tests {
                     products: &boxes,
                     hands,
                     people,
+                    bodies: &bodies,
                 };
                 events.extend(self.watcher.observe(&frame));
             }
@@ -383,10 +433,11 @@ mod tests {
         let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
         let near = person(7, 150.0);
         let far = person(8, 500.0);
-        assert!(s.frames(10, 4, &[], &[near, far]).is_empty());
+        // the shopper walks up, reaches in, and walks away: counts settle only when the slot is clear
+        assert!(s.frames(10, 4, &[], &[far]).is_empty());
         // the hand hides products while it reaches: counts during the interaction are ignored
         assert!(s.frames(6, 1, &hand, &[near, far]).is_empty());
-        let events = s.frames(12, 2, &[], &[near, far]);
+        let events = s.frames(12, 2, &[], &[far]);
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!(
@@ -403,9 +454,9 @@ mod tests {
         let mut s = Script::new(None);
         let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
         let p = [person(3, 150.0)];
-        s.frames(10, 2, &[], &p);
+        s.frames(10, 2, &[], &[]);
         s.frames(3, 0, &hand, &p);
-        let events = s.frames(12, 3, &[], &p);
+        let events = s.frames(12, 3, &[], &[]);
         assert_eq!(events.len(), 1);
         assert_eq!(
             (events[0].event.kind, events[0].event.quantity),
@@ -427,9 +478,9 @@ mod tests {
         let mut s = Script::new(None);
         let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
         let both = [person(1, 90.0), person(2, 150.0)];
-        s.frames(10, 3, &[], &both);
+        s.frames(10, 3, &[], &[]);
         s.frames(4, 0, &hand, &both);
-        let events = s.frames(12, 2, &[], &both);
+        let events = s.frames(12, 2, &[], &[]);
         assert_eq!(events.len(), 1);
         assert!(
             events[0].event.confidence < 0.1,
@@ -443,7 +494,7 @@ mod tests {
         let mut s = Script::new(Some(350.0));
         let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
         let p = [person(3, 150.0)];
-        s.frames(10, 4, &[], &p);
+        s.frames(10, 4, &[], &[]);
         s.frames(4, 0, &hand, &p);
         // vision sees one item gone (two stacked cans look like one); the scale says two
         s.watcher.weight(WeightReading {
@@ -451,10 +502,35 @@ mod tests {
             delta_g: -702.0,
             time: CaptureTime::from_unix_millis(1_500),
         });
-        let events = s.frames(12, 3, &[], &p);
+        let events = s.frames(12, 3, &[], &[]);
         assert_eq!(
             (events[0].event.kind, events[0].event.quantity),
             (EventKind::Pick, 2)
+        );
+    }
+
+    #[test]
+    fn a_product_in_overlapping_regions_counts_for_the_nearest_slot_only() {
+        let slot = |id: &str, region: BBox| SlotView {
+            slot: id.into(),
+            sku: id.into(),
+            region,
+            unit_weight_g: None,
+        };
+        // seen in perspective, the lower slot's region reaches up into the upper one's
+        let watcher = ShelfWatcher::new(
+            ShelfConfig::default(),
+            vec![
+                slot("upper", BBox::new(0.0, 0.0, 100.0, 50.0)),
+                slot("lower", BBox::new(0.0, 30.0, 100.0, 90.0)),
+            ],
+            1,
+        );
+        let in_overlap_near_upper = BBox::new(10.0, 32.0, 20.0, 38.0);
+        let clearly_lower = BBox::new(10.0, 70.0, 20.0, 80.0);
+        assert_eq!(
+            watcher.count_products(&[in_overlap_near_upper, clearly_lower]),
+            vec![1, 1]
         );
     }
 

@@ -259,7 +259,11 @@ impl StoreLogic {
                 .map(|d| d.bbox)
                 .collect()
         };
-        let (products, hands) = (boxes(ObjectKind::Product), boxes(ObjectKind::Hand));
+        let (products, hands, bodies) = (
+            boxes(ObjectKind::Product),
+            boxes(ObjectKind::Hand),
+            boxes(ObjectKind::Person),
+        );
         let shelf_frame = ShelfFrame {
             camera: &frame.camera,
             frame_seq: frame.seq,
@@ -267,6 +271,7 @@ impl StoreLogic {
             products: &products,
             hands: &hands,
             people: &views,
+            bodies: &bodies,
         };
         for attributed in camera.shelf.observe(&shelf_frame) {
             self.attribute(attributed.shopper, attributed.event, emit);

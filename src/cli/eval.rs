@@ -15,7 +15,7 @@ use walkout_cameras::{CameraStream, Source, StreamConfig};
 use walkout_core::{BBox, CameraId, CaptureTime, Detection, Frame, ObjectKind};
 use walkout_datasets::eval::{PredictedEvent, PredictedReceipt, ProcessingStats};
 use walkout_datasets::mot::MotRecord;
-use walkout_datasets::truth::{EventKind as TruthKind, Receipt};
+use walkout_datasets::truth::{EventKind as TruthKind, Holder, Receipt};
 use walkout_datasets::{GroundTruth, Metrics, Prediction, Scenario, ScoringConfig, score};
 use walkout_models::{
     DetectedFrame, DetectionConfig, DetectionStage, ExecutionProvider, RuntimeConfig, Scheduling,
@@ -35,6 +35,9 @@ pub struct EvalArgs {
     /// Where to write the metrics as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Where to write what the pipeline produced (receipts, events, review flags, tracks) as JSON.
+    #[arg(long)]
+    prediction: Option<PathBuf>,
     /// The detector's manifest.
     #[arg(long, required_unless_present = "oracle")]
     model: Option<PathBuf>,
@@ -63,7 +66,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }),
         None => Detector::Oracle,
     };
-    let (metrics, _) = evaluate(&args.dataset, &detector)?;
+    let (metrics, prediction) = evaluate(&args.dataset, &detector)?;
+    if let Some(path) = &args.prediction {
+        let text = serde_json::to_string_pretty(&prediction)?;
+        std::fs::write(path, text).with_context(|| format!("writing `{}`", path.display()))?;
+    }
     let json = serde_json::to_string_pretty(&metrics)?;
     match &args.json {
         Some(path) => std::fs::write(path, format!("{json}\n"))
@@ -95,7 +102,7 @@ pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<(Metrics,
     let mut run = StoreRun::new(&scenario, &truth)?;
     match detector {
         Detector::Model(detection) => detect_videos(dataset, &scenario, detection, &mut run)?,
-        Detector::Oracle => oracle_frames(&scenario, &truth, &mut run),
+        Detector::Oracle => oracle_frames(&scenario, &truth, &mut run)?,
     }
     let prediction = run.finish(started);
     let metrics = score(&truth, &prediction, &ScoringConfig::default());
@@ -163,8 +170,24 @@ fn detect_videos(
     Ok(())
 }
 
-/// The ground truth's visible boxes as detections, every camera's frames in time order.
-fn oracle_frames(scenario: &Scenario, truth: &GroundTruth, run: &mut StoreRun) {
+/// The ground truth's visible shopper and hand boxes as detections, every camera's frames in time order,
+/// and a perfect product counter: each watched slot shows as many product boxes as the scenario's
+/// timeline says it holds. (The renderer's ground truth boxes shelf units only while a hand reaches in,
+/// to stay small, so the oracle counts from the timeline instead.)
+fn oracle_frames(
+    scenario: &Scenario,
+    truth: &GroundTruth,
+    run: &mut StoreRun,
+) -> anyhow::Result<()> {
+    let config = crate::wiring::store_config(scenario)?;
+    let timeline = scenario
+        .timeline()
+        .map_err(walkout_datasets::ScenarioError::Invalid)?;
+    let watched: BTreeMap<&str, Vec<&walkout_pipeline::shelf::SlotView>> = config
+        .cameras
+        .iter()
+        .map(|c| (c.id.as_str(), c.slots.iter().collect()))
+        .collect();
     let detection = |kind: ObjectKind, label: &str, bbox: BBox| Detection {
         class_id: 0,
         label: Arc::from(label),
@@ -210,12 +233,23 @@ fn oracle_frames(scenario: &Scenario, truth: &GroundTruth, run: &mut StoreRun) {
                 .filter(|h| h.frame == frame && h.visibility > 0.0)
                 .map(|h| detection(ObjectKind::Hand, "hand", h.bbox)),
         );
-        detections.extend(
-            t.products
-                .iter()
-                .filter(|p| p.frame == frame && p.visibility > 0.0)
-                .map(|p| detection(ObjectKind::Product, "product", p.bbox)),
-        );
+        for slot in watched.get(camera.as_str()).into_iter().flatten() {
+            let units: u32 = timeline
+                .contents_at(&Holder::Slot(slot.slot.clone()), time)
+                .values()
+                .sum();
+            let r = slot.region;
+            let step = r.width() / (units as f32 + 1.0);
+            for unit in 0..units {
+                let cx = r.x1 + step * (unit as f32 + 1.0);
+                let cy = (r.y1 + r.y2) / 2.0;
+                detections.push(detection(
+                    ObjectKind::Product,
+                    "product",
+                    BBox::new(cx - 1.0, cy - 1.0, cx + 1.0, cy + 1.0),
+                ));
+            }
+        }
         run.frame(
             CameraId::new(&camera),
             u64::from(frame - 1),
@@ -223,6 +257,7 @@ fn oracle_frames(scenario: &Scenario, truth: &GroundTruth, run: &mut StoreRun) {
             detections,
         );
     }
+    Ok(())
 }
 
 /// The store logic fed in time order, with the ground truth's check-ins injected at their times, and

@@ -1,8 +1,11 @@
 mod bench;
+mod billing;
 mod check_config;
 mod detect;
 mod eval;
 mod probe;
+mod sandbox;
+mod simulate;
 mod track;
 
 use clap::{Parser, Subcommand};
@@ -23,12 +26,18 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Track MOTChallenge detections and write MOTChallenge tracks.
     Track(track::TrackArgs),
+    /// Make a synthetic store from a preset or a scenario: a rendered dataset, or training frames.
+    Simulate(simulate::SimulateArgs),
     /// Run the whole pipeline offline on a rendered dataset and score it against the ground truth.
     Eval(eval::EvalArgs),
     /// Validate a store configuration and show which camera watches which slot.
     CheckConfig(check_config::CheckConfigArgs),
     /// Measure throughput against a baseline taken in the same run, and print the figures as JSON.
     Bench(bench::BenchArgs),
+    /// Send closed sessions' charges to the payments service, exactly once, until stopped.
+    BillingRelay(billing::BillingRelayArgs),
+    /// Stand in for the payments service: signed, idempotent charges with injectable failures.
+    PaymentsSandbox(sandbox::PaymentsSandboxArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -38,7 +47,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Track(args) => track::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Simulate(args) => simulate::run(args),
         Command::CheckConfig(args) => check_config::run(args),
+        Command::BillingRelay(args) => billing::run(args),
+        Command::PaymentsSandbox(args) => sandbox::run(args),
     }
 }
 

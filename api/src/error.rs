@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::DbError;
 use crate::billing::BillingError;
+use crate::checkin::{CheckInError, TokenError};
 
 /// The one error type of the HTTP API. Client errors say what was wrong; server errors are logged with
 /// their detail and answered with a generic message, so internals never leak.
@@ -15,6 +16,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Conflict(String),
     /// A request the framework refused before a handler saw it (bad JSON, too large, wrong type).
@@ -49,6 +52,16 @@ impl From<BillingError> for ApiError {
     }
 }
 
+impl From<CheckInError> for ApiError {
+    fn from(err: CheckInError) -> Self {
+        match err {
+            CheckInError::Token(TokenError::Replayed) => ApiError::Conflict(err.to_string()),
+            CheckInError::Token(token) => ApiError::Unauthorized(token.to_string()),
+            CheckInError::Billing(billing) => billing.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let status = rejection.status();
@@ -71,6 +84,7 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Rejected { status, .. } => *status,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

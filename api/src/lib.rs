@@ -1,7 +1,7 @@
 //! The HTTP service, the store's database and billing.
 //!
-//! In: HTTP requests (operators, the mobile app, sensors) and, from the binary's wiring, the pipeline's
-//! sessions, closed with their final carts.
+//! In: HTTP requests (operators, the mobile app, the entry gates, sensors) and, from the binary's wiring,
+//! the pipeline's sessions, closed with their final carts.
 //! Out: JSON responses; durable state in SQLite (the embedded default, a file in WAL mode, synchronous=FULL)
 //! or PostgreSQL (when `DATABASE_URL` is `postgres://…`); signed charge requests to the payments service.
 //! Threads: everything here is async on tokio and does only I/O; no inference or tracking runs on it. The
@@ -9,9 +9,11 @@
 //! the outbox table is its queue, so closing a session never waits for the payments service.
 //! State: a [`Database`] pool (migrations run at connect) shared by the router through [`AppState`]; the
 //! billing tables (carts, charge outbox, receipts) are the only state the relay keeps, so it survives a
-//! restart at any point. [`sandbox`] is an in-memory stand-in for the payments service.
+//! restart at any point. Check-ins spend a signed, short-lived token's nonce, so a QR code works once.
+//! [`sandbox`] is an in-memory stand-in for the payments service.
 
 pub mod billing;
+pub mod checkin;
 mod db;
 mod error;
 mod routes;

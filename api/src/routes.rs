@@ -14,6 +14,8 @@ use tower_http::timeout::TimeoutLayer;
 use crate::billing::{
     ApproveRequest, BillingStatus, CloseOutcome, CloseRequest, Receipt, unix_now_ms, validate_id,
 };
+use crate::checkin::{CheckInError, CheckInRecord, CheckInTokens, IssuedToken};
+use crate::signing::unix_now_secs;
 use crate::{ApiError, Database, Sku};
 
 /// Largest request body the billing routes accept.
@@ -29,6 +31,8 @@ pub struct AppState {
     pub currency: String,
     /// Wakes the billing relay after a close or an approval, so a charge need not wait for its poll.
     pub relay_wake: Arc<Notify>,
+    /// Issues and checks the app's check-in tokens; without it the check-in routes answer 503.
+    pub check_in: Option<Arc<CheckInTokens>>,
 }
 
 impl AppState {
@@ -37,7 +41,14 @@ impl AppState {
             db,
             currency: currency.into(),
             relay_wake: Arc::new(Notify::new()),
+            check_in: None,
         }
+    }
+
+    /// Enables the check-in routes with these tokens.
+    pub fn with_check_in_tokens(mut self, tokens: CheckInTokens) -> AppState {
+        self.check_in = Some(Arc::new(tokens));
+        self
     }
 }
 
@@ -49,6 +60,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/sessions/{id}/billing", get(billing_status))
         .route("/api/sessions/{id}/receipt", get(receipt))
         .route("/api/billing", get(billing_statuses))
+        .route("/api/app/check-in-tokens", post(issue_check_in_token))
+        .route("/api/gates/{gate}/check-ins", post(check_in))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -168,6 +181,52 @@ async fn billing_statuses(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<BillingStatus>>, ApiError> {
     Ok(Json(state.db.billing_statuses().await?))
+}
+
+/// The app asks for a check-in token to show as a QR code.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    /// The shopper's account at the payments service.
+    account_id: String,
+}
+
+/// The gate posts the token it scanned.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckInRequest {
+    /// The token from the QR code.
+    token: String,
+}
+
+fn check_in_tokens(state: &AppState) -> Result<&CheckInTokens, ApiError> {
+    state
+        .check_in
+        .as_deref()
+        .ok_or_else(|| ApiError::Unavailable("check-in tokens are not configured".into()))
+}
+
+async fn issue_check_in_token(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<TokenRequest>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    let issued = check_in_tokens(&state)?.issue(&request.account_id, unix_now_secs())?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+async fn check_in(
+    State(state): State<AppState>,
+    Path(gate): Path<String>,
+    ApiJson(request): ApiJson<CheckInRequest>,
+) -> Result<(StatusCode, Json<CheckInRecord>), ApiError> {
+    let token = check_in_tokens(&state)?
+        .verify(&request.token, unix_now_secs())
+        .map_err(CheckInError::from)?;
+    let record = state
+        .db
+        .record_check_in(&token, &gate, unix_now_ms())
+        .await?;
+    Ok((StatusCode::CREATED, Json(record)))
 }
 
 /// A JSON body whose rejections are [`ApiError`]s, so a bad body gets the same JSON error shape as

@@ -15,7 +15,9 @@ use tower::ServiceExt;
 use walkout_api::billing::{
     BillingError, ChargeRequest, ChargeResult, CloseRequest, LineRequest, Relay,
 };
+use walkout_api::checkin::CheckInTokens;
 use walkout_api::sandbox::FailurePlan;
+use walkout_api::signing::Secret;
 use walkout_api::{AppState, Database, app};
 
 use common::{
@@ -207,16 +209,8 @@ async fn review_waits_for_approval(backend: Backend) {
         || async { db.billing_status("plain").await.unwrap().unwrap().status == "charged" },
     )
     .await;
-    // The relay has polled many times since; the session in review is still untouched.
-    wait_until(
-        "a few more relay polls",
-        Duration::from_secs(30),
-        || async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            true
-        },
-    )
-    .await;
+    // Give the relay several more polls (20 ms each) in which it could wrongly send the held charge.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         db.billing_status("doubtful").await.unwrap().unwrap().status,
         "review"
@@ -410,4 +404,94 @@ async fn bad_input_gets_a_clear_4xx() {
     let (status, all) = call(&state, "GET", "/api/billing", Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
+}
+
+fn check_in_tokens() -> CheckInTokens {
+    CheckInTokens::new(
+        Secret::new(b"check-in-secret-for-tests".to_vec()).unwrap(),
+        120,
+    )
+}
+
+/// The app's QR token admits its account once, at any gate, until it expires; anything else is refused.
+async fn check_in_tokens_work_once(backend: Backend) {
+    let (db, _url, _dir) = database(backend, "checkin").await;
+    let (status, value) = call(
+        &AppState::new(db.clone(), CURRENCY),
+        "POST",
+        "/api/app/check-in-tokens",
+        Body::from(json!({ "account_id": "acct-1" }).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{value}");
+
+    let state = AppState::new(db, CURRENCY).with_check_in_tokens(check_in_tokens());
+    let (status, issued) = call(
+        &state,
+        "POST",
+        "/api/app/check-in-tokens",
+        Body::from(json!({ "account_id": "acct-1" }).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let token = issued["token"].as_str().unwrap().to_string();
+    let scan = |token: &str| Body::from(json!({ "token": token }).to_string());
+
+    let (status, record) = call(&state, "POST", "/api/gates/entry-1/check-ins", scan(&token)).await;
+    assert_eq!(status, StatusCode::CREATED, "{record}");
+    assert_eq!(record["account_id"], "acct-1");
+    assert_eq!(record["gate"], "entry-1");
+
+    let (status, value) = call(&state, "POST", "/api/gates/entry-2/check-ins", scan(&token)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "replayed: {value}");
+    assert!(error_text(&value).contains("already used"), "{value}");
+
+    let expired = check_in_tokens()
+        .issue("acct-1", walkout_api::signing::unix_now_secs() - 1_000)
+        .unwrap()
+        .token;
+    let forged = state
+        .check_in
+        .as_ref()
+        .unwrap()
+        .issue("acct-1", walkout_api::signing::unix_now_secs())
+        .unwrap()
+        .token
+        .replace("acct-1", "acct-2");
+    let foreign_key = CheckInTokens::new(
+        Secret::new(b"some-other-store-secret".to_vec()).unwrap(),
+        120,
+    )
+    .issue("acct-1", walkout_api::signing::unix_now_secs())
+    .unwrap()
+    .token;
+    for (what, token, needle) in [
+        ("expired", expired.as_str(), "expired"),
+        ("forged", forged.as_str(), "signature"),
+        ("another store's", foreign_key.as_str(), "signature"),
+        ("garbage", "not-a-token", "malformed"),
+    ] {
+        let (status, value) =
+            call(&state, "POST", "/api/gates/entry-1/check-ins", scan(token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {value}");
+        assert!(error_text(&value).contains(needle), "{what}: {value}");
+    }
+    let (status, value) = call(
+        &state,
+        "POST",
+        "/api/gates/entry-1/check-ins",
+        Body::from("{\"token\": 5}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
+}
+
+#[tokio::test]
+async fn check_in_tokens_work_once_on_sqlite() {
+    check_in_tokens_work_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn check_in_tokens_work_once_on_postgres() {
+    check_in_tokens_work_once(Backend::Postgres).await;
 }

@@ -1,5 +1,6 @@
 //! Renders one frame of a preset to a PNG, to look at:
-//! `cargo run -p walkout-render --example frame -- PRESET SEED CAMERA FRAME OUT.png [WIDTHxHEIGHT]`.
+//! `cargo run -p walkout-render --example frame -- PRESET SEED CAMERA FRAME OUT.png [WIDTHxHEIGHT]`,
+//! where FRAME may be `eN` for the frame of the N-th shelf event.
 
 use std::path::Path;
 
@@ -8,7 +9,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.len() < 5 {
         return Err("usage: frame PRESET SEED CAMERA FRAME OUT.png [WIDTHxHEIGHT]".into());
     }
-    let mut scenario = walkout_datasets::preset(&args[0], args[1].parse()?)?;
+    // PRESET may also be a scenario file (`.toml`), whose own seed is used.
+    let mut scenario = if args[0].ends_with(".toml") {
+        walkout_datasets::Scenario::read(Path::new(&args[0]))?
+    } else {
+        walkout_datasets::preset(&args[0], args[1].parse()?)?
+    };
     if let Some(size) = args.get(5) {
         let (w, h) = size.split_once('x').ok_or("size is WIDTHxHEIGHT")?;
         scenario = walkout_render::with_resolution(&scenario, [w.parse()?, h.parse()?]);

@@ -198,6 +198,25 @@ pub fn validate_id(field: &str, id: &str) -> Result<(), BillingError> {
 }
 
 impl CloseRequest {
+    /// The close of a pipeline session: its account, its cart's lines that hold items, and review when the
+    /// pipeline is unsure of anything in it.
+    pub fn from_session(session: &walkout_pipeline::sessions::Session) -> CloseRequest {
+        let cart = session.cart();
+        CloseRequest {
+            account_id: session.account.clone(),
+            lines: cart
+                .lines
+                .iter()
+                .filter(|(_, line)| line.quantity > 0)
+                .map(|(sku, line)| LineRequest {
+                    sku: sku.clone(),
+                    quantity: i64::from(line.quantity),
+                })
+                .collect(),
+            review: session.needs_review(),
+        }
+    }
+
     /// Everything that can be checked without the catalog, reported as the first problem found.
     pub fn validate(&self) -> Result<(), BillingError> {
         validate_id("account_id", &self.account_id)?;
@@ -265,6 +284,54 @@ mod tests {
         charge.amount_minor -= 1;
         charge.lines[0].line_total_minor = 250;
         assert!(charge.check_totals().is_err());
+    }
+
+    #[test]
+    fn a_pipeline_session_closes_with_its_cart_and_goes_to_review_when_unsure() {
+        use walkout_core::CaptureTime;
+        use walkout_pipeline::cart::{EventKind, ShelfEvent};
+        use walkout_pipeline::sessions::{ReviewReason, Session, SessionState};
+
+        let event = |id: u64, sku: &str, kind: EventKind, quantity: u32| ShelfEvent {
+            id,
+            time: CaptureTime::from_unix_millis(id * 1_000),
+            slot: "A1-1".into(),
+            sku: sku.into(),
+            kind,
+            quantity,
+            session: Some(7),
+            confidence: 0.9,
+            evidence: Vec::new(),
+        };
+        let mut session = Session {
+            id: 7,
+            account: "acct-7".into(),
+            tracks: [3].into(),
+            opened_at: CaptureTime::from_unix_millis(0),
+            closed_at: Some(CaptureTime::from_unix_millis(60_000)),
+            state: SessionState::Closed,
+            review: Vec::new(),
+            events: vec![
+                event(1, "cola", EventKind::Pick, 2),
+                event(2, "apple", EventKind::Pick, 1),
+                event(3, "apple", EventKind::Put, 1),
+            ],
+            corrections: Vec::new(),
+        };
+        let request = CloseRequest::from_session(&session);
+        assert_eq!(request.account_id, "acct-7");
+        assert_eq!(
+            request.lines,
+            vec![LineRequest {
+                sku: "cola".into(),
+                quantity: 2
+            }]
+        );
+        assert!(!request.review);
+        session
+            .review
+            .push(ReviewReason::ShopperVanished { track: 3 });
+        assert!(CloseRequest::from_session(&session).review);
     }
 
     #[test]

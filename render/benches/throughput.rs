@@ -64,8 +64,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = render_dataset(&scenario, dir.path(), &options)?;
     let frames: u64 = report.cameras.iter().map(|c| c.frames_written).sum();
     println!(
-        "{} cameras, {frames} frames at 640x480 in {:.1} s: {:.1} frames/s (goal: 7,200 frames in under 120 s)",
+        "{} cameras, {} shoppers, {frames} frames at 640x480 in {:.1} s: {:.1} frames/s (goal: 7,200 frames in under 120 s)",
         report.cameras.len(),
+        scenario.shoppers.len(),
         report.elapsed_secs,
         report.frames_per_sec
     );

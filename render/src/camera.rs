@@ -25,7 +25,10 @@ pub enum ShelfProducts {
     All,
 }
 
-/// The boxes of one frame.
+/// The boxes of one frame. Every box is the object's whole extent as drawn without anything in front of it
+/// (MOT17 style), clipped to the image, in pixels with pixel `i` spanning `[i, i + 1)`; `visibility` is the
+/// share of that object's in-image pixels that the id buffer shows. Objects with no visible pixel (hidden,
+/// or outside the image) get no box.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FrameBoxes {
     /// Shoppers: the whole body's box (unoccluded extent clipped to the image), with the visible share.

@@ -871,3 +871,65 @@ fn slot_layout(
         positions: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use walkout_datasets::truth::EventKind;
+
+    const EXAMPLE: &str = include_str!("../../datasets/scenarios/example.toml");
+
+    #[test]
+    fn slot_counts_follow_picks_put_backs_and_misplaced_units() {
+        let scenario = Scenario::from_toml_str(EXAMPLE).unwrap();
+        let scene = Scene::new(&scenario, scenario.timeline().unwrap());
+        let truth = walkout_datasets::GroundTruth::from_scenario(&scenario).unwrap();
+        let slot = |id: &str| scene.slots.iter().position(|s| s.id == id).unwrap();
+        let sku = |name: &str| scene.skus.iter().position(|s| s.name == name).unwrap();
+        let (a21, a13) = (slot("A2-1"), slot("A1-3"));
+        let (cola, chips) = (sku("COLA-330"), sku("CHIPS-SALT"));
+        let at = |kind: EventKind, slot: &str| {
+            truth
+                .events
+                .iter()
+                .find(|e| e.kind == kind && e.slot == slot)
+                .unwrap()
+                .time_secs
+        };
+        let (pick, put, misplace) = (
+            at(EventKind::Pick, "A2-1"),
+            at(EventKind::Put, "A2-1"),
+            at(EventKind::Put, "A1-3"),
+        );
+
+        let mut items = ItemState::new(&scene);
+        items.advance_to(&scene, pick - 0.01);
+        assert_eq!(items.slots[a21], vec![(cola, 10)]);
+        assert!(items.shoppers[0].is_empty());
+        let version = items.slot_version;
+        items.advance_to(&scene, pick + 0.01);
+        assert_eq!(items.slots[a21], vec![(cola, 8)]);
+        assert_eq!(items.shoppers[0], vec![(cola, 2)]);
+        assert!(
+            items.slot_version > version,
+            "the background must be redrawn"
+        );
+        items.advance_to(&scene, put + 0.01);
+        assert_eq!(items.slots[a21], vec![(cola, 9)]);
+        assert_eq!(items.shoppers[0], vec![(cola, 1)]);
+        items.advance_to(&scene, misplace + 0.01);
+        assert_eq!(
+            items.slots[a13],
+            vec![(chips, 5), (cola, 1)],
+            "the stray cola stands behind"
+        );
+        assert_eq!(items.sku_at(a13, 5), Some(cola));
+        assert_eq!(items.sku_at(a13, 6), None);
+        // Going back in time replays from the start.
+        items.advance_to(&scene, pick - 0.01);
+        assert_eq!(items.slots[a21], vec![(cola, 10)]);
+        // Every unit a slot ever holds has an id of its own.
+        assert_eq!(scene.slots[a13].positions, 6);
+        assert_eq!(scene.slots[a21].positions, 10);
+    }
+}

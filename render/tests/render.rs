@@ -392,3 +392,25 @@ fn training_export_writes_images_with_matching_labels() {
     let yaml = std::fs::read_to_string(dir.path().join("dataset.yaml")).unwrap();
     assert!(yaml.contains("0: person") && yaml.contains("2: product"));
 }
+
+#[test]
+fn a_new_resolution_scales_and_centres_the_picture() {
+    let scenario = scenario();
+    let wide = walkout_render::with_resolution(&scenario, [320, 180]);
+    let (before, after) = (&scenario.cameras[0], &wide.cameras[0]);
+    assert_eq!(after.resolution_px, [320, 180]);
+    // 160x120 to 320x180: scaled by 2 to 320x240, 30 rows cropped top and bottom.
+    for point in [[2.0, 2.2, 0.9], [1.0, 2.0, 0.0], [3.0, 1.0, 1.5]] {
+        let p = before.project(point).unwrap();
+        let q = after.project(point).unwrap();
+        assert!(
+            (q.x - ((p.x + 0.5) * 2.0 - 0.5)).abs() < 1e-9,
+            "{p:?} {q:?}"
+        );
+        assert!(
+            (q.y - ((p.y + 0.5) * 2.0 - 0.5 - 30.0)).abs() < 1e-9,
+            "{p:?} {q:?}"
+        );
+    }
+    assert!(Renderer::new(&wide).is_ok());
+}

@@ -12,7 +12,8 @@ use tokio::sync::Notify;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::billing::{
-    ApproveRequest, BillingStatus, CloseOutcome, CloseRequest, Receipt, unix_now_ms, validate_id,
+    AppCart, ApproveRequest, BillingStatus, CloseOutcome, CloseRequest, Receipt, unix_now_ms,
+    validate_id,
 };
 use crate::checkin::{CheckInError, CheckInRecord, CheckInTokens, IssuedToken};
 use crate::signing::unix_now_secs;
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/sessions/{id}/receipt", get(receipt))
         .route("/api/billing", get(billing_statuses))
         .route("/api/app/check-in-tokens", post(issue_check_in_token))
+        .route("/api/app/sessions/{id}/cart", get(app_cart))
         .route("/api/gates/{gate}/check-ins", post(check_in))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -175,6 +177,19 @@ async fn receipt(
             status.status
         ))),
     }
+}
+
+async fn app_cart(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AppCart>, ApiError> {
+    validate_id("session_id", &id)?;
+    state
+        .db
+        .app_cart(&id, &state.currency)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("session `{id}`")))
 }
 
 async fn billing_statuses(

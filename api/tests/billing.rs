@@ -495,3 +495,74 @@ async fn check_in_tokens_work_once_on_sqlite() {
 async fn check_in_tokens_work_once_on_postgres() {
     check_in_tokens_work_once(Backend::Postgres).await;
 }
+
+/// What the app shows: the live cart while in the store, the final cart at exit, the receipt once the
+/// relay has charged it.
+async fn app_follows_a_session_to_its_receipt(backend: Backend) {
+    let (db, _url, _dir) = database(backend, "app").await;
+    seed_catalog(&db).await;
+    let (sandbox, addr) = start_sandbox(FailurePlan::default()).await;
+    let state = AppState::new(db.clone(), CURRENCY);
+    let relay = Relay::new(db.clone(), fast_relay(addr), common::secret())
+        .unwrap()
+        .with_waker(state.relay_wake.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+
+    let (status, _) = call(&state, "GET", "/api/app/sessions/s-9/cart", Body::empty()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let line = |sku: &str, quantity| LineRequest {
+        sku: sku.into(),
+        quantity,
+    };
+    db.update_live_cart("s-9", "acct-9", &[line("crisps", 1)], 1)
+        .await
+        .unwrap();
+    db.update_live_cart("s-9", "acct-9", &[line("crisps", 2), line("apple", 1)], 2)
+        .await
+        .unwrap();
+    let (status, live) = call(&state, "GET", "/api/app/sessions/s-9/cart", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK, "{live}");
+    assert_eq!(live["status"], "open");
+    assert_eq!(live["total_minor"], 2 * 199 + 45);
+    assert_eq!(live["lines"][0]["sku"], "apple");
+
+    let close = json!({ "account_id": "acct-9", "lines": [{ "sku": "crisps", "quantity": 2 }, { "sku": "apple", "quantity": 1 }] });
+    let (status, closed) = call(
+        &state,
+        "POST",
+        "/api/sessions/s-9/close",
+        Body::from(close.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{closed}");
+    wait_until("the receipt", Duration::from_secs(30), || async {
+        let (_, cart) = call(&state, "GET", "/api/app/sessions/s-9/cart", Body::empty()).await;
+        cart["status"] == "charged"
+    })
+    .await;
+    let (_, cart) = call(&state, "GET", "/api/app/sessions/s-9/cart", Body::empty()).await;
+    assert_eq!(cart["total_minor"], 2 * 199 + 45, "{cart}");
+    assert_eq!(cart["receipt"]["amount_minor"], 2 * 199 + 45, "{cart}");
+    assert_eq!(
+        cart["receipt"]["charge_id"].as_str(),
+        Some(sandbox.charges()[0].charge_id.as_str())
+    );
+    let (status, receipt) = call(&state, "GET", "/api/sessions/s-9/receipt", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(receipt, cart["receipt"]);
+    stop.send(()).unwrap();
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn app_follows_a_session_to_its_receipt_on_sqlite() {
+    app_follows_a_session_to_its_receipt(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn app_follows_a_session_to_its_receipt_on_postgres() {
+    app_follows_a_session_to_its_receipt(Backend::Postgres).await;
+}

@@ -9,6 +9,7 @@
 //! Walkout never sees card data: the payments service holds the payment methods, and a charge names only
 //! the payments service's account id.
 
+mod live;
 pub mod relay;
 mod store;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DbError;
 
+pub use live::AppCart;
 pub use relay::{Relay, RelayConfig, RelayStats, RelayStatsSnapshot};
 pub use store::{BillingStatus, ClaimedCharge, CloseOutcome};
 

@@ -199,7 +199,7 @@ impl Database {
     }
 
     /// The charge for a cart: catalog prices, line totals and the sum, all checked.
-    async fn price(
+    pub(super) async fn price(
         &self,
         session_id: &str,
         request: &CloseRequest,

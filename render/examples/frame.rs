@@ -1,6 +1,6 @@
 //! Renders one frame of a preset to a PNG, to look at:
 //! `cargo run -p walkout-render --example frame -- PRESET SEED CAMERA FRAME OUT.png [WIDTHxHEIGHT]`,
-//! where FRAME may be `eN` for the frame of the N-th shelf event.
+//! where FRAME may be `eN` for the frame of the N-th shelf event or `hN` for the N-th hand-over.
 
 use std::path::Path;
 
@@ -19,22 +19,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (w, h) = size.split_once('x').ok_or("size is WIDTHxHEIGHT")?;
         scenario = walkout_render::with_resolution(&scenario, [w.parse()?, h.parse()?]);
     }
-    // `eN`: the frame of the N-th shelf event (the hand in the slot).
-    let number = match args[3].strip_prefix('e') {
-        Some(n) => {
-            let truth = walkout_datasets::GroundTruth::from_scenario(&scenario)?;
-            let event = truth
-                .events
-                .get(n.parse::<usize>()?)
-                .ok_or("no such event")?;
-            println!("event {event:?}");
-            let camera = scenario
-                .cameras
-                .iter()
-                .find(|c| c.id == args[2])
-                .ok_or("no such camera")?;
-            (event.time_secs * camera.fps).round() as u32 + 1
-        }
+    // `eN`: the frame of the N-th shelf event (the hand in the slot); `hN`: of the N-th hand-over.
+    let camera = scenario
+        .cameras
+        .iter()
+        .find(|c| c.id == args[2])
+        .ok_or("no such camera")?;
+    let truth = walkout_datasets::GroundTruth::from_scenario(&scenario)?;
+    let time_secs = if let Some(n) = args[3].strip_prefix('e') {
+        let event = truth
+            .events
+            .get(n.parse::<usize>()?)
+            .ok_or("no such event")?;
+        println!("event {event:?}");
+        Some(event.time_secs)
+    } else if let Some(n) = args[3].strip_prefix('h') {
+        let hand_over = truth
+            .hand_overs
+            .get(n.parse::<usize>()?)
+            .ok_or("no such hand-over")?;
+        println!("hand-over {hand_over:?}");
+        Some(hand_over.time_secs)
+    } else {
+        None
+    };
+    let number = match time_secs {
+        Some(t) => (t * camera.fps).round() as u32 + 1,
         None => args[3].parse()?,
     };
     let frame = walkout_render::render_frame(&scenario, &args[2], number)?;

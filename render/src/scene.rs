@@ -105,6 +105,8 @@ pub(crate) struct ShopperLook {
     pub hair_rgb: [u8; 3],
     /// Per action, the product it moves, if any.
     action_skus: Vec<Option<usize>>,
+    /// Per action, whether it hands something to another shopper (the right arm goes out in front).
+    hands_over: Vec<bool>,
 }
 
 /// Who holds units, by index.
@@ -258,6 +260,11 @@ impl Scene {
                             }
                             Action::Browse { .. } | Action::Touch { .. } => None,
                         })
+                        .collect(),
+                    hands_over: s
+                        .actions
+                        .iter()
+                        .map(|a| matches!(a, Action::HandOver { .. }))
                         .collect(),
                 }
             })
@@ -500,6 +507,12 @@ impl Pose {
             )
         };
         let mut hands = [rest(0, 1.0), rest(1, -1.0)];
+        let handing_over = state
+            .action
+            .is_some_and(|a| look.hands_over.get(a).copied().unwrap_or(false));
+        if handing_over {
+            hands[1] = at(0.45 * arm, -0.1, shoulder_z - 0.3 * s);
+        }
         if let Some(reach) = &state.reach {
             // The right hand goes from its rest towards the slot and a little into it.
             let t = reach.target_m.map(|v| v as f32);

@@ -1,9 +1,10 @@
 //! The payments sandbox: a stand-in for the payments service, for the demo and the tests.
 //!
 //! `POST /charges` verifies the signature and the timestamp window, then honours the idempotency key: the
-//! same key with the same body returns the original charge, the same key with another body gets 422. It can
-//! be told to fail, deterministically from a seed: answer 503 without charging, charge and answer late, or
-//! charge and drop the connection without answering. `GET /charges` lists what it charged.
+//! same key with the same body returns the original charge, the same key with another body gets 422.
+//! Accounts named `declined-…` are declined (402). It can be told to fail, deterministically from a seed:
+//! answer 503 without charging, charge and answer late, or charge and drop the connection without
+//! answering. `GET /charges` lists what it charged.
 //!
 //! It serves each connection itself (hyper, HTTP/1.1) so that a handler can drop its own connection.
 
@@ -31,6 +32,9 @@ use tokio::sync::Notify;
 use crate::billing::relay::splitmix64;
 use crate::billing::{ChargeLine, ChargeRequest, ChargeResult};
 use crate::signing::{self, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Secret, TIMESTAMP_HEADER};
+
+/// Accounts whose id starts with this are declined (402), so tests can see a charge refused for good.
+pub const DECLINED_ACCOUNT_PREFIX: &str = "declined-";
 
 /// Largest charge request accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -320,6 +324,13 @@ async fn create_charge(
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             "amount_minor must be positive",
+        );
+    }
+
+    if request.account_id.starts_with(DECLINED_ACCOUNT_PREFIX) {
+        return refuse(
+            StatusCode::PAYMENT_REQUIRED,
+            "the account's payment method was declined",
         );
     }
 

@@ -315,3 +315,75 @@ async fn a_thousand_sessions_through_a_faulty_sandbox_are_each_charged_once_on_s
 async fn a_thousand_sessions_through_a_faulty_sandbox_are_each_charged_once_on_postgres() {
     thousand_sessions_against_a_faulty_sandbox(Backend::Postgres).await;
 }
+
+/// The relay's side of signatures and refusals: signed with the wrong secret, nothing is charged and the
+/// charge stays queued (a fixed secret lets it through); a declined account fails for good, uncharged.
+#[tokio::test]
+async fn wrong_secrets_charge_nothing_and_declines_fail_the_session() {
+    let (db, _url, _dir) = database(Backend::Sqlite, "refused").await;
+    seed_catalog(&db).await;
+    let (sandbox, addr) = start_sandbox(FailurePlan::default()).await;
+    let (request, _) = cart(3);
+    db.close_session("s-1", &request, CURRENCY, unix_now_ms())
+        .await
+        .unwrap();
+    let (mut declined, _) = cart(4);
+    declined.account_id = format!("{}4", walkout_api::sandbox::DECLINED_ACCOUNT_PREFIX);
+    db.close_session("s-2", &declined, CURRENCY, unix_now_ms())
+        .await
+        .unwrap();
+
+    let wrong = Secret::new(b"not-the-payments-secret".to_vec()).unwrap();
+    let relay = Relay::new(db.clone(), fast_relay(addr), wrong).unwrap();
+    let stats = relay.stats();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    wait_until(
+        "several refused signatures",
+        Duration::from_secs(30),
+        || async { sandbox.stats().bad_signatures >= 6 },
+    )
+    .await;
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    assert!(sandbox.charges().is_empty());
+    let status = db.billing_status("s-1").await.unwrap().unwrap();
+    assert_eq!(status.status, "pending");
+    assert!(status.last_error.unwrap().contains("401"));
+    assert_eq!(
+        stats.snapshot().refused,
+        0,
+        "a bad signature is not the shopper's fault"
+    );
+
+    let relay = Relay::new(db.clone(), fast_relay(addr), common::secret()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    wait_until(
+        "both sessions settled or failed",
+        Duration::from_secs(30),
+        || async {
+            let all = db.billing_statuses().await.unwrap();
+            all.iter()
+                .all(|s| s.status == "charged" || s.status == "failed")
+        },
+    )
+    .await;
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    assert_eq!(
+        db.billing_status("s-1").await.unwrap().unwrap().status,
+        "charged"
+    );
+    let failed = db.billing_status("s-2").await.unwrap().unwrap();
+    assert_eq!(failed.status, "failed");
+    assert!(failed.last_error.unwrap().contains("declined"));
+    assert_eq!(db.receipt("s-2").await.unwrap(), None);
+    let charges = sandbox.charges();
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].session_id, "s-1");
+}

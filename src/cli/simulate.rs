@@ -32,6 +32,9 @@ pub struct SimulateArgs {
     /// With --export-training: every Nth frame of every camera.
     #[arg(long, default_value_t = 5)]
     every: u32,
+    /// Render every camera at this size instead (WIDTHxHEIGHT), scaling its intrinsics to match.
+    #[arg(long, value_parser = parse_resolution)]
+    resolution: Option<[u32; 2]>,
     /// Worker threads (0: one per core); never changes the output.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -53,6 +56,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             scenario
         }
         (None, None) => anyhow::bail!("give --preset or --scenario"),
+    };
+    let scenario = match args.resolution {
+        Some(resolution) => walkout_render::with_resolution(&scenario, resolution),
+        None => scenario,
     };
     if let Some(dir) = &args.export_training {
         let options = ExportOptions {
@@ -90,4 +97,17 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         out.display()
     );
     Ok(())
+}
+
+fn parse_resolution(text: &str) -> Result<[u32; 2], String> {
+    let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|v| *v >= 16);
+    match text.split_once(['x', 'X']) {
+        Some((w, h)) => match (parse(w), parse(h)) {
+            (Some(w), Some(h)) => Ok([w, h]),
+            _ => Err(format!(
+                "`{text}`: width and height must be whole numbers of at least 16"
+            )),
+        },
+        None => Err(format!("`{text}` is not WIDTHxHEIGHT, e.g. 640x480")),
+    }
 }

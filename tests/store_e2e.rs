@@ -1,0 +1,71 @@
+//! The store end to end on a freshly rendered scenario: `walkout simulate` renders a solo shopper through
+//! GStreamer, and `walkout eval --oracle` runs tracking, fusion, shelf events and sessions on the ground
+//! truth's boxes. The receipt must be exact. (The detector's own accuracy is the model's issue; the oracle
+//! keeps this test about the store logic.) The seed was never used to tune anything.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn a_rendered_solo_shopper_gets_the_exact_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("solo");
+    let output = walkout()
+        .args([
+            "simulate",
+            "--preset",
+            "solo",
+            "--seed",
+            "2024",
+            "--resolution",
+            "320x240",
+            "--out",
+        ])
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(dataset.join("videos").read_dir().unwrap().count() > 0);
+    let metrics_path = dir.path().join("metrics.json");
+    let output = walkout()
+        .args(["eval", "--oracle", "--dataset"])
+        .arg(&dataset)
+        .arg("--json")
+        .arg(&metrics_path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let metrics: Value =
+        serde_json::from_str(&std::fs::read_to_string(&metrics_path).unwrap()).unwrap();
+    assert_eq!(metrics["receipt_exact_rate"], 1.0, "{metrics:#}");
+    assert_eq!(metrics["wrong_unreviewed_rate"], 0.0, "{metrics:#}");
+    assert_eq!(metrics["attribution_accuracy"], 1.0, "{metrics:#}");
+    assert!(metrics["idf1"].as_f64().unwrap() > 0.9, "{metrics:#}");
+}
+
+#[test]
+fn simulate_refuses_unknown_presets_and_bad_resolutions() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = walkout()
+        .args(["simulate", "--preset", "crowded", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_clean_failure(&output, "crowded");
+    let output = walkout()
+        .args([
+            "simulate",
+            "--preset",
+            "solo",
+            "--resolution",
+            "wide",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_clean_failure(&output, "WIDTHxHEIGHT");
+}

@@ -51,7 +51,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
                 Scenario::from_toml_str(&text).with_context(|| format!("`{}`", path.display()))?;
             scenario
                 .validate()
-                .map_err(|errors| walkout_datasets::ScenarioError::Invalid(errors))
+                .map_err(walkout_datasets::ScenarioError::Invalid)
                 .with_context(|| format!("`{}`", path.display()))?;
             scenario
         }

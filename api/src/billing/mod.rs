@@ -1,13 +1,19 @@
 //! Billing: a closed session's cart becomes a charge at the payments service, exactly once.
 //!
-//! Closing a session writes the priced cart and an outbox row in one transaction ([`Database::close_session`]).
-//! The [`relay`] drains the outbox: it sends each charge with an idempotency key that never changes for the
+//! Closing a session writes the priced cart and an outbox row in one transaction
+//! ([`Database::close_session`](crate::Database::close_session)). The [`relay`] drains the outbox: it sends each charge with an idempotency key that never changes for the
 //! session and a fresh signature, retries every unknown outcome (timeout, dropped connection, 5xx) with
 //! back-off and jitter, and records the receipt when the charge settles. Sessions in review wait in the
 //! outbox, held, until an operator approves them.
 //!
 //! Walkout never sees card data: the payments service holds the payment methods, and a charge names only
 //! the payments service's account id.
+//!
+//! Wiring, in the server: build the [`crate::AppState`], then
+//! `Relay::new(db, config, secret)?.with_waker(state.relay_wake.clone())` and spawn its
+//! [`Relay::run`] with the server's shutdown future; close the pipeline's sessions with
+//! [`CloseRequest::from_session`] and [`Database::close_session`](crate::Database::close_session). The
+//! relay can also run as its own process (`walkout billing-relay`) on the same database.
 
 mod live;
 pub mod relay;

@@ -566,3 +566,57 @@ async fn app_follows_a_session_to_its_receipt_on_sqlite() {
 async fn app_follows_a_session_to_its_receipt_on_postgres() {
     app_follows_a_session_to_its_receipt(Backend::Postgres).await;
 }
+
+/// Two closes of the same session racing each other write one cart and one outbox row.
+async fn racing_closes_write_once(backend: Backend) {
+    let (db, _url, _dir) = database(backend, "race").await;
+    seed_catalog(&db).await;
+    let state = AppState::new(db.clone(), CURRENCY);
+    let body = json!({ "account_id": "acct-1", "lines": [{ "sku": "sandwich", "quantity": 1 }] })
+        .to_string();
+    let calls = (0..8).map(|_| {
+        let state = state.clone();
+        let body = body.clone();
+        tokio::spawn(async move {
+            call(
+                &state,
+                "POST",
+                "/api/sessions/s-race/close",
+                Body::from(body),
+            )
+            .await
+            .0
+        })
+    });
+    let mut statuses = Vec::new();
+    for handle in calls.collect::<Vec<_>>() {
+        statuses.push(handle.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses[0], StatusCode::OK, "{statuses:?}");
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    assert_eq!(outbox_rows(&db).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_closes_write_once_on_sqlite() {
+    racing_closes_write_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_closes_write_once_on_postgres() {
+    racing_closes_write_once(Backend::Postgres).await;
+}

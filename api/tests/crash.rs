@@ -1,5 +1,6 @@
 //! The relay survives being killed: SIGKILL the relay process while charges are in flight, start it
-//! again, and every session is still charged exactly once, for its cart.
+//! again, and every session is still charged exactly once, for its cart. A SIGTERM, by contrast, lets the
+//! calls in flight finish and be recorded.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -73,6 +74,25 @@ async fn killed_mid_flight(backend: Backend) {
             .unwrap();
         totals.insert(id, total);
     }
+
+    // SIGTERM first: the relay stops claiming, lets its calls finish and records them, then exits.
+    let mut relay = start_relay(&url, &payments_url);
+    wait_until("the first charges", Duration::from_secs(60), || async {
+        sandbox.charges().len() >= SESSIONS / 10
+    })
+    .await;
+    let terminated = Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let exit = relay.wait().unwrap();
+    assert!(exit.success(), "the relay exits cleanly on SIGTERM: {exit}");
+    assert_eq!(
+        leased_rows(&db).await,
+        0,
+        "a clean stop leaves nothing leased"
+    );
 
     let mut in_flight_at_kills = Vec::new();
     let mut unrecorded_at_kills = Vec::new();

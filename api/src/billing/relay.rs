@@ -246,8 +246,9 @@ impl Relay {
         self
     }
 
-    /// Runs until `shutdown` completes. Calls in flight are abandoned at shutdown: their rows stay leased
-    /// and are sent again, safely, after the lease.
+    /// Runs until `shutdown` completes, then gives the calls in flight up to `timeout_ms` to finish and be
+    /// recorded. Any still unfinished are abandoned: their rows stay leased and are sent again, safely,
+    /// after the lease.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let poll = Duration::from_millis(self.inner.config.poll_interval_ms);
@@ -278,6 +279,17 @@ impl Relay {
                 _ = self.wake.notified(), if !at_capacity => {}
                 _ = tokio::time::sleep(poll), if !at_capacity => {}
             }
+        }
+        let grace = Duration::from_millis(self.inner.config.timeout_ms.saturating_add(1_000));
+        let drained = tokio::time::timeout(grace, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                abandoned = in_flight.len(),
+                "billing relay: calls still in flight at shutdown are left to their lease"
+            );
         }
         in_flight.abort_all();
     }

@@ -54,6 +54,15 @@ impl AppState {
 }
 
 /// The service's router; tests drive it without a socket, the binary serves it.
+///
+/// Billing and app routes (64 KiB body limit, 10 s timeout; errors are `{"error": "..."}`):
+/// - `POST /api/sessions/{id}/close` `{account_id, lines: [{sku, quantity}], review}`: 201, or 200 when the
+///   same cart was already closed, 409 for another cart
+/// - `POST /api/sessions/{id}/approve` `{operator}`: releases a session in review to the relay
+/// - `GET /api/sessions/{id}/billing`, `GET /api/sessions/{id}/receipt`, `GET /api/billing`
+/// - `POST /api/app/check-in-tokens` `{account_id}`: a QR token; `POST /api/gates/{gate}/check-ins`
+///   `{token}`: 201, 401 for a bad or expired token, 409 for a used one
+/// - `GET /api/app/sessions/{id}/cart`: live cart, then final cart and receipt
 pub fn app(state: AppState) -> Router {
     let billing = Router::new()
         .route("/api/sessions/{id}/close", post(close_session))

@@ -316,10 +316,11 @@ async fn a_thousand_sessions_through_a_faulty_sandbox_are_each_charged_once_on_p
     thousand_sessions_against_a_faulty_sandbox(Backend::Postgres).await;
 }
 
-/// The relay's side of signatures and refusals: signed with the wrong secret, nothing is charged and the
-/// charge stays queued (a fixed secret lets it through); a declined account fails for good, uncharged.
+/// The relay's side of signatures and refusals: sent to a wrong URL or signed with the wrong secret,
+/// nothing is charged and the charge stays queued (fixing it lets the charge through); a declined account
+/// fails for good, uncharged.
 #[tokio::test]
-async fn wrong_secrets_charge_nothing_and_declines_fail_the_session() {
+async fn wrong_urls_and_secrets_charge_nothing_and_declines_fail_the_session() {
     let (db, _url, _dir) = database(Backend::Sqlite, "refused").await;
     seed_catalog(&db).await;
     let (sandbox, addr) = start_sandbox(FailurePlan::default()).await;
@@ -332,6 +333,28 @@ async fn wrong_secrets_charge_nothing_and_declines_fail_the_session() {
     db.close_session("s-2", &declined, CURRENCY, unix_now_ms())
         .await
         .unwrap();
+
+    // A wrong URL (404) is not the shopper's fault either: the charges stay queued.
+    let mut misconfigured = fast_relay(addr);
+    misconfigured.payments_url = format!("http://{addr}/no-such-path");
+    let relay = Relay::new(db.clone(), misconfigured, common::secret()).unwrap();
+    let stats = relay.stats();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    wait_until("several 404s", Duration::from_secs(30), || async {
+        stats.snapshot().retried_other >= 6
+    })
+    .await;
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    assert_eq!(stats.snapshot().refused, 0);
+    for session in ["s-1", "s-2"] {
+        let status = db.billing_status(session).await.unwrap().unwrap();
+        assert_eq!(status.status, "pending", "{session}");
+        assert!(status.last_error.unwrap().contains("404"), "{session}");
+    }
 
     let wrong = Secret::new(b"not-the-payments-secret".to_vec()).unwrap();
     let relay = Relay::new(db.clone(), fast_relay(addr), wrong).unwrap();

@@ -153,7 +153,7 @@ pub struct RelayStatsSnapshot {
     pub retried_connection: u64,
     /// Calls answered 5xx, to be sent again.
     pub retried_server_error: u64,
-    /// Calls answered 401/403/408/409/429 or with an unreadable reply, to be sent again.
+    /// Calls answered with a 4xx other than 402 and 422, or with an unreadable reply, to be sent again.
     pub retried_other: u64,
 }
 
@@ -350,8 +350,14 @@ impl Inner {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 let delay_ms = self.config.backoff_ms(claimed.attempts, self.next_random());
-                tracing::info!(session = %claimed.session_id, attempt = claimed.attempts, ?kind, %detail,
-                    delay_ms, "charge outcome unknown; retrying with the same key");
+                if matches!(kind, RetryKind::Other) {
+                    // Not a passing failure: something needs fixing (a secret, a clock, a URL).
+                    tracing::warn!(session = %claimed.session_id, attempt = claimed.attempts, %detail,
+                        delay_ms, "the payments service did not take the charge; retrying with the same key");
+                } else {
+                    tracing::info!(session = %claimed.session_id, attempt = claimed.attempts, ?kind, %detail,
+                        delay_ms, "charge outcome unknown; retrying with the same key");
+                }
                 let next =
                     unix_now_ms().saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX));
                 self.db.reschedule_charge(claimed, next, &detail).await
@@ -414,9 +420,12 @@ impl Inner {
         let detail = format!("HTTP {status}: {}", text());
         match status.as_u16() {
             500..=599 => Outcome::Unknown(RetryKind::ServerError, detail),
-            // Signature or clock trouble, throttling, a concurrent call on the same key: all pass.
-            401 | 403 | 408 | 409 | 425 | 429 => Outcome::Unknown(RetryKind::Other, detail),
-            _ => Outcome::Refused(detail),
+            // Declined, or refused as a charge: the shopper's case, for an operator.
+            402 | 422 => Outcome::Refused(detail),
+            // Everything else (a bad signature or clock, a wrong URL, throttling, a concurrent call on the
+            // same key) is Walkout's or the network's trouble, never a reason to drop a shopper's charge:
+            // keep it queued, with the error on the row, until it is fixed.
+            _ => Outcome::Unknown(RetryKind::Other, detail),
         }
     }
 

@@ -538,6 +538,20 @@ async fn app_follows_a_session_to_its_receipt(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{closed}");
+    let live_rows = {
+        let sql = "SELECT COUNT(*) FROM live_carts";
+        match &db {
+            Database::Sqlite(pool) => sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        }
+    };
+    assert_eq!(live_rows, 0, "closing drops the live cart");
     wait_until("the receipt", Duration::from_secs(30), || async {
         let (_, cart) = call(&state, "GET", "/api/app/sessions/s-9/cart", Body::empty()).await;
         cart["status"] == "charged"

@@ -134,6 +134,11 @@ impl Database {
                 .execute(&mut *tx)
                 .await?;
             }
+            // The live cart has served its purpose; the final cart replaces it.
+            sqlx::query("DELETE FROM live_carts WHERE session_id = $1")
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
             if charge.amount_minor > 0 {
                 sqlx::query(
                     "INSERT INTO charge_outbox (session_id, idempotency_key, body, state, next_attempt_at_ms, created_at_ms) \

@@ -10,7 +10,8 @@
 //! camera's frames go into its encoder's bounded queue (the push blocks while the encoder is behind).
 //! State: per camera, a background picture with depth and object ids (floor, walls, shelves and the units
 //! on them), redrawn only when a slot's contents change, and a working picture restored from it where the
-//! previous frame drew shoppers; nothing is allocated per frame beyond the boxes returned. Noise is seeded
+//! previous frame drew shoppers; per frame, only the boxes returned and the shoppers' states (a slot id
+//! per reaching arm) allocate. Noise is seeded
 //! from the scenario's seed, the camera and the frame number.
 
 mod camera;

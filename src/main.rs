@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod report;
 mod wiring;
 
 use std::process::ExitCode;

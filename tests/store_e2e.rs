@@ -30,14 +30,32 @@ fn a_rendered_solo_shopper_gets_the_exact_receipt() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(dataset.join("videos").read_dir().unwrap().count() > 0);
     let metrics_path = dir.path().join("metrics.json");
+    let report = dir.path().join("report.html");
     let output = walkout()
         .args(["eval", "--oracle", "--dataset"])
         .arg(&dataset)
         .arg("--json")
         .arg(&metrics_path)
+        .arg("--report")
+        .arg(&report)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains("<h2>Receipts</h2>") && html.contains("acct-1") && html.contains("<svg"),
+        "{html}"
+    );
+    let cameras = dataset.join("videos").read_dir().unwrap().count();
+    assert_eq!(html.matches("<img ").count(), cameras);
+    assert_eq!(
+        dir.path().join("report_frames").read_dir().unwrap().count(),
+        cameras
+    );
+    assert!(
+        !html.contains("class=bad"),
+        "the receipt differs from the truth: {html}"
+    );
     let metrics: Value =
         serde_json::from_str(&std::fs::read_to_string(&metrics_path).unwrap()).unwrap();
     assert_eq!(metrics["receipt_exact_rate"], 1.0, "{metrics:#}");

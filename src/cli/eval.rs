@@ -38,6 +38,9 @@ pub struct EvalArgs {
     /// Where to write what the pipeline produced (receipts, events, review flags, tracks) as JSON.
     #[arg(long)]
     prediction: Option<PathBuf>,
+    /// Where to write an HTML report: receipts against the truth, the floor map, camera frames with boxes.
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// The detector's manifest.
     #[arg(long, required_unless_present = "oracle")]
     model: Option<PathBuf>,
@@ -66,7 +69,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }),
         None => Detector::Oracle,
     };
-    let (metrics, prediction) = evaluate(&args.dataset, &detector)?;
+    let outcome = evaluate(&args.dataset, &detector)?;
+    if let Some(path) = &args.report {
+        crate::report::write(path, &args.dataset, &outcome)?;
+    }
+    let (metrics, prediction) = (outcome.metrics, outcome.prediction);
     if let Some(path) = &args.prediction {
         let text = serde_json::to_string_pretty(&prediction)?;
         std::fs::write(path, text).with_context(|| format!("writing `{}`", path.display()))?;
@@ -80,6 +87,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Everything an evaluation produced.
+#[derive(Debug)]
+pub struct EvalOutcome {
+    pub metrics: Metrics,
+    pub prediction: Prediction,
+    /// Each global shopper's floor positions, one per fusion step.
+    pub tracked_paths: BTreeMap<u64, Vec<[f64; 2]>>,
+    pub scenario: Scenario,
+    pub truth: GroundTruth,
+}
+
 /// Where detections come from.
 #[derive(Debug, Clone)]
 pub enum Detector {
@@ -90,7 +108,7 @@ pub enum Detector {
 }
 
 /// Runs the pipeline on a dataset and scores it.
-pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<(Metrics, Prediction)> {
+pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<EvalOutcome> {
     let scenario_path = dataset.join(SCENARIO_FILE);
     let text = std::fs::read_to_string(&scenario_path)
         .with_context(|| format!("reading `{}`", scenario_path.display()))?;
@@ -104,9 +122,15 @@ pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<(Metrics,
         Detector::Model(detection) => detect_videos(dataset, &scenario, detection, &mut run)?,
         Detector::Oracle => oracle_frames(&scenario, &truth, &mut run)?,
     }
-    let prediction = run.finish(started);
+    let (prediction, tracked_paths) = run.finish(started);
     let metrics = score(&truth, &prediction, &ScoringConfig::default());
-    Ok((metrics, prediction))
+    Ok(EvalOutcome {
+        metrics,
+        prediction,
+        tracked_paths,
+        scenario,
+        truth,
+    })
 }
 
 /// The video of one camera in a dataset.
@@ -335,7 +359,7 @@ impl<'a> StoreRun<'a> {
             .handle(StoreInput::Frame(frame), &mut |o| outputs.push(o));
     }
 
-    fn finish(mut self, started: Instant) -> Prediction {
+    fn finish(mut self, started: Instant) -> (Prediction, BTreeMap<u64, Vec<[f64; 2]>>) {
         self.check_ins_until(f64::INFINITY);
         let outputs = &mut self.outputs;
         self.logic.flush(&mut |o| outputs.push(o));
@@ -349,6 +373,7 @@ impl<'a> StoreRun<'a> {
         let mut prediction = Prediction::default();
         let mut accounts: BTreeMap<u64, String> = BTreeMap::new();
         let mut closed = BTreeSet::new();
+        let mut paths: BTreeMap<u64, Vec<[f64; 2]>> = BTreeMap::new();
         for output in &self.outputs {
             match output {
                 StoreOutput::SessionOpened { session, account } => {
@@ -402,7 +427,15 @@ impl<'a> StoreRun<'a> {
                         });
                     }
                 }
-                StoreOutput::Event { .. } | StoreOutput::Positions { .. } => {}
+                StoreOutput::Positions { shoppers, .. } => {
+                    for shopper in shoppers {
+                        paths
+                            .entry(shopper.shopper)
+                            .or_default()
+                            .push(shopper.position_m);
+                    }
+                }
+                StoreOutput::Event { .. } => {}
             }
         }
         for output in &self.outputs {
@@ -433,7 +466,7 @@ impl<'a> StoreRun<'a> {
             processing_secs: started.elapsed().as_secs_f64(),
             ..prediction.stats
         };
-        prediction
+        (prediction, paths)
     }
 }
 

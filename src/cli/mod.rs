@@ -2,7 +2,7 @@ mod bench;
 mod billing;
 mod check_config;
 mod detect;
-mod eval;
+pub(crate) mod eval;
 mod probe;
 mod sandbox;
 mod simulate;

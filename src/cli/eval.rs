@@ -87,13 +87,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Each global shopper's floor positions, one per fusion step.
+pub type TrackedPaths = BTreeMap<u64, Vec<[f64; 2]>>;
+
 /// Everything an evaluation produced.
 #[derive(Debug)]
 pub struct EvalOutcome {
     pub metrics: Metrics,
     pub prediction: Prediction,
-    /// Each global shopper's floor positions, one per fusion step.
-    pub tracked_paths: BTreeMap<u64, Vec<[f64; 2]>>,
+    pub tracked_paths: TrackedPaths,
     pub scenario: Scenario,
     pub truth: GroundTruth,
 }
@@ -122,7 +124,7 @@ pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<EvalOutco
         Detector::Model(detection) => detect_videos(dataset, &scenario, detection, &mut run)?,
         Detector::Oracle => oracle_frames(&scenario, &truth, &mut run)?,
     }
-    let (prediction, tracked_paths) = run.finish(started);
+    let (prediction, tracked_paths) = run.finish(started)?;
     let metrics = score(&truth, &prediction, &ScoringConfig::default());
     Ok(EvalOutcome {
         metrics,
@@ -359,7 +361,7 @@ impl<'a> StoreRun<'a> {
             .handle(StoreInput::Frame(frame), &mut |o| outputs.push(o));
     }
 
-    fn finish(mut self, started: Instant) -> (Prediction, BTreeMap<u64, Vec<[f64; 2]>>) {
+    fn finish(mut self, started: Instant) -> anyhow::Result<(Prediction, TrackedPaths)> {
         self.check_ins_until(f64::INFINITY);
         let outputs = &mut self.outputs;
         self.logic.flush(&mut |o| outputs.push(o));
@@ -374,6 +376,7 @@ impl<'a> StoreRun<'a> {
         let mut accounts: BTreeMap<u64, String> = BTreeMap::new();
         let mut closed = BTreeSet::new();
         let mut paths: BTreeMap<u64, Vec<[f64; 2]>> = BTreeMap::new();
+        let mut closed_sessions = Vec::new();
         for output in &self.outputs {
             match output {
                 StoreOutput::SessionOpened { session, account } => {
@@ -381,27 +384,9 @@ impl<'a> StoreRun<'a> {
                 }
                 StoreOutput::SessionClosed(session) => {
                     closed.insert(session.id);
+                    closed_sessions.push(session.as_ref().clone());
                     if session.needs_review() {
                         prediction.review.insert(session.account.clone());
-                    }
-                    let cart = session.cart();
-                    let receipt = Receipt::from_items(cart.lines.iter().map(|(sku, line)| {
-                        (
-                            sku.as_str(),
-                            line.quantity,
-                            prices.get(sku).copied().unwrap_or(0),
-                        )
-                    }));
-                    prediction.receipts.push(PredictedReceipt {
-                        account: session.account.clone(),
-                        lines: receipt.lines,
-                    });
-                    if let (Some(closed_at), Some(true_session)) =
-                        (session.closed_at, self.truth.session(&session.account))
-                    {
-                        prediction.stats.exit_to_charge_ms.push(
-                            ((secs(closed_at) - true_session.exit_time_secs) * 1000.0).max(0.0),
-                        );
                     }
                 }
                 StoreOutput::CameraTracks {
@@ -452,6 +437,52 @@ impl<'a> StoreRun<'a> {
                 });
             }
         }
+        // closed sessions go through the billing path: charged ones take their receipt from the payments
+        // sandbox; held ones (review) show what their cart would charge on approval
+        let to_charge: Vec<walkout_pipeline::sessions::Session> = closed_sessions
+            .iter()
+            .filter(|s| !s.needs_review())
+            .cloned()
+            .collect();
+        let billed = bill_through_sandbox(&to_charge, &prices)?;
+        for session in &closed_sessions {
+            let lines = if session.needs_review() {
+                let cart = session.cart();
+                Receipt::from_items(cart.lines.iter().map(|(sku, line)| {
+                    (
+                        sku.as_str(),
+                        line.quantity,
+                        prices.get(sku).copied().unwrap_or(0),
+                    )
+                }))
+                .lines
+            } else {
+                billed
+                    .charged
+                    .get(&session.account)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            prediction.receipts.push(PredictedReceipt {
+                account: session.account.clone(),
+                lines,
+            });
+            if let (Some(closed_at), Some(true_session)) =
+                (session.closed_at, self.truth.session(&session.account))
+            {
+                let detection_ms =
+                    ((secs(closed_at) - true_session.exit_time_secs) * 1000.0).max(0.0);
+                let billing_ms = billed
+                    .close_to_charge_ms
+                    .get(&session.account)
+                    .copied()
+                    .unwrap_or(0.0);
+                prediction
+                    .stats
+                    .exit_to_charge_ms
+                    .push(detection_ms + billing_ms);
+            }
+        }
         // a session that never closed was never charged; if it also needed review, say so
         for session in self
             .logic
@@ -466,7 +497,7 @@ impl<'a> StoreRun<'a> {
             processing_secs: started.elapsed().as_secs_f64(),
             ..prediction.stats
         };
-        (prediction, paths)
+        Ok((prediction, paths))
     }
 }
 
@@ -501,4 +532,140 @@ fn merge_by_time(cameras: Vec<Receiver<Frame>>, out: crossbeam_channel::Sender<F
             return;
         }
     }
+}
+
+/// What billing through the sandbox gave: the lines charged per account, and per charged session the
+/// wall-clock milliseconds from writing the close to the payments service's confirmation.
+struct Billed {
+    charged: BTreeMap<String, Vec<walkout_datasets::truth::ReceiptLine>>,
+    close_to_charge_ms: BTreeMap<String, f64>,
+}
+
+/// Charges every closed session through the billing path a store uses: the close and its outbox row in
+/// one transaction (a throwaway SQLite database), the relay, and the payments sandbox on loopback with a
+/// fresh random secret. Sessions that need review are held, as in a store, and not charged here.
+fn bill_through_sandbox(
+    sessions: &[walkout_pipeline::sessions::Session],
+    prices: &BTreeMap<String, i64>,
+) -> anyhow::Result<Billed> {
+    use std::hash::{BuildHasher, RandomState};
+    use walkout_api::billing::CloseRequest;
+    use walkout_api::billing::relay::{Relay, RelayConfig};
+    use walkout_api::sandbox::{Sandbox, SandboxConfig};
+    use walkout_api::signing::Secret;
+    use walkout_api::{Database, Sku};
+
+    const CURRENCY: &str = "EUR";
+    let random = RandomState::new();
+    let secret_text: String = (0..4)
+        .map(|i| format!("{:016x}", random.hash_one(i)))
+        .collect();
+    let dir = tempfile::tempdir().context("a folder for the billing database")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let db = Database::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("billing.db").display()
+        ))
+        .await?;
+        for (sku, price) in prices {
+            db.upsert_sku(&Sku {
+                sku: sku.clone(),
+                name: sku.clone(),
+                price_minor: *price,
+                currency: CURRENCY.into(),
+            })
+            .await?;
+        }
+        let sandbox = Sandbox::new(SandboxConfig::new(Secret::new(
+            secret_text.clone().into_bytes(),
+        )?))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/charges", listener.local_addr()?);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut sandbox_stop = stop_rx.clone();
+        let server = tokio::spawn(walkout_api::sandbox::serve(
+            listener,
+            sandbox.clone(),
+            async move {
+                let _ = sandbox_stop.changed().await;
+            },
+        ));
+        let relay = Relay::new(
+            db.clone(),
+            RelayConfig::new(url),
+            Secret::new(secret_text.into_bytes())?,
+        )?;
+        let waker = relay.waker();
+        let mut relay_stop = stop_rx;
+        let relay_task = tokio::spawn(relay.run(async move {
+            let _ = relay_stop.changed().await;
+        }));
+        let mut expected = 0usize;
+        for session in sessions {
+            let request = CloseRequest::from_session(session);
+            let outcome = db
+                .close_session(
+                    &format!("session-{}", session.id),
+                    &request,
+                    CURRENCY,
+                    walkout_api::billing::unix_now_ms(),
+                )
+                .await?;
+            expected += usize::from(outcome.status == "pending");
+        }
+        waker.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let statuses = loop {
+            let statuses = db.billing_statuses().await?;
+            let settled = statuses
+                .iter()
+                .filter(|s| s.status == "charged" || s.status == "failed")
+                .count();
+            if settled >= expected || Instant::now() > deadline {
+                break statuses;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let _ = stop_tx.send(true);
+        let _ = relay_task.await;
+        let _ = server.await;
+        let failed: Vec<&str> = statuses
+            .iter()
+            .filter(|s| s.status == "failed")
+            .map(|s| s.session_id.as_str())
+            .collect();
+        anyhow::ensure!(
+            failed.is_empty(),
+            "the sandbox refused the charges of {failed:?}"
+        );
+        let mut billed = Billed {
+            charged: BTreeMap::new(),
+            close_to_charge_ms: BTreeMap::new(),
+        };
+        for charge in sandbox.charges() {
+            let lines = charge
+                .lines
+                .iter()
+                .map(|l| walkout_datasets::truth::ReceiptLine {
+                    sku: l.sku.clone(),
+                    quantity: u32::try_from(l.quantity).unwrap_or(0),
+                    unit_price_minor: l.unit_price_minor,
+                    total_minor: l.line_total_minor,
+                })
+                .collect();
+            billed.charged.insert(charge.account_id.clone(), lines);
+        }
+        for status in statuses.iter().filter(|s| s.status == "charged") {
+            if let Some(charged_at) = status.charged_at_ms {
+                billed.close_to_charge_ms.insert(
+                    status.account_id.clone(),
+                    (charged_at - status.closed_at_ms).max(0) as f64,
+                );
+            }
+        }
+        Ok(billed)
+    })
 }

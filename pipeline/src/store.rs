@@ -281,7 +281,7 @@ impl StoreLogic {
     fn attribute(
         &mut self,
         shopper: Option<u64>,
-        mut event: ShelfEvent,
+        event: ShelfEvent,
         emit: &mut dyn FnMut(StoreOutput),
     ) {
         let Some(shopper) = shopper else {
@@ -292,16 +292,29 @@ impl StoreLogic {
             });
             return;
         };
-        match self.sessions.add_event(shopper, event.clone()) {
-            Some(session) => {
-                event.session = Some(session);
-                emit(StoreOutput::Event {
-                    event,
-                    session: Some(session),
-                });
-            }
-            None => self.unattributed.push((shopper, event)),
+        if let Err(event) = self.add_to_session(shopper, event, emit) {
+            self.unattributed.push((shopper, event));
         }
+    }
+
+    /// Puts the event in the shopper's session and reports it; gives it back when the shopper has no
+    /// session (yet).
+    fn add_to_session(
+        &mut self,
+        shopper: u64,
+        mut event: ShelfEvent,
+        emit: &mut dyn FnMut(StoreOutput),
+    ) -> Result<(), ShelfEvent> {
+        let session = self
+            .sessions
+            .add_event(shopper, event.clone())
+            .ok_or_else(|| event.clone())?;
+        event.session = Some(session);
+        emit(StoreOutput::Event {
+            event,
+            session: Some(session),
+        });
+        Ok(())
     }
 
     fn run_step(&mut self, time: CaptureTime, emit: &mut dyn FnMut(StoreOutput)) {
@@ -314,19 +327,13 @@ impl StoreLogic {
         let session_changes = self.sessions.on_fusion(time, &changes, &self.fusion);
         // retry events whose shopper had no session yet; after ten seconds an operator decides
         let pending = std::mem::take(&mut self.unattributed);
-        for (shopper, mut event) in pending {
-            match self.sessions.add_event(shopper, event.clone()) {
-                Some(session) => {
-                    event.session = Some(session);
-                    emit(StoreOutput::Event {
-                        event,
-                        session: Some(session),
-                    });
-                }
-                None if time.saturating_since(event.time) < Duration::from_secs(10) => {
+        for (shopper, event) in pending {
+            match self.add_to_session(shopper, event, emit) {
+                Ok(()) => {}
+                Err(event) if time.saturating_since(event.time) < Duration::from_secs(10) => {
                     self.unattributed.push((shopper, event))
                 }
-                None => emit(StoreOutput::Event {
+                Err(event) => emit(StoreOutput::Event {
                     event,
                     session: None,
                 }),

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use walkout_cameras::{CameraStream, Source, StreamConfig};
 use walkout_core::{CameraId, Frame};
-use walkout_models::{Detector, ExecutionProvider, RuntimeConfig, StageTimings};
+use walkout_models::{Detector, StageTimings};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -38,18 +38,8 @@ struct DetectBenchArgs {
     /// Alternating rounds of each measurement; the median round is reported.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// The ONNX Runtime library (default: $ORT_DYLIB_PATH).
-    #[arg(long, env = "ORT_DYLIB_PATH")]
-    ort_library: Option<PathBuf>,
-    /// Execution providers in order of preference.
-    #[arg(long = "provider", value_parser = ExecutionProvider::parse, default_value = "cpu")]
-    providers: Vec<ExecutionProvider>,
-    /// ONNX Runtime intra-op threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Stop ONNX Runtime's threads from spinning between operators (may help when other work shares the cores).
-    #[arg(long)]
-    no_spin: bool,
+    #[command(flatten)]
+    runtime: super::RuntimeArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,13 +69,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn bench_detect(args: DetectBenchArgs) -> anyhow::Result<()> {
-    let runtime = RuntimeConfig {
-        library: args.ort_library.clone(),
-        providers: args.providers.clone(),
-        intra_threads: args.threads,
-        inter_threads: 0,
-        spin: !args.no_spin,
-    };
+    let runtime = args.runtime.config();
     let mut detector = Detector::load(&args.model, &runtime)?;
     let frames = decode_frames(&args.video, args.frames)?;
     anyhow::ensure!(!frames.is_empty(), "`{}` decoded to no frames", args.video);

@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Serialize;
 use walkout_cameras::{CameraStream, Source, StreamConfig};
 use walkout_core::{CameraId, Detection, Frame, ObjectKind};
-use walkout_models::{Detector, ExecutionProvider, RuntimeConfig, load_rgb_image};
+use walkout_models::{Detector, load_rgb_image};
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
@@ -23,18 +23,8 @@ pub struct DetectArgs {
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
-    /// The ONNX Runtime library (default: $ORT_DYLIB_PATH).
-    #[arg(long, env = "ORT_DYLIB_PATH")]
-    ort_library: Option<PathBuf>,
-    /// Execution providers in order of preference: cpu, cuda[:DEVICE], tensorrt[:DEVICE].
-    #[arg(long = "provider", value_parser = ExecutionProvider::parse, default_value = "cpu")]
-    providers: Vec<ExecutionProvider>,
-    /// ONNX Runtime intra-op threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Stop ONNX Runtime's threads from spinning between operators (may help when other work shares the cores).
-    #[arg(long)]
-    no_spin: bool,
+    #[command(flatten)]
+    runtime: super::RuntimeArgs,
     /// Print a summary (frames, people found, speed) to stderr at the end.
     #[arg(long)]
     summary: bool,
@@ -77,13 +67,7 @@ fn frame_line(frame: u64, pts_ms: f64, detections: &[Detection]) -> FrameLine<'_
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<()> {
-    let runtime = RuntimeConfig {
-        library: args.ort_library.clone(),
-        providers: args.providers.clone(),
-        intra_threads: args.threads,
-        inter_threads: 0,
-        spin: !args.no_spin,
-    };
+    let runtime = args.runtime.config();
     let mut detector = Detector::load(&args.model, &runtime)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     if let Some(image) = &args.image {

@@ -17,9 +17,7 @@ use walkout_datasets::eval::{PredictedEvent, PredictedReceipt, ProcessingStats};
 use walkout_datasets::mot::MotRecord;
 use walkout_datasets::truth::{EventKind as TruthKind, Holder, Receipt};
 use walkout_datasets::{GroundTruth, Metrics, Prediction, Scenario, ScoringConfig, score};
-use walkout_models::{
-    DetectedFrame, DetectionConfig, DetectionStage, ExecutionProvider, RuntimeConfig, Scheduling,
-};
+use walkout_models::{DetectedFrame, DetectionConfig, DetectionStage, Scheduling};
 use walkout_pipeline::cart::EventKind;
 use walkout_pipeline::sessions::CheckIn;
 use walkout_pipeline::store::{FrameDetections, StoreInput, StoreLogic, StoreOutput};
@@ -48,23 +46,15 @@ pub struct EvalArgs {
     /// Separates what the detector gets wrong from what tracking, events and sessions get wrong.
     #[arg(long, conflicts_with = "model")]
     oracle: bool,
-    /// The ONNX Runtime library (default: $ORT_DYLIB_PATH).
-    #[arg(long, env = "ORT_DYLIB_PATH")]
-    ort_library: Option<PathBuf>,
-    /// Execution providers in order of preference.
-    #[arg(long = "provider", value_parser = ExecutionProvider::parse, default_value = "cpu")]
-    providers: Vec<ExecutionProvider>,
+    #[command(flatten)]
+    runtime: super::RuntimeArgs,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let detector = match &args.model {
         Some(manifest) => Detector::Model(DetectionConfig {
             manifest: manifest.clone(),
-            runtime: RuntimeConfig {
-                library: args.ort_library.clone(),
-                providers: args.providers.clone(),
-                ..RuntimeConfig::default()
-            },
+            runtime: args.runtime.config(),
             scheduling: Scheduling::Auto,
         }),
         None => Detector::Oracle,

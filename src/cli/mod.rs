@@ -8,7 +8,10 @@ mod sandbox;
 mod simulate;
 mod track;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use walkout_models::{ExecutionProvider, RuntimeConfig};
 
 /// Walkout: a checkout-free store. Cameras in, receipts out.
 #[derive(Debug, Parser)]
@@ -64,5 +67,34 @@ pub(crate) fn write_json_line(
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// How ONNX Runtime is loaded and runs: the same flags on every command that runs a model.
+#[derive(Debug, Args)]
+pub(crate) struct RuntimeArgs {
+    /// The ONNX Runtime library (default: $ORT_DYLIB_PATH).
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    ort_library: Option<PathBuf>,
+    /// Execution providers in order of preference: cpu, cuda[:DEVICE], tensorrt[:DEVICE].
+    #[arg(long = "provider", value_parser = ExecutionProvider::parse, default_value = "cpu")]
+    providers: Vec<ExecutionProvider>,
+    /// ONNX Runtime intra-op threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Stop ONNX Runtime's threads from spinning between operators (may help when other work shares the cores).
+    #[arg(long)]
+    no_spin: bool,
+}
+
+impl RuntimeArgs {
+    pub(crate) fn config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            library: self.ort_library.clone(),
+            providers: self.providers.clone(),
+            intra_threads: self.threads,
+            inter_threads: 0,
+            spin: !self.no_spin,
+        }
     }
 }

@@ -28,7 +28,7 @@ from PIL import Image
 
 CLASSES = ["person", "hand", "product"]
 WIDTH, HEIGHT, STRIDE = 640, 480, 8
-TRAIN_SEEDS = list(range(1000, 1012))
+TRAIN_SEEDS = list(range(1000, 1006))
 VAL_SEEDS = [9001, 9002]
 
 
@@ -120,30 +120,33 @@ def to_tensor(path: Path, rng: random.Random | None):
 
 def targets_for(boxes: np.ndarray, gh: int, gw: int, classes: int, flip: bool):
     """Centre-cell assignment (plus the 3x3 neighbourhood for large boxes, which gives persons more
-    positives): objectness, class, and the YOLOX box encoding per positive cell."""
-    obj = torch.zeros(gh, gw)
-    cls = torch.zeros(classes, gh, gw)
-    box = torch.zeros(4, gh, gw)
-    mask = torch.zeros(gh, gw, dtype=torch.bool)
-    area = torch.full((gh, gw), float("inf"))
-    for c, cx, cy, w, h in boxes:
-        if flip:
-            cx = 1.0 - cx
-        px, py = float(cx) * WIDTH, float(cy) * HEIGHT
-        pw, ph = max(float(w) * WIDTH, 1.0), max(float(h) * HEIGHT, 1.0)
-        gx, gy = int(px / STRIDE), int(py / STRIDE)
-        radius = 1 if min(pw, ph) > 4 * STRIDE else 0
-        for y in range(max(gy - radius, 0), min(gy + radius + 1, gh)):
-            for x in range(max(gx - radius, 0), min(gx + radius + 1, gw)):
-                if pw * ph >= area[y, x]:  # a cell belongs to the smallest box covering it
-                    continue
-                area[y, x] = pw * ph
-                obj[y, x] = 1.0
-                cls[:, y, x] = 0.0
-                cls[int(c), y, x] = 1.0
-                box[:, y, x] = torch.tensor([px / STRIDE - x, py / STRIDE - y, float(np.log(pw / STRIDE)), float(np.log(ph / STRIDE))])
-                mask[y, x] = True
-    return obj, cls, box, mask
+    positives): objectness, class, and the YOLOX box encoding per positive cell. A cell belongs to the
+    smallest box covering it, so the largest boxes are written first and smaller ones overwrite them."""
+    obj = np.zeros((gh, gw), np.float32)
+    cls = np.zeros((classes, gh, gw), np.float32)
+    box = np.zeros((4, gh, gw), np.float32)
+    if len(boxes):
+        b = boxes.astype(np.float64)
+        cx = 1.0 - b[:, 1] if flip else b[:, 1]
+        px, py = cx * WIDTH, b[:, 2] * HEIGHT
+        pw, ph = np.maximum(b[:, 3] * WIDTH, 1.0), np.maximum(b[:, 4] * HEIGHT, 1.0)
+        order = np.argsort(-(pw * ph))
+        for i in order:
+            gx, gy = int(px[i] / STRIDE), int(py[i] / STRIDE)
+            r = 1 if min(pw[i], ph[i]) > 4 * STRIDE else 0
+            y0, y1, x0, x1 = max(gy - r, 0), min(gy + r + 1, gh), max(gx - r, 0), min(gx + r + 1, gw)
+            if y0 >= y1 or x0 >= x1:
+                continue
+            ys, xs = np.mgrid[y0:y1, x0:x1]
+            obj[y0:y1, x0:x1] = 1.0
+            cls[:, y0:y1, x0:x1] = 0.0
+            cls[int(b[i, 0]), y0:y1, x0:x1] = 1.0
+            box[0, y0:y1, x0:x1] = px[i] / STRIDE - xs
+            box[1, y0:y1, x0:x1] = py[i] / STRIDE - ys
+            box[2, y0:y1, x0:x1] = np.log(pw[i] / STRIDE)
+            box[3, y0:y1, x0:x1] = np.log(ph[i] / STRIDE)
+    obj_t = torch.from_numpy(obj)
+    return obj_t, torch.from_numpy(cls), torch.from_numpy(box), obj_t > 0
 
 
 def batches(items, batch_size, rng, train=True):
@@ -255,7 +258,7 @@ def render(walkout: str, preset: str, seeds, out: Path, every: int):
         target = out / f"{preset}-{seed}"
         if (target / "images").exists():
             continue
-        subprocess.run([walkout, "simulate", "--preset", preset, "--seed", str(seed), "--export-training", str(target), "--every", str(every)], check=True)
+        subprocess.run([walkout, "simulate", "--preset", preset, "--seed", str(seed), "--resolution", f"{WIDTH}x{HEIGHT}", "--export-training", str(target), "--every", str(every)], check=True)
 
 
 def gather(root: Path, names):
@@ -302,10 +305,11 @@ def main():
     parser.add_argument("--walkout", default="target/release/walkout", help="the walkout binary that renders the data")
     parser.add_argument("--data", default=".cache/train-data", help="where rendered training frames go")
     parser.add_argument("--out", default="models/walkout_store", help="where the model and metrics go")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--every", type=int, default=5, help="export every Nth rendered frame")
+    parser.add_argument("--every", type=int, default=10, help="export every Nth rendered frame")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-train-minutes", type=float, default=0, help="stop training after this long (0: no limit)")
     parser.add_argument("--smoke", action="store_true", help="random data, one epoch: checks shapes, export and ORT")
     args = parser.parse_args()
     seed_everything(args.seed)
@@ -336,6 +340,7 @@ def main():
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=max(steps, 1))
     rng = random.Random(args.seed)
     started = time.time()
+    steps_done = 0
     for epoch in range(args.epochs):
         model.train()
         total = 0.0
@@ -345,8 +350,14 @@ def main():
             loss.backward()
             optimiser.step()
             scheduler.step()
-            total += float(loss)
+            total += float(loss.detach())
+            steps_done += 1
+            if steps_done % 50 == 0:
+                print(f"  step {steps_done}: loss {float(loss.detach()):.3f} ({time.time() - started:.0f} s)", file=sys.stderr)
         print(f"epoch {epoch + 1}/{args.epochs}: loss {total:.2f} ({time.time() - started:.0f} s)", file=sys.stderr)
+        if args.max_train_minutes and time.time() - started > args.max_train_minutes * 60:
+            print(f"stopping after {epoch + 1} epochs: the time budget is spent", file=sys.stderr)
+            break
     training_secs = time.time() - started
     ap = evaluate(model, val)
     diff, ms = export(model, out / "walkout_store.onnx")
@@ -357,7 +368,8 @@ def main():
         "validation_seeds": VAL_SEEDS,
         "train_frames": len(train),
         "validation_frames": len(val),
-        "epochs": args.epochs,
+        "epochs_planned": args.epochs,
+        "steps": steps_done,
         "training_secs": round(training_secs),
         "map50": {k: round(v, 4) for k, v in ap.items()},
         "ort_max_diff": diff,

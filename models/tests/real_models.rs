@@ -352,3 +352,30 @@ fn pool_stage_is_lossless_and_keeps_each_camera_in_order() {
     assert_lossless_and_ordered(&out);
     assert_eq!(stats.calls, 72, "one frame per call in a pool");
 }
+
+#[test]
+fn the_store_detector_loads_through_its_manifest_and_batches() {
+    let mut detector =
+        Detector::load(&repo("models/walkout_store/walkout_store.toml"), &runtime()).unwrap();
+    assert!(!detector.has_fixed_batch(), "exported with a dynamic batch");
+    detector.set_max_batch(2);
+    let blank = |seq| {
+        Frame::new(
+            CameraId::new("c"),
+            seq,
+            None,
+            CaptureTime::from_unix_millis(seq),
+            640,
+            480,
+            Arc::<[u8]>::from(vec![128u8; 640 * 480 * 3]),
+        )
+        .unwrap()
+    };
+    let (a, b) = (blank(0), blank(1));
+    let found = detector.detect_batch(&[&a, &b]).unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(
+        found[0], found[1],
+        "the same picture gives the same detections in either batch slot"
+    );
+}

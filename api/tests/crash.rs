@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use walkout_api::Database;
 use walkout_api::sandbox::FailurePlan;
 
-use common::{Backend, CURRENCY, cart, database, seed_catalog, start_sandbox, wait_until};
+use common::{
+    Backend, CURRENCY, assert_each_charged_once, cart, database, seed_catalog, start_sandbox,
+    wait_until,
+};
 
 const SESSIONS: usize = 300;
 
@@ -120,25 +123,7 @@ async fn killed_mid_flight(backend: Backend) {
     relay.kill().unwrap();
     relay.wait().unwrap();
 
-    let charges = sandbox.charges();
-    let mut by_session = BTreeMap::new();
-    for charge in &charges {
-        assert!(
-            by_session
-                .insert(charge.session_id.clone(), charge)
-                .is_none(),
-            "{} charged twice",
-            charge.session_id
-        );
-    }
-    assert_eq!(charges.len(), SESSIONS);
-    for (id, total) in &totals {
-        let charge = by_session[id];
-        assert_eq!(charge.amount_minor, *total, "{id}");
-        let receipt = db.receipt(id).await.unwrap().unwrap();
-        assert_eq!(receipt.charge_id, charge.charge_id, "{id}");
-        assert_eq!(receipt.amount_minor, *total, "{id}");
-    }
+    assert_each_charged_once(&db, &sandbox, &totals).await;
     assert!(
         in_flight_at_kills.iter().sum::<i64>() > 0,
         "no kill landed with calls in flight: {in_flight_at_kills:?}"

@@ -15,8 +15,8 @@ use walkout_api::signing::{
 };
 
 use common::{
-    Backend, CURRENCY, cart, database, fast_relay, percentile, seed_catalog, start_sandbox,
-    wait_until,
+    Backend, CURRENCY, assert_each_charged_once, cart, database, fast_relay, percentile,
+    seed_catalog, start_sandbox, wait_until,
 };
 
 /// A charge for `quantity` colas at 1.29, whose amount is `amount_minor` (the right one is 129 each).
@@ -254,27 +254,7 @@ async fn thousand_sessions_against_a_faulty_sandbox(backend: Backend) {
     running.await.unwrap();
 
     // Exactly once, and for the cart.
-    let charges = sandbox.charges();
-    let mut by_session = BTreeMap::new();
-    for charge in &charges {
-        assert!(
-            by_session
-                .insert(charge.session_id.clone(), charge)
-                .is_none(),
-            "{} charged twice",
-            charge.session_id
-        );
-    }
-    assert_eq!(charges.len(), SESSIONS);
-    for (id, total) in &totals {
-        let charge = by_session[id];
-        assert_eq!(charge.amount_minor, *total, "{id}");
-        let expected: i64 = charge.lines.iter().map(|l| l.line_total_minor).sum();
-        assert_eq!(expected, *total, "{id}");
-        let receipt = db.receipt(id).await.unwrap().unwrap();
-        assert_eq!(receipt.charge_id, charge.charge_id, "{id}");
-        assert_eq!(receipt.lines, charge.lines, "{id}");
-    }
+    assert_each_charged_once(&db, &sandbox, &totals).await;
 
     // Every failure mode happened and was retried.
     let sandbox_stats = sandbox.stats();

@@ -175,3 +175,34 @@ pub fn percentile(sorted: &[i64], p: usize) -> i64 {
     let index = ((sorted.len() - 1) * p).div_ceil(100);
     sorted[index.min(sorted.len() - 1)]
 }
+
+/// Every session in `totals` (session id to amount) was charged exactly once at the sandbox, for its
+/// amount, with lines that add up to it, and its receipt records that very charge.
+pub async fn assert_each_charged_once(
+    db: &Database,
+    sandbox: &Sandbox,
+    totals: &std::collections::BTreeMap<String, i64>,
+) {
+    let charges = sandbox.charges();
+    let mut by_session = std::collections::BTreeMap::new();
+    for charge in &charges {
+        assert!(
+            by_session
+                .insert(charge.session_id.clone(), charge)
+                .is_none(),
+            "{} charged twice",
+            charge.session_id
+        );
+    }
+    assert_eq!(charges.len(), totals.len());
+    for (id, total) in totals {
+        let charge = by_session[id];
+        assert_eq!(charge.amount_minor, *total, "{id}");
+        let lines: i64 = charge.lines.iter().map(|l| l.line_total_minor).sum();
+        assert_eq!(lines, *total, "{id}");
+        let receipt = db.receipt(id).await.unwrap().unwrap();
+        assert_eq!(receipt.charge_id, charge.charge_id, "{id}");
+        assert_eq!(receipt.amount_minor, *total, "{id}");
+        assert_eq!(receipt.lines, charge.lines, "{id}");
+    }
+}

@@ -14,6 +14,7 @@
 
 pub mod billing;
 pub mod checkin;
+pub mod dashboard;
 mod db;
 mod error;
 mod routes;

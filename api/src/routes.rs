@@ -84,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/skus", get(list_skus))
         .route("/api/skus/{sku}", get(get_sku))
         .merge(billing)
+        .merge(crate::dashboard::routes())
         .with_state(state)
 }
 

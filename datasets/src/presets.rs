@@ -1,4 +1,5 @@
-//! Ready-made scenarios, each generated from a seed: `solo`, `pairs`, `busy`, `groups`, `adversarial`.
+//! Ready-made scenarios, each generated from a seed: `solo`, `pairs`, `busy`, `groups`, `adversarial`, and
+//! two small ones for live runs: `demo` (four cameras, one aisle) and `tiny` (two cameras, three shoppers).
 //!
 //! Every preset uses the same store: a 12 m x 12 m floor with three east-west aisles between six shelves
 //! (A to F, 4 levels x 6 columns each), an entry gate in the south-west corner and an exit gate in the
@@ -19,13 +20,23 @@ use crate::scenario::{
 use crate::truth::Timeline;
 
 /// The preset names [`preset`] knows.
-pub const PRESETS: [&str; 5] = ["solo", "pairs", "busy", "groups", "adversarial"];
+pub const PRESETS: [&str; 7] = [
+    "solo",
+    "pairs",
+    "busy",
+    "groups",
+    "adversarial",
+    "demo",
+    "tiny",
+];
 
 /// Why a preset could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
     /// No preset has this name.
-    #[error("unknown preset {0:?}; known presets: solo, pairs, busy, groups, adversarial")]
+    #[error(
+        "unknown preset {0:?}; known presets: solo, pairs, busy, groups, adversarial, demo, tiny"
+    )]
     Unknown(String),
     /// The generator produced an invalid scenario (a bug in the generator).
     #[error("{}", crate::scenario::ScenarioError::Invalid(.0.clone()))]
@@ -42,14 +53,21 @@ pub fn preset(name: &str, seed: u64) -> Result<Scenario, PresetError> {
         "busy" => busy(&mut world, &mut rng),
         "groups" => groups(&mut world, &mut rng),
         "adversarial" => adversarial(&mut world, &mut rng),
+        "demo" => demo(&mut world, &mut rng),
+        "tiny" => tiny(&mut world, &mut rng),
         _ => return Err(PresetError::Unknown(name.to_string())),
+    };
+    let cameras = match name {
+        "demo" => cameras_of(&["entrance", "exit", "aisle-0-west", "aisle-0-east"]),
+        "tiny" => wide_gate_cameras(),
+        _ => cameras(),
     };
     let mut scenario = Scenario {
         name: format!("{name}-seed-{seed}"),
         seed,
         duration_secs: 1e6,
         store: world.store,
-        cameras: cameras(),
+        cameras,
         shoppers: world.shoppers,
         noise,
     };
@@ -534,6 +552,91 @@ fn groups(world: &mut World, rng: &mut ChaCha8Rng) -> Noise {
     default_noise()
 }
 
+/// The live demo: four cameras on the first aisle and its gates; three shoppers, one of whom puts an item
+/// back, then a parent with a child who hands over what they pick.
+fn demo(world: &mut World, rng: &mut ChaCha8Rng) -> Noise {
+    let aisle = 0;
+    for i in 0..2 {
+        let id = format!("s{}", i + 1);
+        let entry = 1.0 + 4.0 * i as f64;
+        let mut walker = ordinary(world, rng, &id, &format!("acct-{}", i + 1), entry, aisle);
+        if i == 0 {
+            put_back_last_pick(&mut walker);
+        }
+        world.shoppers.push(walker.finish(rng));
+    }
+    family(world, rng, "family-1", "s3", "s4", 10.0, aisle);
+    default_noise()
+}
+
+/// A short scene for end-to-end tests: two cameras (over the gates, which also see the first aisle) and
+/// three shoppers one after another on its near ends, the first of whom puts an item back.
+fn tiny(world: &mut World, rng: &mut ChaCha8Rng) -> Noise {
+    for i in 0..3 {
+        let id = format!("s{}", i + 1);
+        let mut walker = Walker::new(
+            rng,
+            &id,
+            &format!("acct-{}", i + 1),
+            1.0 + 5.0 * i as f64,
+            0,
+        );
+        // the entrance camera sees the west end of the aisle, the exit camera the east end
+        let column = if i % 2 == 0 { 1 } else { COLUMNS };
+        let side = random_side(rng);
+        walker.stop(rng, side, column);
+        pick_somewhere(world, &mut walker, rng, side, column, 1 + i as u32 % 2, 1.6);
+        if i == 0 {
+            put_back_last_pick(&mut walker);
+        }
+        world.shoppers.push(walker.finish(rng));
+    }
+    default_noise()
+}
+
+/// A parent and a child on one account: the child picks at the parent's first stop and hands it over.
+fn family(
+    world: &mut World,
+    rng: &mut ChaCha8Rng,
+    account: &str,
+    parent_id: &str,
+    child_id: &str,
+    entry: f64,
+    aisle: usize,
+) {
+    let stops = columns(rng, 2);
+    let mut parent = Walker::new(rng, parent_id, account, entry, aisle);
+    parent.shopper.group = Some(account.to_string());
+    for &column in &stops {
+        let side = random_side(rng);
+        parent.stop(rng, side, column);
+        pick_somewhere(world, &mut parent, rng, side, column, 1, 1.6);
+    }
+    let speed = parent.shopper.speed_m_per_s;
+    world.shoppers.push(parent.finish(rng));
+    let mut child = Walker::new(rng, child_id, account, entry + 0.6, aisle);
+    child.shopper.group = Some(account.to_string());
+    child.shopper.speed_m_per_s = speed;
+    child.shopper.body = Body {
+        height_m: rng.random_range(1.05..1.45),
+        shoulder_width_m: 0.32,
+        arm_length_m: 0.5,
+    };
+    let side = random_side(rng);
+    child.stop(rng, side, stops[0]);
+    if let Some(slot) = pick_somewhere(world, &mut child, rng, side, stops[0], 1, 1.6) {
+        let sku = world.sku_of(&slot);
+        child.act(Action::HandOver {
+            waypoint: child.waypoint(),
+            to_shopper: parent_id.to_string(),
+            sku,
+            quantity: 1,
+            duration_secs: 1.2,
+        });
+    }
+    world.shoppers.push(child.finish(rng));
+}
+
 /// Hard cases: a tall shopper standing in front of another at the same shelf (occlusion), a shopper who
 /// brushes past slots without taking anything, quick successive picks from one spot, and one aisle camera
 /// dark while all this happens, with the lights dimming too.
@@ -603,6 +706,35 @@ fn adversarial(world: &mut World, rng: &mut ChaCha8Rng) -> Noise {
 }
 
 /// Eight cameras near the ceiling looking down at an angle: one over each gate, one at each end of each aisle.
+/// Two wide-angle cameras, one over each gate, each seeing its gate and its half of the first aisle.
+fn wide_gate_cameras() -> Vec<Camera> {
+    let camera = |id: &str, position_m: [f64; 3], look_at_m: [f64; 3]| Camera {
+        id: id.to_string(),
+        position_m,
+        look_at_m,
+        intrinsics: Intrinsics {
+            fx_px: 400.0,
+            fy_px: 400.0,
+            cx_px: 640.0,
+            cy_px: 360.0,
+        },
+        resolution_px: [1280, 720],
+        fps: 15.0,
+    };
+    vec![
+        camera("west", [0.3, 3.5, 3.4], [5.0, 2.0, 0.3]),
+        camera("east", [11.7, 3.5, 3.4], [7.0, 2.0, 0.3]),
+    ]
+}
+
+/// The named cameras of the full set, in its order.
+fn cameras_of(ids: &[&str]) -> Vec<Camera> {
+    cameras()
+        .into_iter()
+        .filter(|c| ids.contains(&c.id.as_str()))
+        .collect()
+}
+
 fn cameras() -> Vec<Camera> {
     let camera = |id: String, position_m: [f64; 3], look_at_m: [f64; 3]| Camera {
         id,

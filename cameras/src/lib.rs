@@ -7,8 +7,8 @@
 //! inside GStreamer), numbered per camera, with the stream PTS re-based so that it never goes backwards (also
 //! across reconnects), and a capture time on the store's shared clock; [`CameraHealth`] per camera (state,
 //! rates, counters, last error, credentials redacted). Beside the flow: [`VideoWriter`] encodes RGB frames to
-//! a file, [`RtspServer`] serves test patterns and files on loopback for tests and demos, [`probe`] reports
-//! what a source holds.
+//! a file (explicit timestamps, so that a dropped frame is a gap; an H.264 bitrate), [`RtspServer`] serves
+//! test patterns and files on loopback for tests and demos, [`probe`] reports what a source holds.
 //! Threads and back-pressure: GStreamer runs its own streaming threads; each [`CameraStream`]'s appsink
 //! callback hands samples to a bounded channel, where offline pacing blocks the decoder (lossless,
 //! reproducible) and live pacing keeps only the newest frame and counts every one it evicts. The supervisor
@@ -39,7 +39,7 @@ pub use supervisor::{
     SupervisorError,
 };
 pub use timestamps::{PtsRebaser, PtsVerdict};
-pub use writer::{Container, VideoCodec, VideoFormat, VideoWriter};
+pub use writer::{Container, VideoCodec, VideoFormat, VideoWriter, WriterSettings};
 
 use std::sync::OnceLock;
 

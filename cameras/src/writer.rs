@@ -65,21 +65,31 @@ impl VideoFormat {
         }
     }
 
-    fn encoder(self, fps: u32) -> Result<String, String> {
+    fn encoder(self, fps: u32, bitrate_kbps: Option<u32>) -> Result<String, String> {
         match self.codec {
             VideoCodec::H264 => {
                 let key_interval = fps.max(1) * 2;
                 if element_exists("x264enc") {
+                    // x264enc's default is constant bitrate at 2048 kbit/s.
+                    let bitrate = bitrate_kbps.map_or(String::new(), |k| format!(" bitrate={k}"));
                     Ok(format!(
-                        "x264enc speed-preset=veryfast bframes=0 key-int-max={key_interval} ! h264parse"
+                        "x264enc speed-preset=veryfast bframes=0 key-int-max={key_interval}{bitrate} ! h264parse"
                     ))
                 } else if element_exists("openh264enc") {
-                    Ok(format!("openh264enc gop-size={key_interval} ! h264parse"))
+                    // openh264enc counts bits, not kilobits, and ignores the target in its default
+                    // quality mode.
+                    let bitrate = bitrate_kbps.map_or(String::new(), |k| {
+                        format!(" rate-control=bitrate bitrate={}", u64::from(k) * 1000)
+                    });
+                    Ok(format!(
+                        "openh264enc gop-size={key_interval}{bitrate} ! h264parse"
+                    ))
                 } else {
                     Err("x264enc or openh264enc (gstreamer1.0-plugins-ugly or -bad)".into())
                 }
             }
             // JPEG samples are full range (JFIF): convert to that, or decoders wash the colours out.
+            // JPEG has no bitrate target; `bitrate_kbps` is refused for it when the writer is created.
             VideoCodec::Mjpeg => Ok("jpegenc quality=90".into()),
         }
     }
@@ -107,20 +117,85 @@ fn element_exists(name: &str) -> bool {
     gst::ElementFactory::find(name).is_some()
 }
 
+/// Everything a [`VideoWriter`] needs besides the file's path; fixed once the writer is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriterSettings {
+    /// Codec and container.
+    pub format: VideoFormat,
+    /// Frame width, pixels.
+    pub width: u32,
+    /// Frame height, pixels.
+    pub height: u32,
+    /// Nominal frame rate: frame `k` (from 0) of an unbroken recording is at `k / fps` seconds.
+    pub fps: u32,
+    /// Target bitrate of the H.264 encoder, kilobits per second (x264enc `bitrate`, openh264enc `bitrate`
+    /// in bits with bitrate rate control); `None` keeps the encoder's default (x264enc: 2048 kbit/s
+    /// constant bitrate). MJPEG has no bitrate target, so a bitrate with MJPEG is refused.
+    #[serde(default)]
+    pub bitrate_kbps: Option<u32>,
+}
+
+impl WriterSettings {
+    /// Settings with the encoder's default bitrate.
+    pub fn new(format: VideoFormat, width: u32, height: u32, fps: u32) -> Self {
+        Self {
+            format,
+            width,
+            height,
+            fps,
+            bitrate_kbps: None,
+        }
+    }
+
+    /// The same settings with a target bitrate (`None`: the encoder's default).
+    pub fn with_bitrate_kbps(self, bitrate_kbps: Option<u32>) -> Self {
+        Self {
+            bitrate_kbps,
+            ..self
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.width == 0 || self.height == 0 || self.fps == 0 {
+            problems.push(format!(
+                "width, height and fps must be positive ({}x{} at {})",
+                self.width, self.height, self.fps
+            ));
+        }
+        match (self.bitrate_kbps, self.format.codec) {
+            (Some(0), _) => problems.push("bitrate_kbps must be positive".into()),
+            (Some(kbps), VideoCodec::Mjpeg) => problems.push(format!(
+                "bitrate_kbps ({kbps}) needs H.264: MJPEG has no bitrate target"
+            )),
+            _ => {}
+        }
+        problems
+    }
+}
+
 /// Encodes RGB frames into a video file through GStreamer: `appsrc ! videoconvert ! encoder ! muxer !
 /// filesink`.
 ///
-/// Frames are timed at exactly `1/fps` apart from zero. `push` blocks while the encoder is busy (the
-/// appsrc queue is bounded), so memory stays flat however fast frames come. Call [`VideoWriter::finish`]
-/// to write the file's index; a writer dropped without it leaves a file that may not play.
+/// Every frame carries a presentation timestamp: [`VideoWriter::push_rgb`] times frames one interval
+/// (`1 / fps`) after the previous one, from zero; [`VideoWriter::push_rgb_at`] takes an explicit PTS, so
+/// that a frame a camera dropped is a real gap in the file's timestamps (the previous sample lasts longer)
+/// rather than a repeated picture. `push` blocks while the encoder is busy (the appsrc queue is bounded),
+/// so memory stays flat however fast frames come. Call [`VideoWriter::finish`] to write the file's index;
+/// a writer dropped without it leaves a file that may not play.
 pub struct VideoWriter {
     path: PathBuf,
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
     bus: gst::Bus,
     info: gst_video::VideoInfo,
+    format: VideoFormat,
     fps: u32,
     frames: u64,
+    last_pts: Option<Duration>,
+    /// The frame slot (`pts * fps`, to the nearest) after the last frame pushed: where `push_rgb` goes.
+    next_slot: u64,
 }
 
 impl std::fmt::Debug for VideoWriter {
@@ -128,6 +203,7 @@ impl std::fmt::Debug for VideoWriter {
         f.debug_struct("VideoWriter")
             .field("path", &self.path)
             .field("frames", &self.frames)
+            .field("last_pts", &self.last_pts)
             .finish_non_exhaustive()
     }
 }
@@ -135,7 +211,10 @@ impl std::fmt::Debug for VideoWriter {
 /// How long `finish` waits for the encoder and muxer to drain.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(120);
 
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
 impl VideoWriter {
+    /// A writer with the encoder's default bitrate; see [`VideoWriter::open`].
     pub fn create(
         path: impl AsRef<Path>,
         format: VideoFormat,
@@ -143,23 +222,38 @@ impl VideoWriter {
         height: u32,
         fps: u32,
     ) -> Result<VideoWriter, CameraError> {
+        Self::open(path, &WriterSettings::new(format, width, height, fps))
+    }
+
+    /// Starts the encoding pipeline writing to `path`.
+    pub fn open(
+        path: impl AsRef<Path>,
+        settings: &WriterSettings,
+    ) -> Result<VideoWriter, CameraError> {
         crate::init()?;
         let path = path.as_ref().to_path_buf();
         let fail = |message: String| CameraError::Writer {
             path: path.clone(),
             message,
         };
-        if width == 0 || height == 0 || fps == 0 {
-            return Err(fail(format!(
-                "width, height and fps must be positive ({width}x{height} at {fps})"
-            )));
+        let problems = settings.problems();
+        if !problems.is_empty() {
+            return Err(fail(problems.join("; ")));
         }
-        let encoder = format
-            .encoder(fps)
-            .map_err(|element| CameraError::MissingElement {
-                camera: path.display().to_string(),
-                element,
-            })?;
+        let WriterSettings {
+            format,
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+        } = *settings;
+        let encoder =
+            format
+                .encoder(fps, bitrate_kbps)
+                .map_err(|element| CameraError::MissingElement {
+                    camera: path.display().to_string(),
+                    element,
+                })?;
         let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width, height)
             .fps(gst::Fraction::new(fps as i32, 1))
             .build()
@@ -194,8 +288,11 @@ impl VideoWriter {
             appsrc,
             bus,
             info,
+            format,
             fps,
             frames: 0,
+            last_pts: None,
+            next_slot: 0,
         };
         if writer.pipeline.set_state(gst::State::Playing).is_err() {
             return Err(writer
@@ -210,22 +307,43 @@ impl VideoWriter {
         self.frames
     }
 
-    /// Appends one frame; it must have the writer's size.
+    /// The PTS of frame `index` (from 0) of an unbroken recording at the writer's rate: `index / fps`
+    /// seconds, to the nanosecond (rounded down), without drift however long the recording.
+    pub fn frame_pts(&self, index: u64) -> Duration {
+        let nanos = u128::from(index) * NANOS_PER_SEC / u128::from(self.fps);
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// Appends one frame one interval after the previous one (at zero when it is the first); it must have
+    /// the writer's size.
     pub fn push(&mut self, frame: &Frame) -> Result<(), CameraError> {
-        if frame.width() != self.info.width() || frame.height() != self.info.height() {
-            return Err(self.error(format!(
-                "frame is {}x{}, the video {}x{}",
-                frame.width(),
-                frame.height(),
-                self.info.width(),
-                self.info.height()
-            )));
-        }
+        self.check_size(frame)?;
         self.push_rgb(frame.rgb())
     }
 
-    /// Appends one frame of packed RGB8 (`width * height * 3` bytes, rows without padding).
+    /// Appends one frame at `pts`, which must be later than the previous frame's.
+    pub fn push_at(&mut self, frame: &Frame, pts: Duration) -> Result<(), CameraError> {
+        self.check_size(frame)?;
+        self.push_rgb_at(frame.rgb(), pts)
+    }
+
+    /// Appends one frame of packed RGB8 (`width * height * 3` bytes, rows without padding), one interval
+    /// after the previous frame (at zero when it is the first).
     pub fn push_rgb(&mut self, rgb: &[u8]) -> Result<(), CameraError> {
+        let pts = self.frame_pts(self.next_slot);
+        self.push_rgb_at(rgb, pts)
+    }
+
+    /// Appends one frame of packed RGB8 at `pts`, which must be later than the previous frame's. Leaving
+    /// out a frame slot leaves a gap in the file's timestamps: decoders see the frames around it at their
+    /// own times, and nothing in between.
+    ///
+    /// What the container cannot hold is refused rather than silently shifted: AVI times frames by their
+    /// count, so it takes no gap at all; MP4 files start at their first frame (mp4mux re-bases it to zero),
+    /// so the first frame must be at zero there. Matroska keeps both.
+    pub fn push_rgb_at(&mut self, rgb: &[u8], pts: Duration) -> Result<(), CameraError> {
+        self.check_timing(pts)
+            .map_err(|message| self.error(message))?;
         let (width, height) = (self.info.width() as usize, self.info.height() as usize);
         let row_bytes = width * 3;
         if rgb.len() != row_bytes * height {
@@ -242,9 +360,10 @@ impl VideoWriter {
             let buffer = buffer
                 .get_mut()
                 .ok_or_else(|| self.error("new buffer not writable".into()))?;
-            let nanos_per_frame = 1_000_000_000 / u64::from(self.fps);
-            buffer.set_pts(gst::ClockTime::from_nseconds(self.frames * nanos_per_frame));
-            buffer.set_duration(gst::ClockTime::from_nseconds(nanos_per_frame));
+            buffer.set_pts(gst::ClockTime::from_nseconds(pts.as_nanos() as u64));
+            buffer.set_duration(gst::ClockTime::from_nseconds(
+                (NANOS_PER_SEC / u128::from(self.fps)) as u64,
+            ));
             let mut map = buffer
                 .map_writable()
                 .map_err(|e| self.error(e.to_string()))?;
@@ -263,6 +382,49 @@ impl VideoWriter {
                 .unwrap_or_else(|| self.error("the encoder stopped taking frames".into())));
         }
         self.frames += 1;
+        self.last_pts = Some(pts);
+        self.next_slot = self.slot_of(pts).saturating_add(1);
+        Ok(())
+    }
+
+    fn slot_of(&self, pts: Duration) -> u64 {
+        // Nearest, not rounded down: `frame_pts` rounds down, so `frame_pts(k) * fps` falls just short of k.
+        let slot = (pts.as_nanos() * u128::from(self.fps) + NANOS_PER_SEC / 2) / NANOS_PER_SEC;
+        u64::try_from(slot).unwrap_or(u64::MAX)
+    }
+
+    fn check_timing(&self, pts: Duration) -> Result<(), String> {
+        if let Some(last) = self.last_pts
+            && pts <= last
+        {
+            return Err(format!(
+                "frame at {pts:?} does not come after the previous frame at {last:?}"
+            ));
+        }
+        match self.format.container {
+            Container::Avi if self.slot_of(pts) != self.next_slot => Err(format!(
+                "frame at {pts:?} leaves a gap after frame slot {}: AVI times frames by their count \
+                 and cannot hold gaps (write MP4 or Matroska)",
+                self.next_slot
+            )),
+            Container::Mp4 if self.last_pts.is_none() && !pts.is_zero() => Err(format!(
+                "the first frame is at {pts:?}: MP4 starts a file at its first frame, so it must be at \
+                 zero (Matroska keeps a late start)"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_size(&self, frame: &Frame) -> Result<(), CameraError> {
+        if frame.width() != self.info.width() || frame.height() != self.info.height() {
+            return Err(self.error(format!(
+                "frame is {}x{}, the video {}x{}",
+                frame.width(),
+                frame.height(),
+                self.info.width(),
+                self.info.height()
+            )));
+        }
         Ok(())
     }
 

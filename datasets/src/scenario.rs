@@ -559,7 +559,8 @@ pub struct Noise {
     /// Target bitrate of the encoded videos, kilobits per second (`None` for the encoder's default).
     #[serde(default)]
     pub bitrate_kbps: Option<u32>,
-    /// Probability that any one frame of any camera is dropped (missing from the video), 0 to 1.
+    /// Probability that any one frame of any camera is dropped (missing from the video, a gap in its
+    /// timestamps), 0 to 1. A recording's first frame is never dropped.
     #[serde(default)]
     pub dropped_frame_probability: f64,
     /// Changes of the store's lighting.

@@ -238,7 +238,8 @@ pub struct CameraTruth {
     pub resolution_px: [u32; 2],
     /// Frames in the recording; frame `k` (from 1) is at `(k - 1) / fps` seconds.
     pub frame_count: u32,
-    /// Frames missing from the video (noise), ascending.
+    /// Frames missing from the video (noise), ascending; never frame 1. The video leaves a gap in its
+    /// timestamps for each, so the frames that are there keep their numbers.
     pub dropped_frames: Vec<u32>,
     /// Frames that are black because the camera is out (noise), ascending.
     pub dark_frames: Vec<u32>,
@@ -829,8 +830,11 @@ impl Timeline {
                 let frame_count = camera.frame_count(scenario.duration_secs);
                 let mut rng = ChaCha8Rng::seed_from_u64(sub_seed(scenario.seed, index as u64));
                 let p = scenario.noise.dropped_frame_probability;
+                // A recording starts with its first frame (an MP4 file cannot start late), so frame 1 is
+                // never dropped; it still takes its draw, so the other frames' draws do not move.
                 let dropped_frames = (1..=frame_count)
                     .filter(|_| p > 0.0 && rng.random_bool(p))
+                    .filter(|&frame| frame > 1)
                     .collect();
                 let dark_frames =
                     (1..=frame_count)

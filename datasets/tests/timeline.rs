@@ -77,3 +77,15 @@ fn a_dataset_folder_round_trips() {
     assert_eq!(read_truth.events.len(), truth.events.len());
     assert!(dir.path().join("mot/entrance/gt.txt").exists());
 }
+
+#[test]
+fn dropped_frames_never_include_a_recordings_first_frame() {
+    let mut scenario = Scenario::from_toml_str(EXAMPLE).unwrap();
+    scenario.noise.dropped_frame_probability = 1.0;
+    let truth = walkout_datasets::GroundTruth::from_scenario(&scenario).unwrap();
+    for camera in truth.cameras.values() {
+        // Everything else goes; the first frame stays, since an MP4 file starts at its first frame.
+        let expected: Vec<u32> = (2..=camera.frame_count).collect();
+        assert_eq!(camera.dropped_frames, expected);
+    }
+}

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use walkout_cameras::{CameraError, VideoFormat, VideoWriter};
+use walkout_cameras::{CameraError, VideoCodec, VideoFormat, VideoWriter, WriterSettings};
 use walkout_datasets::scenario::{Camera, Scenario, ValidationError};
 use walkout_datasets::truth::{GroundTruth, SCENARIO_FILE, TruthError};
 
@@ -120,7 +120,9 @@ pub struct RenderOptions {
     /// Which shelf units get ground-truth boxes.
     #[serde(default)]
     pub shelf_products: ShelfProducts,
-    /// Codec and container of the videos (`videos/<camera>.mp4` holds H.264 in MP4 by default).
+    /// Codec and container of the videos (`videos/<camera>.mp4` holds H.264 in MP4 by default). Dropped
+    /// frames need a container that keeps timestamp gaps (MP4 or Matroska, not AVI), and
+    /// `noise.bitrate_kbps` applies to H.264 only (MJPEG has no bitrate target and ignores it).
     #[serde(default = "default_video_format")]
     pub video_format: VideoFormat,
 }
@@ -147,11 +149,11 @@ pub struct CameraReport {
     pub camera: String,
     /// Its video.
     pub video: PathBuf,
-    /// Frames in the video (dropped frames included: the writer cannot leave gaps, see [`render_dataset`]).
+    /// Frames in the video: the recording's frames less the dropped ones.
     pub frames_written: u64,
     /// Frames drawn (neither dropped nor dark).
     pub frames_drawn: u64,
-    /// Frames that repeat the previous picture because the noise dropped them.
+    /// Frames the noise dropped: missing from the video, a gap in its timestamps.
     pub frames_dropped: u64,
     /// Black frames of an outage.
     pub frames_dark: u64,
@@ -386,10 +388,11 @@ impl CameraFrames<'_> {
 /// `scenario.toml`, `ground_truth.json` and `mot/<camera>/gt.txt`.
 ///
 /// Noise: lighting scales brightness; sensor noise is seeded Gaussian; an outage gives black frames
-/// (`dark_frames`); boxes are left out on dark and dropped frames. The video writer times frames at exactly
-/// `1 / fps` from zero and cannot leave a gap, so a dropped frame repeats the previous picture (what a
-/// camera that freezes for a frame delivers) and every frame number keeps its time. The writer has no
-/// bitrate setting, so `noise.bitrate_kbps` is not applied (the encoder's default quality is used).
+/// (`dark_frames`); `noise.bitrate_kbps` is the H.264 encoder's target bitrate. Frame `k` (from 1) is at
+/// `(k - 1) / fps` seconds in the video; a dropped frame is left out, a gap in the timestamps (the ground
+/// truth never drops a recording's first frame, since an MP4 file starts at its first frame), so every
+/// frame that is there keeps its time and its number (`round(pts * fps) + 1`). Boxes are left out on dark
+/// and dropped frames: the truth lists boxes only for frames that are in the video with something to see.
 pub fn render_dataset(
     scenario: &Scenario,
     out_dir: &Path,
@@ -502,14 +505,18 @@ fn render_camera(
         camera: camera.id.clone(),
         source,
     };
-    let mut writer = VideoWriter::create(
-        &job.video,
+    let bitrate_kbps = match options.video_format.codec {
+        VideoCodec::H264 => scenario.noise.bitrate_kbps,
+        VideoCodec::Mjpeg => None,
+    };
+    let settings = WriterSettings::new(
         options.video_format,
         camera.resolution_px[0],
         camera.resolution_px[1],
         camera.fps.round() as u32,
     )
-    .map_err(video_error)?;
+    .with_bitrate_kbps(bitrate_kbps);
+    let mut writer = VideoWriter::open(&job.video, &settings).map_err(video_error)?;
     let mut renderer = CameraRenderer::new(scene, scenario, job.index, camera);
     let mut boxes = FrameBoxes::default();
     let mut report = CameraReport {
@@ -521,10 +528,12 @@ fn render_camera(
         frames_dark: 0,
     };
     for frame in 1..=job.frame_count {
+        progress.inc(1);
         if job.dropped.binary_search(&frame).is_ok() {
-            // `out` still holds the previous picture (black before the first).
             report.frames_dropped += 1;
-        } else if job.dark.binary_search(&frame).is_ok() {
+            continue;
+        }
+        if job.dark.binary_search(&frame).is_ok() {
             renderer.finish_picture(frame, true);
             report.frames_dark += 1;
         } else {
@@ -533,8 +542,10 @@ fn render_camera(
             renderer.finish_picture(frame, false);
             report.frames_drawn += 1;
         }
-        writer.push_rgb(&renderer.out).map_err(video_error)?;
-        progress.inc(1);
+        let pts = writer.frame_pts(u64::from(frame - 1));
+        writer
+            .push_rgb_at(&renderer.out, pts)
+            .map_err(video_error)?;
     }
     report.frames_written = writer.finish().map_err(video_error)?;
     Ok((report, boxes))

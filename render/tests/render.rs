@@ -299,27 +299,41 @@ fn products_leave_the_shelf_in_the_hand() {
 }
 
 #[test]
-fn videos_decode_to_every_frame_at_the_camera_size() {
-    let scenario = scenario();
+fn videos_hold_every_frame_but_the_dropped_ones_at_their_own_times() {
+    let mut scenario = scenario();
+    // The shared scenario's 5% happens to drop none of its 100 frames with this seed.
+    scenario.noise.dropped_frame_probability = 0.1;
     let dir = tempfile::tempdir().unwrap();
     let report = render_dataset(&scenario, dir.path(), &quiet()).unwrap();
     assert_eq!(report.cameras.len(), 2);
     let truth = GroundTruth::read_from_dir(dir.path()).unwrap();
+    let mut dropped_total = 0;
     for camera in &report.cameras {
         let camera_truth = &truth.cameras[&camera.camera];
-        assert_eq!(camera.frames_written, u64::from(camera_truth.frame_count));
+        let dropped = &camera_truth.dropped_frames;
+        dropped_total += dropped.len();
+        assert_eq!(camera.frames_dropped, dropped.len() as u64);
+        assert_eq!(
+            camera.frames_written,
+            u64::from(camera_truth.frame_count) - dropped.len() as u64
+        );
         let config = StreamConfig::new(
             CameraId::new(camera.camera.as_str()),
             Source::parse(camera.video.to_str().unwrap()).unwrap(),
         );
         let mut stream = CameraStream::open(config).unwrap();
-        let mut frames = 0;
+        // The evaluator's numbering: frame = round(pts * fps) + 1.
+        let mut present = Vec::new();
         while let Some(frame) = stream.next_frame().unwrap() {
             assert_eq!((frame.width(), frame.height()), (160, 120));
-            frames += 1;
+            let pts = frame.pts.unwrap().as_secs_f64();
+            present.push((pts * camera_truth.fps).round() as u32 + 1);
         }
-        assert_eq!(frames, camera_truth.frame_count, "{}", camera.camera);
-        // No boxes on dark or dropped frames; boxes on the others while shoppers are in.
+        let expected: Vec<u32> = (1..=camera_truth.frame_count)
+            .filter(|f| dropped.binary_search(f).is_err())
+            .collect();
+        assert_eq!(present, expected, "{}: frames in the video", camera.camera);
+        // Boxes only on frames that are in the video and not dark; boxes there while shoppers are in.
         for record in &camera_truth.shoppers {
             assert!(
                 camera_truth
@@ -328,14 +342,22 @@ fn videos_decode_to_every_frame_at_the_camera_size() {
                     .is_err()
             );
             assert!(
-                camera_truth
-                    .dropped_frames
-                    .binary_search(&record.frame)
-                    .is_err()
+                present.binary_search(&record.frame).is_ok(),
+                "{}: a box on frame {}, which is not in the video",
+                camera.camera,
+                record.frame
             );
+        }
+        for hand in &camera_truth.hands {
+            assert!(present.binary_search(&hand.frame).is_ok());
+        }
+        for product in &camera_truth.products {
+            assert!(present.binary_search(&product.frame).is_ok());
         }
         assert!(!camera_truth.shoppers.is_empty());
     }
+    // 10% of 2 x 50 frames: the test means something only if some were dropped.
+    assert!(dropped_total >= 2, "{dropped_total} frames dropped");
     assert_eq!(truth.cameras["west"].dark_frames.len(), 5);
     for file in [
         "scenario.toml",
@@ -347,6 +369,30 @@ fn videos_decode_to_every_frame_at_the_camera_size() {
     }
     let dark = render_frame(&scenario, "west", 42).unwrap();
     assert!(dark.dark && dark.rgb.iter().all(|&v| v == 0));
+}
+
+#[test]
+fn the_scenario_bitrate_sets_the_video_size() {
+    let video_bytes = |bitrate_kbps: u32| {
+        let mut scenario = scenario();
+        scenario.noise.bitrate_kbps = Some(bitrate_kbps);
+        // Strong sensor noise, so that the encoder needs every bit it is given.
+        scenario.noise.sensor_sigma = 20.0;
+        let dir = tempfile::tempdir().unwrap();
+        let report = render_dataset(&scenario, dir.path(), &quiet()).unwrap();
+        report
+            .cameras
+            .iter()
+            .map(|c| std::fs::metadata(&c.video).unwrap().len())
+            .sum::<u64>()
+    };
+    let (low, high) = (video_bytes(100), video_bytes(1000));
+    assert!(
+        high > 4 * low,
+        "1000 kbit/s gave {high} bytes, 100 kbit/s {low} bytes"
+    );
+    // Two cameras, 5 seconds each at 100 kbit/s: about 125 kB.
+    assert!(low < 250_000, "{low} bytes at 100 kbit/s");
 }
 
 #[test]

@@ -706,15 +706,15 @@ fn adversarial(world: &mut World, rng: &mut ChaCha8Rng) -> Noise {
 }
 
 /// Eight cameras near the ceiling looking down at an angle: one over each gate, one at each end of each aisle.
-/// Two wide-angle cameras, one over each gate, each seeing its gate and its half of the first aisle.
+/// Two wide-angle cameras, one at each end of the first aisle, each tilted to see its gate and the aisle.
 fn wide_gate_cameras() -> Vec<Camera> {
     let camera = |id: &str, position_m: [f64; 3], look_at_m: [f64; 3]| Camera {
         id: id.to_string(),
         position_m,
         look_at_m,
         intrinsics: Intrinsics {
-            fx_px: 400.0,
-            fy_px: 400.0,
+            fx_px: 480.0,
+            fy_px: 480.0,
             cx_px: 640.0,
             cy_px: 360.0,
         },
@@ -722,8 +722,8 @@ fn wide_gate_cameras() -> Vec<Camera> {
         fps: 15.0,
     };
     vec![
-        camera("west", [0.3, 3.5, 3.4], [5.0, 2.0, 0.3]),
-        camera("east", [11.7, 3.5, 3.4], [7.0, 2.0, 0.3]),
+        camera("west", [1.0, 3.5, 3.4], [4.0, 1.8, 0.2]),
+        camera("east", [11.0, 3.5, 3.4], [8.0, 1.8, 0.2]),
     ]
 }
 

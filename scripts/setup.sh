@@ -15,6 +15,8 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   postgresql
+  # The dashboard's browser test (api/tests/browser.rs) drives headless Chromium through chromedriver.
+  chromium chromium-driver
 )
 # pip fetches the ONNX Runtime wheel; a Python that has it (pyenv, a venv) is fine as it is.
 if ! python3 -m pip --version >/dev/null 2>&1; then

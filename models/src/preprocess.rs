@@ -47,6 +47,19 @@ impl Letterbox {
         }
     }
 
+    /// The letterbox of a picture that was itself scaled (by the camera layer) from a `source` of another
+    /// size: boxes map back to the source's pixels.
+    pub fn from_scaled_source(self, source: (u32, u32)) -> Letterbox {
+        let (sw, sh) = (source.0.max(1), source.1.max(1));
+        Letterbox {
+            scale_x: self.scale_x * self.source_width as f32 / sw as f32,
+            scale_y: self.scale_y * self.source_height as f32 / sh as f32,
+            source_width: sw,
+            source_height: sh,
+            ..self
+        }
+    }
+
     /// Maps a box from model-input pixels back to the source frame, clamped to it.
     pub fn to_source(&self, b: BBox) -> BBox {
         BBox::new(
@@ -61,9 +74,11 @@ impl Letterbox {
 
 /// Turns RGB frames into model input, writing straight into the input tensor's memory.
 ///
-/// One SIMD resize (fast_image_resize) into a reused scratch buffer, then one pass that converts, reorders
-/// channels, normalises through a lookup table and lays out NCHW or NHWC; padding is written only where
-/// there is padding.
+/// One SIMD resize (fast_image_resize) into a reused scratch buffer, skipped when the camera layer already
+/// delivers the letterbox's size (see `Detector::frame_size_for`); then one pass over the picture that
+/// converts, reorders channels, normalises through a lookup table and lays out NCHW or NHWC. Padding is
+/// written only where there is padding, and only when the slot's geometry changed: a slot that held the
+/// same letterbox last time still holds its padding.
 pub(crate) struct Preprocessor {
     spec: InputSpec,
     resizer: Resizer,
@@ -120,12 +135,15 @@ impl Preprocessor {
     }
 
     /// Writes one frame into `out` (exactly [`Self::image_len`] elements) and says where it landed.
+    /// `padded` is the slot's memory of where its padding lies: `None` for a fresh slot; padding is written
+    /// only when it differs from this frame's.
     pub fn fill(
         &mut self,
         rgb: &[u8],
         width: u32,
         height: u32,
         out: &mut [f32],
+        padded: &mut Option<PaddedArea>,
     ) -> Result<Letterbox, PreprocessError> {
         let (iw, ih) = (self.spec.width, self.spec.height);
         if out.len() != self.image_len() {
@@ -162,31 +180,52 @@ impl Preprocessor {
             width: rw as usize,
             height: rh as usize,
         };
+        let area = PaddedArea(geometry);
+        let pad = *padded != Some(area);
         match self.spec.layout {
-            Layout::Nchw => self.write_nchw(resized, &geometry, out),
+            Layout::Nchw => self.write_nchw(resized, &geometry, out, pad),
             Layout::Nhwc => self.write_nhwc(resized, &geometry, out),
         }
+        *padded = Some(area);
         Ok(letterbox)
     }
 
-    fn write_nchw(&self, resized: &[u8], g: &Geometry, out: &mut [f32]) {
+    /// One pass over the picture writes all three planes (the picture is read once, and each plane row is
+    /// written as one run).
+    fn write_nchw(&self, resized: &[u8], g: &Geometry, out: &mut [f32], pad: bool) {
         let plane_len = g.input_width * g.input_height;
-        for (c, plane) in out.chunks_exact_mut(plane_len).enumerate() {
-            let (lut, src_c, pad) = (&self.lut[c], self.source_channel[c], self.pad[c]);
-            for (y, row) in plane.chunks_exact_mut(g.input_width).enumerate() {
-                if y < g.y0 || y >= g.y0 + g.height {
-                    row.fill(pad);
-                    continue;
+        let (p0, rest) = out.split_at_mut(plane_len);
+        let (p1, p2) = rest.split_at_mut(plane_len);
+        let mut planes = [p0, p1, p2];
+        if pad {
+            for (plane, &value) in planes.iter_mut().zip(&self.pad) {
+                for (y, row) in plane.chunks_exact_mut(g.input_width).enumerate() {
+                    if y < g.y0 || y >= g.y0 + g.height {
+                        row.fill(value);
+                    } else {
+                        row[..g.x0].fill(value);
+                        row[g.x0 + g.width..].fill(value);
+                    }
                 }
-                let source_row = &resized[(y - g.y0) * g.width * 3..][..g.width * 3];
-                row[..g.x0].fill(pad);
-                for (value, pixel) in row[g.x0..g.x0 + g.width]
-                    .iter_mut()
-                    .zip(source_row.chunks_exact(3))
-                {
-                    *value = lut[pixel[src_c] as usize];
-                }
-                row[g.x0 + g.width..].fill(pad);
+            }
+        }
+        let [c0, c1, c2] = self.source_channel;
+        let [l0, l1, l2] = &self.lut;
+        let [p0, p1, p2] = &mut planes;
+        for (y, source_row) in resized.chunks_exact(g.width * 3).take(g.height).enumerate() {
+            let start = (g.y0 + y) * g.input_width + g.x0;
+            let r0 = &mut p0[start..start + g.width];
+            let r1 = &mut p1[start..start + g.width];
+            let r2 = &mut p2[start..start + g.width];
+            for (((v0, v1), v2), pixel) in r0
+                .iter_mut()
+                .zip(r1.iter_mut())
+                .zip(r2.iter_mut())
+                .zip(source_row.chunks_exact(3))
+            {
+                *v0 = l0[pixel[c0] as usize];
+                *v1 = l1[pixel[c1] as usize];
+                *v2 = l2[pixel[c2] as usize];
             }
         }
     }
@@ -210,6 +249,12 @@ impl Preprocessor {
     }
 }
 
+/// Where a slot's padding lies (the picture's place in the input), so that an unchanged slot is not padded
+/// again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PaddedArea(Geometry);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Geometry {
     input_width: usize,
     input_height: usize,
@@ -270,7 +315,7 @@ mod tests {
         p.spec.width = 2;
         p.spec.height = 2;
         let mut out = vec![0.0; 12];
-        let lb = p.fill(&rgb, 2, 2, &mut out).unwrap();
+        let lb = p.fill(&rgb, 2, 2, &mut out, &mut None).unwrap();
         assert_eq!(lb.scale_x, 1.0);
         // plane 0 is blue
         assert_eq!(&out[0..4], &[0.0, 0.0, 255.0, 255.0]);
@@ -287,7 +332,7 @@ mod tests {
             LetterboxMode::Centered,
         ));
         let mut out = vec![0.0; 48];
-        let lb = p.fill(&rgb, 4, 2, &mut out).unwrap();
+        let lb = p.fill(&rgb, 4, 2, &mut out, &mut None).unwrap();
         assert_eq!((lb.pad_x, lb.pad_y), (0, 1));
         for plane in out.chunks(16) {
             assert_eq!(&plane[0..4], &[114.0; 4], "top padding row");
@@ -306,7 +351,7 @@ mod tests {
         s.std = [0.5, 0.5, 0.5];
         let mut p = Preprocessor::new(&s);
         let mut out = vec![0.0; 3];
-        p.fill(&[255, 0, 51], 1, 1, &mut out).unwrap();
+        p.fill(&[255, 0, 51], 1, 1, &mut out, &mut None).unwrap();
         assert!((out[0] - 1.0).abs() < 1e-6 && (out[1] + 1.0).abs() < 1e-6);
         assert!((out[2] - (0.2 - 0.5) / 0.5).abs() < 1e-5);
     }
@@ -319,6 +364,6 @@ mod tests {
             LetterboxMode::TopLeft,
         ));
         let mut out = vec![0.0; 5];
-        assert!(p.fill(&[0; 12], 2, 2, &mut out).is_err());
+        assert!(p.fill(&[0; 12], 2, 2, &mut out, &mut None).is_err());
     }
 }

@@ -108,6 +108,55 @@ fn yolox_nano_matches_the_reference_run() {
     assert!(timings.inference > timings.decode, "{timings:?}");
 }
 
+/// Resizes packed RGB with plain bilinear interpolation, as the preprocessor does.
+fn resize_rgb(rgb: &[u8], from: (u32, u32), to: (u32, u32)) -> Vec<u8> {
+    use fast_image_resize::images::{Image, ImageRef};
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+    let source = ImageRef::new(from.0, from.1, rgb, PixelType::U8x3).unwrap();
+    let mut target = Image::new(to.0, to.1, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Interpolation(FilterType::Bilinear));
+    Resizer::new()
+        .resize(&source, &mut target, &options)
+        .unwrap();
+    target.into_vec()
+}
+
+#[test]
+fn a_frame_scaled_before_detection_gives_the_same_boxes_in_source_pixels() {
+    let (rgb, width, height) = bus();
+    let mut detector = Detector::load(&manifest("yolox_nano"), &runtime()).unwrap();
+    let direct = detector.detect_rgb(&rgb, width, height).unwrap();
+    assert!(people(&direct).len() >= 3);
+    // What the camera layer is asked for: the letterbox's inner size (810x1080 into 416x416).
+    let size = detector.frame_size_for((width, height));
+    assert_eq!(size, (312, 416));
+    let scaled = Frame::new(
+        CameraId::new("bus"),
+        0,
+        None,
+        CaptureTime::from_unix_millis(0),
+        size.0,
+        size.1,
+        Arc::<[u8]>::from(resize_rgb(&rgb, (width, height), size)),
+    )
+    .unwrap();
+    assert_eq!(
+        detector.detect_scaled(&scaled, (width, height)).unwrap(),
+        direct
+    );
+
+    // Padding is written again whenever the picture's place in the input changes: a wide crop in
+    // between, then the bus again, gives the bus's first detections exactly.
+    let crop_height = 300u32;
+    let crop = &rgb[..(width * crop_height * 3) as usize];
+    detector.detect_rgb(crop, width, crop_height).unwrap();
+    assert_eq!(detector.detect_rgb(&rgb, width, height).unwrap(), direct);
+    assert_eq!(
+        detector.detect_scaled(&scaled, (width, height)).unwrap(),
+        direct
+    );
+}
+
 #[test]
 fn light_person_detector_finds_the_people_in_bus() {
     assert_finds_bus_people("light_person_detector");

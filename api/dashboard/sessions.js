@@ -21,14 +21,14 @@ const EMPTY = {
 export function sessionTable(list, { extraHead = [], extra = () => [] } = {}) {
   return h("table", { class: "sessions" },
     h("thead", {}, h("tr", {},
-      h("th", {}, "Session"), h("th", {}, "Account"), h("th", {}, "Gate"), h("th", {}, "Opened"),
-      h("th", {}, "Time in store"), h("th", {}, "Status"), h("th", { class: "num" }, "Items"),
+      h("th", {}, "Session"), h("th", {}, "Account"), h("th", {}, "Gate"), h("th", { class: "num" }, "Opened"),
+      h("th", { class: "num" }, "Time in store"), h("th", {}, "Status"), h("th", { class: "num" }, "Items"),
       h("th", { class: "num" }, "Total"), h("th", {}, "Review reasons"), extraHead)),
     h("tbody", {}, list.map((item) => {
       const row = h("tr", { class: "link", dataset: { session: item.session_id } },
         h("td", {}, h("a", { class: "mono", href: `#/sessions/${encodeURIComponent(item.session_id)}` }, item.session_id)),
         h("td", { class: "mono" }, item.account_id ?? "—"),
-        h("td", {}, item.gate ?? "—"),
+        h("td", { class: "nowrap" }, item.gate ?? "—"),
         h("td", { class: "num" }, dateTime(item.opened_at_ms)),
         h("td", { class: "num" }, item.closed_at_ms === null || item.closed_at_ms === undefined ? "in store" : duration(item.opened_at_ms, item.closed_at_ms)),
         h("td", {}, badge(item.status)),

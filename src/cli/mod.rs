@@ -3,6 +3,7 @@ mod billing;
 mod check_config;
 mod detect;
 pub(crate) mod eval;
+mod eval_table;
 mod probe;
 mod sandbox;
 mod simulate;
@@ -33,6 +34,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run the whole pipeline offline on a rendered dataset and score it against the ground truth.
     Eval(eval::EvalArgs),
+    /// Render fresh seeds of each preset, evaluate them, and print the README's accuracy table.
+    EvalTable(eval_table::EvalTableArgs),
     /// Validate a store configuration and show which camera watches which slot.
     CheckConfig(check_config::CheckConfigArgs),
     /// Measure throughput against a baseline taken in the same run, and print the figures as JSON.
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Track(args) => track::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::EvalTable(args) => eval_table::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::BillingRelay(args) => billing::run(args),

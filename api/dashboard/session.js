@@ -19,7 +19,9 @@ function lightbox(src, caption) {
   dialog.showModal();
 }
 
-function eventRow(event) {
+const KIND = { pick: "Picked up", put: "Put back", put_back: "Put back" };
+
+function eventRow(event, names) {
   const evidence = sameOrigin(event.evidence_url);
   const caption = `${words(event.kind)} ${event.sku ?? ""} at ${time(event.at_ms)}`;
   const thumb = evidence
@@ -30,8 +32,10 @@ function eventRow(event) {
     h("span", { class: "at" }, time(event.at_ms)),
     h("span", { class: `pin ${String(event.kind)}` }),
     h("div", { class: "what" },
-      h("div", { class: "line1" }, `${words(event.kind)} · ${qty} × `, h("span", {}, event.sku ?? "unknown product")),
+      h("div", { class: "line1" }, `${KIND[event.kind] ?? words(event.kind)} ${qty} × `,
+        h("span", {}, names.get(event.sku) ?? event.sku ?? "unknown product")),
       h("div", { class: "line2" },
+        names.has(event.sku) ? h("span", { class: "mono" }, event.sku) : null,
         h("span", {}, "slot ", h("span", { class: "mono" }, event.slot ?? "—")),
         h("span", {}, "camera ", h("span", { class: "mono" }, event.camera ?? "—")),
         confidence(event.confidence))),
@@ -109,6 +113,7 @@ export function mount(root, ctx, { args: [sessionId] }) {
     const reasons = detail.review_reasons ?? [];
     const cart = detail.cart ?? [];
     const events = [...(detail.events ?? [])].sort((a, b) => a.at_ms - b.at_ms);
+    const names = new Map(cart.map((l) => [l.sku, l.name]).filter(([, name]) => name));
     const audit = [...(detail.audit ?? [])].sort((a, b) => b.at_ms - a.at_ms);
     fill(body,
       h("div", { class: "panel summary" },
@@ -123,7 +128,7 @@ export function mount(root, ctx, { args: [sessionId] }) {
         h("div", { class: "panel" },
           h("div", { class: "panel-title" }, `Timeline (${events.length} event${events.length === 1 ? "" : "s"})`),
           events.length
-            ? h("ul", { class: "timeline", id: "timeline" }, events.map(eventRow))
+            ? h("ul", { class: "timeline", id: "timeline" }, events.map((e) => eventRow(e, names)))
             : h("div", { class: "empty" }, h("strong", {}, "No events"), "Nothing was picked up or put back in this session.")),
         h("div", { class: "stack" },
           h("div", { class: "panel" },

@@ -7,6 +7,12 @@
 //! left. Attribution accumulates, over the interaction, how close each shopper's body was to each hand in
 //! the slot; the confidence is the margin between the best shopper and the next. A weight sensor on the
 //! slot, when there is one, overrides the quantity vision counted.
+//!
+//! An event can also be unsure of its slot or its quantity, and then its confidence drops too, so that
+//! the session goes to review rather than into a charge:
+//! - seen at a glancing angle, neighbouring slots' regions overlap, and a product in the overlap cannot
+//!   be placed in one slot by the image alone: a count change that happened there is ambiguous;
+//! - a count that does not settle (the frames before or after the hand disagree) is a guess.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -40,6 +46,13 @@ pub struct ShelfConfig {
     pub attribution_scale: f32,
     /// A body covering this share of the slot's region hides its products: counts wait until it moves.
     pub occlusion_share: f32,
+    /// An event's confidence is multiplied by the share of its count change that happened where only
+    /// this slot's region reaches, raised to this power: 0 ignores overlaps between slot regions, 1
+    /// makes a change entirely inside another slot's region worth nothing.
+    pub overlap_penalty: f32,
+    /// An event's confidence is multiplied by the share of the settle frames (before and after, the
+    /// lower of the two) that agree with the settled count, raised to this power: 0 trusts any median.
+    pub unsettled_penalty: f32,
 }
 
 impl Default for ShelfConfig {
@@ -50,6 +63,8 @@ impl Default for ShelfConfig {
             hand_overlap: 0.2,
             attribution_scale: 0.25,
             occlusion_share: 0.15,
+            overlap_penalty: 1.0,
+            unsettled_penalty: 1.0,
         }
     }
 }
@@ -92,10 +107,27 @@ pub struct AttributedEvent {
     pub shopper: Option<u64>,
 }
 
+/// Products counted for a slot in one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct SlotCount {
+    /// Every product the slot claims (each product counts for one slot only).
+    total: u32,
+    /// Those whose centre no other slot's region reaches.
+    exclusive: u32,
+}
+
+/// A settled count: the median of a window of frames, and how many of them agreed with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Settled {
+    count: SlotCount,
+    /// 0..1: the share of the window's frames whose total equals the median's.
+    agreement: f32,
+}
+
 #[derive(Debug, Clone, Default)]
 struct SlotState {
-    recent_counts: VecDeque<u32>,
-    before: Option<u32>,
+    recent_counts: VecDeque<SlotCount>,
+    before: Option<Settled>,
     interaction: Option<Interaction>,
 }
 
@@ -104,9 +136,12 @@ struct Interaction {
     started: CaptureTime,
     last_hand: CaptureTime,
     frames_without_hand: u32,
-    after_counts: Vec<u32>,
+    after_counts: VecDeque<SlotCount>,
     support: BTreeMap<u64, f32>,
     evidence: Vec<Evidence>,
+    /// A hand in this slot was also in the region of another slot that overlaps this one: the products
+    /// in the overlap could have gone to or come from either.
+    contested: bool,
 }
 
 /// Watches the slots one camera sees.
@@ -149,15 +184,16 @@ impl ShelfWatcher {
     }
 
     /// Products per slot, each product counted once: seen in perspective, the regions of neighbouring
-    /// slots overlap, and a product belongs to the slot whose region centre is nearest.
-    fn count_products(&self, products: &[BBox]) -> Vec<u32> {
-        let mut counts = vec![0u32; self.slots.len()];
+    /// slots overlap, and a product belongs to the slot whose region centre is nearest. A product that
+    /// other regions reach too is not exclusive to its slot.
+    fn count_products(&self, products: &[BBox]) -> Vec<SlotCount> {
+        let mut counts = vec![SlotCount::default(); self.slots.len()];
         for product in products {
             let (px, py) = (
                 (product.x1 + product.x2) / 2.0,
                 (product.y1 + product.y2) / 2.0,
             );
-            let nearest = self
+            let mut containing = self
                 .slots
                 .iter()
                 .enumerate()
@@ -168,10 +204,21 @@ impl ShelfWatcher {
                         (s.region.y1 + s.region.y2) / 2.0,
                     );
                     (i, (cx - px).powi(2) + (cy - py).powi(2))
-                })
-                .min_by(|a, b| a.1.total_cmp(&b.1));
-            if let Some((i, _)) = nearest {
-                counts[i] += 1;
+                });
+            let Some(first) = containing.next() else {
+                continue;
+            };
+            let mut shared = false;
+            let mut nearest = first;
+            for candidate in containing {
+                shared = true;
+                if candidate.1 < nearest.1 {
+                    nearest = candidate;
+                }
+            }
+            counts[nearest.0].total += 1;
+            if !shared {
+                counts[nearest.0].exclusive += 1;
             }
         }
         counts
@@ -180,7 +227,7 @@ impl ShelfWatcher {
     fn observe_slot(
         &mut self,
         index: usize,
-        count: u32,
+        count: SlotCount,
         frame: &ShelfFrame<'_>,
     ) -> Option<AttributedEvent> {
         let config = self.config;
@@ -194,15 +241,23 @@ impl ShelfWatcher {
             .bodies
             .iter()
             .any(|b| overlap_share(&region, b) >= config.occlusion_share);
+        let contested = hands.iter().any(|hand| {
+            self.slots.iter().enumerate().any(|(other, view)| {
+                other != index
+                    && intersects(&view.region, &region)
+                    && overlap_share(hand, &view.region) >= config.hand_overlap
+            })
+        });
         let state = &mut self.states[index];
         if !hands.is_empty() || occluded {
             let interaction = state.interaction.get_or_insert_with(|| Interaction {
                 started: frame.time,
                 last_hand: frame.time,
                 frames_without_hand: 0,
-                after_counts: Vec::new(),
+                after_counts: VecDeque::new(),
                 support: BTreeMap::new(),
                 evidence: Vec::new(),
+                contested: false,
             });
             interaction.last_hand = frame.time;
             interaction.frames_without_hand = 0;
@@ -213,6 +268,7 @@ impl ShelfWatcher {
                     frame_seq: frame.frame_seq,
                 });
             }
+            interaction.contested |= contested;
             for hand in hands {
                 for (shopper, support) in hand_support(hand, frame.people, config.attribution_scale)
                 {
@@ -236,7 +292,7 @@ impl ShelfWatcher {
                 state.recent_counts.pop_front();
             }
             if state.recent_counts.len() == config.settle_frames {
-                state.before = median(&state.recent_counts);
+                state.before = settle(&state.recent_counts);
             }
             return None;
         };
@@ -244,24 +300,21 @@ impl ShelfWatcher {
         if interaction.frames_without_hand <= config.hand_gap_frames {
             return None;
         }
-        interaction.after_counts.push(count);
+        interaction.after_counts.push_back(count);
         if interaction.after_counts.len() < config.settle_frames {
             return None;
         }
-        let after = median(
-            &interaction
-                .after_counts
-                .iter()
-                .copied()
-                .collect::<VecDeque<_>>(),
-        )
-        .unwrap_or(count);
+        let after = settle(&interaction.after_counts).unwrap_or(Settled {
+            count,
+            agreement: 1.0,
+        });
         let finished = state.interaction.take()?;
         let before = state.before.unwrap_or(after);
-        state.recent_counts = finished.after_counts.iter().copied().collect();
+        state.recent_counts = finished.after_counts.clone();
         state.before = Some(after);
         let slot = &self.slots[index];
-        let mut delta = i64::from(after) - i64::from(before);
+        let mut delta = i64::from(after.count.total) - i64::from(before.count.total);
+        let exclusive_delta = i64::from(after.count.exclusive) - i64::from(before.count.exclusive);
         // a reading from a second before the first hand to two seconds after the last one belongs here
         let weight = self.weights.iter().position(|w| {
             w.slot == slot.slot
@@ -276,7 +329,20 @@ impl ShelfWatcher {
         if delta == 0 {
             return None;
         }
-        let (shopper, confidence) = attribute(&finished.support);
+        let (shopper, margin) = attribute(&finished.support);
+        // products in an overlap moving is only a doubt when a hand reached into the other slot too;
+        // otherwise the hand says which slot they belong to
+        let certainty = if finished.contested {
+            slot_certainty(delta, exclusive_delta)
+        } else {
+            1.0
+        };
+        let confidence = margin
+            * certainty.powf(config.overlap_penalty)
+            * before
+                .agreement
+                .min(after.agreement)
+                .powf(config.unsettled_penalty);
         let id = self.next_event_id;
         self.next_event_id += 1;
         Some(AttributedEvent {
@@ -327,6 +393,10 @@ fn hand_support(hand: &BBox, people: &[PersonView], scale: f32) -> Vec<(u64, f32
         .collect()
 }
 
+fn intersects(a: &BBox, b: &BBox) -> bool {
+    a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2
+}
+
 fn contains_center(region: &BBox, b: &BBox) -> bool {
     let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
     cx >= region.x1 && cx <= region.x2 && cy >= region.y1 && cy <= region.y2
@@ -342,10 +412,28 @@ fn overlap_share(hand: &BBox, region: &BBox) -> f32 {
     }
 }
 
-fn median(values: &VecDeque<u32>) -> Option<u32> {
-    let mut sorted: Vec<u32> = values.iter().copied().collect();
+/// The median count of a window of frames (by total, ties broken by the exclusive share) and how
+/// many frames agree with it.
+fn settle(values: &VecDeque<SlotCount>) -> Option<Settled> {
+    let mut sorted: Vec<SlotCount> = values.iter().copied().collect();
     sorted.sort_unstable();
-    sorted.get(sorted.len() / 2).copied()
+    let count = sorted.get(sorted.len() / 2).copied()?;
+    let agreeing = sorted.iter().filter(|c| c.total == count.total).count();
+    Some(Settled {
+        count,
+        agreement: agreeing as f32 / sorted.len() as f32,
+    })
+}
+
+/// 0..1: how much of a slot's count change happened where no other slot's region reaches. A change
+/// the exclusive part does not show, or shows the other way, may belong to a neighbour; one the
+/// exclusive part shows larger means products also appeared in the overlap.
+fn slot_certainty(delta: i64, exclusive_delta: i64) -> f32 {
+    if delta == 0 || exclusive_delta.signum() != delta.signum() {
+        return 0.0;
+    }
+    let (d, e) = (delta.unsigned_abs(), exclusive_delta.unsigned_abs());
+    d.min(e) as f32 / d.max(e) as f32
 }
 
 #[cfg(test)]
@@ -530,8 +618,153 @@ mod tests {
         let clearly_lower = BBox::new(10.0, 70.0, 20.0, 80.0);
         assert_eq!(
             watcher.count_products(&[in_overlap_near_upper, clearly_lower]),
-            vec![1, 1]
+            vec![
+                SlotCount {
+                    total: 1,
+                    exclusive: 0
+                },
+                SlotCount {
+                    total: 1,
+                    exclusive: 1
+                }
+            ]
         );
+    }
+
+    /// Two slots side by side whose regions overlap in x 80..100, as a camera down the aisle sees them.
+    fn overlapping_pair() -> ShelfWatcher {
+        let slot = |id: &str, region: BBox| SlotView {
+            slot: id.into(),
+            sku: id.into(),
+            region,
+            unit_weight_g: None,
+        };
+        ShelfWatcher::new(
+            ShelfConfig::default(),
+            vec![
+                slot("left", BBox::new(0.0, 100.0, 100.0, 150.0)),
+                slot("right", BBox::new(80.0, 100.0, 200.0, 150.0)),
+            ],
+            1,
+        )
+    }
+
+    fn run_frames(
+        watcher: &mut ShelfWatcher,
+        seq: &mut u64,
+        n: usize,
+        products: &[BBox],
+        hands: &[BBox],
+        people: &[PersonView],
+    ) -> Vec<AttributedEvent> {
+        let camera = CameraId::new("cam");
+        let bodies: Vec<BBox> = people.iter().map(|p| p.bbox).collect();
+        let mut events = Vec::new();
+        for _ in 0..n {
+            *seq += 1;
+            events.extend(watcher.observe(&ShelfFrame {
+                camera: &camera,
+                frame_seq: *seq,
+                time: CaptureTime::from_unix_millis(*seq * 100),
+                products,
+                hands,
+                people,
+                bodies: &bodies,
+            }));
+        }
+        events
+    }
+
+    fn product_at(x: f32) -> BBox {
+        BBox::new(x - 2.0, 123.0, x + 2.0, 127.0)
+    }
+
+    #[test]
+    fn a_count_change_where_slot_regions_overlap_is_low_confidence() {
+        let mut watcher = overlapping_pair();
+        let mut seq = 0;
+        // the shopper stands below the shelf, not over the regions, so only the hand marks the interaction
+        let shopper = [PersonView {
+            shopper: 5,
+            bbox: BBox::new(60.0, 160.0, 120.0, 400.0),
+        }];
+        let hand = [BBox::new(85.0, 120.0, 95.0, 130.0)];
+        // 30 and 50 are the left slot's own; 97 lies where both regions reach and is nearer the right's
+        // centre; 150 is the right slot's own
+        let before = [
+            product_at(30.0),
+            product_at(50.0),
+            product_at(97.0),
+            product_at(150.0),
+        ];
+        let after = [product_at(30.0), product_at(50.0), product_at(150.0)];
+        assert!(run_frames(&mut watcher, &mut seq, 10, &before, &[], &[]).is_empty());
+        assert!(run_frames(&mut watcher, &mut seq, 5, &[], &hand, &shopper).is_empty());
+        let events = run_frames(&mut watcher, &mut seq, 12, &after, &[], &[]);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        // the image cannot tell which slot the item came from: the shopper is sure, the slot is not
+        assert_eq!((e.event.slot.as_str(), e.shopper), ("right", Some(5)));
+        assert!(reviewed(e.event.confidence), "{}", e.event.confidence);
+    }
+
+    #[test]
+    fn a_count_change_in_a_slots_own_part_stays_confident_beside_an_overlap() {
+        let mut watcher = overlapping_pair();
+        let mut seq = 0;
+        let shopper = [PersonView {
+            shopper: 5,
+            bbox: BBox::new(120.0, 160.0, 180.0, 400.0),
+        }];
+        let hand = [BBox::new(145.0, 120.0, 155.0, 130.0)];
+        let before = [product_at(97.0), product_at(140.0), product_at(160.0)];
+        let after = [product_at(97.0), product_at(140.0)];
+        run_frames(&mut watcher, &mut seq, 10, &before, &[], &[]);
+        run_frames(&mut watcher, &mut seq, 5, &[], &hand, &shopper);
+        let events = run_frames(&mut watcher, &mut seq, 12, &after, &[], &[]);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].event.slot, "right");
+        assert!(
+            events[0].event.confidence > 0.9,
+            "{}",
+            events[0].event.confidence
+        );
+    }
+
+    #[test]
+    fn a_count_that_does_not_settle_is_low_confidence() {
+        let mut s = Script::new(None);
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let p = [person(3, 150.0)];
+        s.frames(10, 4, &[], &[]);
+        s.frames(4, 0, &hand, &p);
+        // after the hand the detector flickers between 3 and 2 products
+        let mut events = s.frames(5, 0, &[], &[]);
+        for _ in 0..3 {
+            events.extend(s.frames(1, 3, &[], &[]));
+            events.extend(s.frames(1, 2, &[], &[]));
+        }
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(
+            reviewed(events[0].event.confidence),
+            "{}",
+            events[0].event.confidence
+        );
+    }
+
+    #[test]
+    fn slot_certainty_is_the_exclusive_share_of_the_change() {
+        assert_eq!(slot_certainty(-1, -1), 1.0);
+        assert_eq!(slot_certainty(-2, -1), 0.5);
+        assert_eq!(slot_certainty(-1, 0), 0.0);
+        assert_eq!(slot_certainty(-1, 1), 0.0);
+        // products appearing in the overlap while the slot's own part lost two
+        assert_eq!(slot_certainty(-1, -2), 0.5);
+    }
+
+    /// Below the sessions' default threshold: the event sends its session to review.
+    fn reviewed(confidence: f32) -> bool {
+        confidence < crate::sessions::SessionConfig::default().min_event_confidence
     }
 
     #[test]

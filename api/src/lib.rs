@@ -12,18 +12,25 @@
 //! restart at any point. Check-ins spend a signed, short-lived token's nonce, so a QR code works once.
 //! [`sandbox`] is an in-memory stand-in for the payments service.
 
+pub mod auth;
 pub mod billing;
 pub mod checkin;
 pub mod dashboard;
 mod db;
 mod error;
+pub mod live;
+pub mod metrics;
 mod routes;
 pub mod sandbox;
+pub mod sessions;
 pub mod signing;
 
+pub use auth::{ApiKeys, Role, Scope};
 pub use db::{Database, DbError, Sku};
 pub use error::ApiError;
-pub use routes::{AppState, MAX_BODY_BYTES, REQUEST_TIMEOUT, app};
+pub use live::LiveStore;
+pub use routes::{AppState, CheckInListener, MAX_BODY_BYTES, REQUEST_TIMEOUT, app};
+pub use sessions::EventRecord;
 
 /// Completes at Ctrl-C or, on Unix, SIGTERM.
 pub async fn shutdown_signal() {

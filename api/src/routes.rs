@@ -15,7 +15,11 @@ use crate::billing::{
     AppCart, ApproveRequest, BillingStatus, CloseOutcome, CloseRequest, Receipt, unix_now_ms,
     validate_id,
 };
+use crate::auth::{ApiKeys, LoginLimiter};
+use crate::billing::RelayStats;
 use crate::checkin::{CheckInError, CheckInRecord, CheckInTokens, IssuedToken};
+use crate::live::LiveStore;
+use crate::metrics::Metrics;
 use crate::signing::unix_now_secs;
 use crate::{ApiError, Database, Sku};
 
@@ -24,8 +28,15 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest a billing request may take before it is answered 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Called after a successful check-in with the account and the gate, so the binary can tell the live
+/// pipeline who just entered.
+pub type CheckInListener = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// How long an operator's sign-in lasts by default.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
 /// What every handler can reach.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     pub db: Database,
     /// The store's one currency (ISO 4217); every cart is charged in it.
@@ -34,21 +45,102 @@ pub struct AppState {
     pub relay_wake: Arc<Notify>,
     /// Issues and checks the app's check-in tokens; without it the check-in routes answer 503.
     pub check_in: Option<Arc<CheckInTokens>>,
+    /// The store right now (floor plan, cameras, frames, shoppers), fed by the pipeline.
+    pub live: Arc<LiveStore>,
+    /// The machines' API keys (digests only).
+    pub api_keys: Arc<ApiKeys>,
+    /// The login rate limit.
+    pub login_limiter: Arc<LoginLimiter>,
+    /// Whether the session cookie is marked `Secure`: true unless the server is plain HTTP on loopback.
+    pub secure_cookies: bool,
+    /// How long an operator's sign-in lasts.
+    pub session_ttl: Duration,
+    /// The Prometheus metrics served at `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// The billing relay's counters, when the relay runs in this process.
+    pub relay_stats: Option<Arc<RelayStats>>,
+    /// Told of every successful check-in.
+    pub check_in_listener: Option<CheckInListener>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("db", &self.db)
+            .field("currency", &self.currency)
+            .field("api_keys", &self.api_keys)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("session_ttl", &self.session_ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
+    /// A state with no API keys (machine routes refuse everyone), secure cookies, 12-hour sign-ins and
+    /// the default login rate limit.
     pub fn new(db: Database, currency: impl Into<String>) -> AppState {
         AppState {
             db,
             currency: currency.into(),
             relay_wake: Arc::new(Notify::new()),
             check_in: None,
+            live: Arc::new(LiveStore::new()),
+            api_keys: Arc::new(ApiKeys::new()),
+            login_limiter: Arc::new(LoginLimiter::default()),
+            secure_cookies: true,
+            session_ttl: DEFAULT_SESSION_TTL,
+            metrics: Arc::new(Metrics::new()),
+            relay_stats: None,
+            check_in_listener: None,
         }
     }
 
     /// Enables the check-in routes with these tokens.
     pub fn with_check_in_tokens(mut self, tokens: CheckInTokens) -> AppState {
         self.check_in = Some(Arc::new(tokens));
+        self
+    }
+
+    /// The API keys machines authenticate with.
+    pub fn with_api_keys(mut self, keys: ApiKeys) -> AppState {
+        self.api_keys = Arc::new(keys);
+        self
+    }
+
+    /// Marks the session cookie `Secure` (the default) or not. Pass false only when the server listens
+    /// on plain HTTP on a loopback address, where browsers would otherwise drop the cookie.
+    pub fn with_secure_cookies(mut self, secure: bool) -> AppState {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// How long a sign-in lasts.
+    pub fn with_session_ttl(mut self, ttl: Duration) -> AppState {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// Replaces the login rate limit.
+    pub fn with_login_limiter(mut self, limiter: LoginLimiter) -> AppState {
+        self.login_limiter = Arc::new(limiter);
+        self
+    }
+
+    /// Shares a live view the binary already holds (by default the state makes its own, at `state.live`).
+    pub fn with_live(mut self, live: Arc<LiveStore>) -> AppState {
+        self.live = live;
+        self
+    }
+
+    /// The relay's counters, for `/metrics` (`Relay::stats()`).
+    pub fn with_relay_stats(mut self, stats: Arc<RelayStats>) -> AppState {
+        self.relay_stats = Some(stats);
+        self
+    }
+
+    /// Calls `listener(account, gate)` after every successful check-in.
+    pub fn with_check_in_listener(mut self, listener: CheckInListener) -> AppState {
+        self.check_in_listener = Some(listener);
         self
     }
 }

@@ -225,6 +225,30 @@ impl CloseRequest {
         }
     }
 
+    /// Why the pipeline wants an operator to look at a session, in words, for the review queue.
+    pub fn review_reasons(session: &walkout_pipeline::sessions::Session) -> Vec<String> {
+        use walkout_pipeline::sessions::ReviewReason as R;
+        session
+            .review
+            .iter()
+            .map(|reason| match reason {
+                R::NoShopperAtCheckIn { gate } => format!("no shopper seen at gate {gate} at check-in"),
+                R::AmbiguousCheckIn { candidates } => {
+                    format!("check-in matched {} shoppers", candidates.len())
+                }
+                R::ShopperVanished { track } => format!("shopper (track {track}) lost before the exit"),
+                R::LowConfidenceEvent { event, confidence } => {
+                    format!("event {event} has low confidence ({confidence:.2})")
+                }
+                R::UncertainIdentity { event, tracks } => {
+                    format!("event {event}: the shopper may be swapped with tracks {tracks:?}")
+                }
+                R::UnmatchedPut { sku } => format!("put-back of {sku} that was never picked"),
+                R::Disputed { line } => format!("disputed: {line}"),
+            })
+            .collect()
+    }
+
     /// Everything that can be checked without the catalog, reported as the first problem found.
     pub fn validate(&self) -> Result<(), BillingError> {
         validate_id("account_id", &self.account_id)?;

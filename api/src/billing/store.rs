@@ -88,7 +88,27 @@ impl Database {
         store_currency: &str,
         now_ms: i64,
     ) -> Result<CloseOutcome, BillingError> {
+        self.close_session_with_reasons(session_id, request, &[], store_currency, now_ms)
+            .await
+    }
+
+    /// [`Database::close_session`], with the pipeline's reasons for review, which the review queue
+    /// shows (see [`CloseRequest::review_reasons`](super::CloseRequest::review_reasons)).
+    pub async fn close_session_with_reasons(
+        &self,
+        session_id: &str,
+        request: &CloseRequest,
+        review_reasons: &[String],
+        store_currency: &str,
+        now_ms: i64,
+    ) -> Result<CloseOutcome, BillingError> {
         validate_id("session_id", session_id)?;
+        let mut review_reasons = review_reasons.to_vec();
+        if request.review && review_reasons.is_empty() {
+            review_reasons.push("flagged by the pipeline".into());
+        }
+        let review_reasons = serde_json::to_string(&review_reasons)
+            .map_err(|e| BillingError::Corrupt(format!("review reasons: {e}")))?;
         request.validate()?;
         let charge = self.price(session_id, request, store_currency).await?;
         let status = match (request.review, charge.amount_minor) {
@@ -134,6 +154,18 @@ impl Database {
                 .execute(&mut *tx)
                 .await?;
             }
+            // A session closed without a recorded entry (over the billing API only) still gets a row, so
+            // that every closed session is listed; the reasons for review are written at close.
+            sqlx::query(
+                "INSERT INTO shop_sessions (session_id, account_id, gate, opened_at_ms, review_reasons) \
+                 VALUES ($1, $2, NULL, $3, $4) ON CONFLICT (session_id) DO UPDATE SET review_reasons = excluded.review_reasons",
+            )
+            .bind(session_id)
+            .bind(&request.account_id)
+            .bind(now_ms)
+            .bind(&review_reasons)
+            .execute(&mut *tx)
+            .await?;
             // The live cart has served its purpose; the final cart replaces it.
             sqlx::query("DELETE FROM live_carts WHERE session_id = $1")
                 .bind(session_id)

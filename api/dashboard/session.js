@@ -52,6 +52,7 @@ export function mount(root, ctx, { args: [sessionId] }) {
     h("div", { class: "page-head" }, h("a", { href: "#/sessions" }, "← Sessions"), title, status, h("span", { class: "spacer" }), actions),
     notice, body);
   let last = null;
+  let catalog = null; // sku -> name, for events of products that are not in the cart
   let busy = false; // an editor is open: leave the page as it is under it
 
   function say(message) {
@@ -113,7 +114,7 @@ export function mount(root, ctx, { args: [sessionId] }) {
     const reasons = detail.review_reasons ?? [];
     const cart = detail.cart ?? [];
     const events = [...(detail.events ?? [])].sort((a, b) => a.at_ms - b.at_ms);
-    const names = new Map(cart.map((l) => [l.sku, l.name]).filter(([, name]) => name));
+    const names = new Map([...(catalog ?? new Map()), ...cart.map((l) => [l.sku, l.name]).filter(([, name]) => name)]);
     const audit = [...(detail.audit ?? [])].sort((a, b) => b.at_ms - a.at_ms);
     fill(body,
       h("div", { class: "panel summary" },
@@ -156,6 +157,13 @@ export function mount(root, ctx, { args: [sessionId] }) {
   return {
     async refresh() {
       if (busy) return;
+      if (catalog === null) {
+        try {
+          catalog = new Map((await get("/api/skus")).map((s) => [s.sku, s.name]));
+        } catch {
+          catalog = new Map(); // names are a nicety: the SKU codes still say what it was
+        }
+      }
       let detail;
       try {
         detail = await get(`/api/sessions/${seg(sessionId)}`);

@@ -62,21 +62,26 @@ export function mount(root, ctx, { args: [sessionId] }) {
 
   function renderActions(detail) {
     const items = [];
-    if (detail.status === "review" && ctx.can("reviewer")) {
+    // In the queue: flagged by the pipeline (status review), or a charged receipt the shopper disputed.
+    const disputed = detail.in_queue && detail.status !== "review";
+    if (detail.in_queue && ctx.can("reviewer")) {
       items.push(h("button", { type: "button", id: "correct", onclick: async () => {
         busy = true;
         try {
-          if (await correctDialog(detail)) say("Correction saved; the shopper will be charged the corrected cart.");
+          if (await correctDialog(detail)) {
+            say(disputed ? "Correction saved; the refund is recorded." : "Correction saved; the shopper will be charged the corrected cart.");
+          }
         } finally {
           busy = false;
           last = null;
           ctx.refreshNow();
         }
-      } }, "Correct cart…"));
-      items.push(confirmButton({ label: "Approve", confirmLabel: "Confirm approve", className: "good", id: "approve", onConfirm: async () => {
+      } }, disputed ? "Correct (refund)…" : "Correct cart…"));
+      const label = disputed ? "Uphold receipt" : "Approve";
+      items.push(confirmButton({ label, confirmLabel: `Confirm ${label.toLowerCase()}`, className: "good", id: "approve", onConfirm: async () => {
         try {
           await approve(detail.session_id);
-          say("Approved; the charge is queued.");
+          say(disputed ? "The receipt is upheld." : "Approved; the charge is queued.");
         } catch (err) {
           say("");
           alertError(err);
@@ -166,7 +171,8 @@ export function mount(root, ctx, { args: [sessionId] }) {
       }
       let detail;
       try {
-        detail = await get(`/api/sessions/${seg(sessionId)}`);
+        const [found, queue] = await Promise.all([get(`/api/sessions/${seg(sessionId)}`), get("/api/review")]);
+        detail = { ...found, in_queue: queue.some((s) => s.session_id === found.session_id) };
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) {
           last = null;

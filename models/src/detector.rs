@@ -168,6 +168,17 @@ impl Detector {
     /// Detects objects in several frames (from several cameras), as few `Session::run` calls as the
     /// model's batch dimension allows.
     pub fn detect_batch(&mut self, frames: &[&Frame]) -> Result<Vec<Vec<Detection>>, ModelError> {
+        self.detect_batch_scaled(frames, |_| None)
+    }
+
+    /// [`Detector::detect_batch`] for frames that the camera layer may have scaled: `source_of(frame)` is
+    /// the picture size a frame was scaled from (see [`Detector::detect_scaled`]), `None` for a frame at
+    /// its camera's own size.
+    pub fn detect_batch_scaled(
+        &mut self,
+        frames: &[&Frame],
+        source_of: impl Fn(&Frame) -> Option<(u32, u32)>,
+    ) -> Result<Vec<Vec<Detection>>, ModelError> {
         let mut results = Vec::with_capacity(frames.len());
         let mut timings = StageTimings::default();
         for chunk in frames.chunks(self.batch_capacity) {
@@ -177,7 +188,7 @@ impl Detector {
                     rgb: f.rgb(),
                     width: f.width(),
                     height: f.height(),
-                    source: None,
+                    source: source_of(f),
                 })
                 .collect();
             results.extend(self.run_chunk(&images, &mut timings)?);

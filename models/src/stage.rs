@@ -1,11 +1,13 @@
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use serde::{Deserialize, Serialize};
-use walkout_core::{Detection, Frame};
+use walkout_core::{CameraId, Detection, Frame};
 
 use crate::{Detector, Manifest, ModelError, RuntimeConfig, StageTimings};
 
@@ -24,6 +26,14 @@ pub enum Scheduling {
     /// Several sessions on their own threads; a camera always goes to the same session, so its frames
     /// stay in order.
     Pool {
+        /// Number of sessions (and threads).
+        sessions: usize,
+    },
+    /// Several sessions on their own threads, taking frames in turn whatever their camera; the results
+    /// come out in the order the frames came in. One camera uses every session, and on a few cores
+    /// single-threaded sessions side by side waste less than one session whose threads wait for each other
+    /// inside every operator.
+    Interleave {
         /// Number of sessions (and threads).
         sessions: usize,
     },
@@ -69,6 +79,8 @@ pub struct StageStats {
 pub struct DetectionStage {
     workers: Vec<JoinHandle<StageStats>>,
     router: Option<JoinHandle<()>>,
+    /// Interleave only: puts the workers' results back in input order.
+    merger: Option<JoinHandle<()>>,
     scheduling: Scheduling,
 }
 
@@ -78,6 +90,19 @@ impl DetectionStage {
         input: Receiver<Frame>,
         output: Sender<DetectedFrame>,
     ) -> Result<Self, ModelError> {
+        Self::spawn_with_source_sizes(config, HashMap::new(), input, output)
+    }
+
+    /// Like [`DetectionStage::spawn`], for cameras whose frames the camera layer scales to the model's
+    /// letterbox size ([`Detector::frame_size_for`]): `source_sizes` gives each such camera's own picture
+    /// size, and its boxes come back in those pixels.
+    pub fn spawn_with_source_sizes(
+        config: &DetectionConfig,
+        source_sizes: HashMap<CameraId, (u32, u32)>,
+        input: Receiver<Frame>,
+        output: Sender<DetectedFrame>,
+    ) -> Result<Self, ModelError> {
+        let sources = Arc::new(source_sizes);
         let manifest = Manifest::load(&config.manifest)?;
         let mut first = Detector::from_manifest(manifest.clone(), &config.runtime, 1)?;
         let dynamic_batch = !first.has_fixed_batch();
@@ -93,20 +118,25 @@ impl DetectionStage {
             Scheduling::Pool { sessions } => Scheduling::Pool {
                 sessions: sessions.max(1),
             },
+            Scheduling::Interleave { sessions } => Scheduling::Interleave {
+                sessions: sessions.max(1),
+            },
         };
         if let Scheduling::Batch { max_batch } = scheduling {
             first.set_max_batch(max_batch);
             let max_batch = first.batch_capacity();
-            let worker = spawn_worker("detect-batch", first, input, output, max_batch)?;
+            let worker = spawn_worker("detect-batch", first, input, output, max_batch, sources)?;
             return Ok(Self {
                 workers: vec![worker],
                 router: None,
+                merger: None,
                 scheduling,
             });
         }
-        let sessions = match scheduling {
-            Scheduling::Pool { sessions } => sessions,
-            _ => 1,
+        let (sessions, interleave) = match scheduling {
+            Scheduling::Pool { sessions } => (sessions, false),
+            Scheduling::Interleave { sessions } => (sessions, true),
+            _ => (1, false),
         };
         let mut runtime = config.runtime.clone();
         if runtime.intra_threads == 0 && sessions > 1 {
@@ -115,6 +145,7 @@ impl DetectionStage {
         }
         let mut first = Some(first).filter(|_| runtime == config.runtime);
         let mut lanes = Vec::with_capacity(sessions);
+        let mut results = Vec::with_capacity(sessions);
         let mut workers = Vec::with_capacity(sessions);
         for index in 0..sessions {
             let detector = match first.take() {
@@ -123,22 +154,47 @@ impl DetectionStage {
             };
             let (lane_tx, lane_rx) = bounded::<Frame>(2);
             lanes.push(lane_tx);
+            let worker_output = if interleave {
+                let (result_tx, result_rx) = bounded::<DetectedFrame>(2);
+                results.push(result_rx);
+                result_tx
+            } else {
+                output.clone()
+            };
             workers.push(spawn_worker(
                 &format!("detect-{index}"),
                 detector,
                 lane_rx,
-                output.clone(),
+                worker_output,
                 1,
+                Arc::clone(&sources),
             )?);
         }
-        drop(output);
+        let merger = if interleave {
+            Some(
+                thread::Builder::new()
+                    .name("detect-merge".into())
+                    .spawn(move || merge_in_turn(results, output))
+                    .map_err(|e| spawn_error(&e))?,
+            )
+        } else {
+            drop(output);
+            None
+        };
         let router = thread::Builder::new()
             .name("detect-router".into())
-            .spawn(move || route_by_camera(input, lanes))
+            .spawn(move || {
+                if interleave {
+                    route_in_turn(input, lanes);
+                } else {
+                    route_by_camera(input, lanes);
+                }
+            })
             .map_err(|e| spawn_error(&e))?;
         Ok(Self {
             workers,
             router: Some(router),
+            merger,
             scheduling,
         })
     }
@@ -152,6 +208,9 @@ impl DetectionStage {
     pub fn join(self) -> StageStats {
         if let Some(router) = self.router {
             let _ = router.join();
+        }
+        if let Some(merger) = self.merger {
+            let _ = merger.join();
         }
         let mut total = StageStats::default();
         for worker in self.workers {
@@ -183,12 +242,37 @@ fn route_by_camera(input: Receiver<Frame>, lanes: Vec<Sender<Frame>>) {
     }
 }
 
+/// Frame `k` goes to lane `k % lanes`.
+fn route_in_turn(input: Receiver<Frame>, lanes: Vec<Sender<Frame>>) {
+    for (lane, frame) in (0..lanes.len()).cycle().zip(input) {
+        if lanes[lane].send(frame).is_err() {
+            break;
+        }
+    }
+}
+
+/// Takes result `k` from worker `k % workers`, which restores the input order: the router dealt the frames
+/// in the same turn. It cannot wedge: the result it waits for belongs to the oldest frame in flight, which
+/// the router has already handed to that worker, and every earlier result of that worker is taken.
+fn merge_in_turn(results: Vec<Receiver<DetectedFrame>>, output: Sender<DetectedFrame>) {
+    for worker in (0..results.len()).cycle() {
+        // A closed channel: that worker got no further frame, so the input has ended.
+        let Ok(detected) = results[worker].recv() else {
+            break;
+        };
+        if output.send(detected).is_err() {
+            break;
+        }
+    }
+}
+
 fn spawn_worker(
     name: &str,
     mut detector: Detector,
     input: Receiver<Frame>,
     output: Sender<DetectedFrame>,
     max_batch: usize,
+    sources: Arc<HashMap<CameraId, (u32, u32)>>,
 ) -> Result<JoinHandle<StageStats>, ModelError> {
     thread::Builder::new()
         .name(name.into())
@@ -204,7 +288,8 @@ fn spawn_worker(
                     }
                 }
                 let refs: Vec<&Frame> = batch.iter().collect();
-                let result = detector.detect_batch(&refs);
+                let result =
+                    detector.detect_batch_scaled(&refs, |f| sources.get(&f.camera).copied());
                 stats.calls += 1;
                 let outcome: Vec<(Vec<Detection>, Option<String>)> = match result {
                     Ok(per_frame) => {

@@ -23,7 +23,7 @@ pub struct CheckInTokens {
 }
 
 /// A token for the app to show as a QR code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     pub token: String,
     pub expires_at_secs: i64,
@@ -38,7 +38,7 @@ pub struct VerifiedToken {
 }
 
 /// A check-in the gate recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckInRecord {
     pub account_id: String,
     pub gate: String,

@@ -93,7 +93,10 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { retry_after_secs } => {
                 let body = Json(json!({ "error": self.to_string() }));
-                let retry = [(axum::http::header::RETRY_AFTER, retry_after_secs.to_string())];
+                let retry = [(
+                    axum::http::header::RETRY_AFTER,
+                    retry_after_secs.to_string(),
+                )];
                 return (StatusCode::TOO_MANY_REQUESTS, retry, body).into_response();
             }
             ApiError::Rejected { status, .. } => *status,

@@ -20,6 +20,8 @@ mod db;
 mod error;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
+pub mod review;
 mod routes;
 pub mod sandbox;
 pub mod sessions;
@@ -29,7 +31,9 @@ pub use auth::{ApiKeys, Role, Scope};
 pub use db::{Database, DbError, Sku};
 pub use error::ApiError;
 pub use live::LiveStore;
-pub use routes::{AppState, CheckInListener, MAX_BODY_BYTES, REQUEST_TIMEOUT, app};
+pub use routes::{
+    AppState, CheckInListener, MAX_BODY_BYTES, REQUEST_TIMEOUT, RouteSpec, app, route_table,
+};
 pub use sessions::EventRecord;
 
 /// Completes at Ctrl-C or, on Unix, SIGTERM.

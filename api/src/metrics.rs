@@ -40,7 +40,10 @@ impl Default for Metrics {
 }
 
 /// Registers a metric; the names below are fixed and unique, so registration cannot clash.
-fn registered<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> M {
     if let Err(e) = registry.register(Box::new(metric.clone())) {
         tracing::error!("metric registration: {e}");
     }
@@ -55,10 +58,16 @@ impl Metrics {
         let registry = Registry::new();
         let r = &registry;
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            registered(r, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+            registered(
+                r,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
         };
         let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
-            registered(r, IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+            registered(
+                r,
+                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
         };
         let gauge = |name: &str, help: &str| {
             registered(r, IntGauge::new(name, help).expect("valid metric"))
@@ -94,7 +103,10 @@ impl Metrics {
             camera_fps: registered(
                 r,
                 GaugeVec::new(
-                    Opts::new("walkout_camera_fps", "Frames per second delivered, by camera"),
+                    Opts::new(
+                        "walkout_camera_fps",
+                        "Frames per second delivered, by camera",
+                    ),
                     &["camera"],
                 )
                 .expect("valid metric"),

@@ -1,31 +1,36 @@
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{Extensions, HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use axum_extra_json::ApiJson;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::auth::middleware::{cookie, enforce};
+use crate::auth::{Access, ApiKeys, LoginLimiter, Principal, Role, SESSION_COOKIE, Scope, User};
 use crate::billing::{
-    AppCart, ApproveRequest, BillingStatus, CloseOutcome, CloseRequest, Receipt, unix_now_ms,
+    AppCart, BillingStatus, CloseOutcome, CloseRequest, Receipt, RelayStats, unix_now_ms,
     validate_id,
 };
-use crate::auth::{ApiKeys, LoginLimiter};
-use crate::billing::RelayStats;
 use crate::checkin::{CheckInError, CheckInRecord, CheckInTokens, IssuedToken};
-use crate::live::LiveStore;
-use crate::metrics::Metrics;
+use crate::live::{CameraStatus, FrameInfo, LiveShoppers, LiveStore, StoreLayout};
+use crate::metrics::{Metrics, track};
+use crate::review::{ActionOutcome, CorrectRequest, DisputeOutcome, DisputeRequest};
+use crate::sessions::{InventoryRow, SessionDetail, SessionFilter, SessionSummary};
 use crate::signing::unix_now_secs;
 use crate::{ApiError, Database, Sku};
 
-/// Largest request body the billing routes accept.
+/// Largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Longest a billing request may take before it is answered 408.
+/// Longest any request may take before it is answered 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Called after a successful check-in with the account and the gate, so the binary can tell the live
@@ -145,38 +150,469 @@ impl AppState {
     }
 }
 
-/// The service's router; tests drive it without a socket, the binary serves it.
+/// A route's method, path template, and what it asks of its caller. [`route_table`] lists every route
+/// the server answers; the router, the access checks and the OpenAPI document are all built from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteSpec {
+    #[serde(serialize_with = "method_name")]
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+}
+
+fn method_name<S: serde::Serializer>(method: &Method, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(method.as_str())
+}
+
+/// A request or response body, for the OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Body {
+    None,
+    /// JSON of the named schema.
+    Json(&'static str),
+    /// A JSON array of the named schema.
+    JsonArray(&'static str),
+    /// Free-form JSON.
+    AnyJson,
+    Jpeg,
+    Text,
+    Html,
+}
+
+/// A route with its handler and its documentation.
+pub(crate) struct RouteDef {
+    pub spec: RouteSpec,
+    pub handler: MethodRouter<AppState>,
+    /// Success status.
+    pub status: u16,
+    pub request: Body,
+    pub response: Body,
+    /// Query parameters: name and description.
+    pub query: &'static [(&'static str, &'static str)],
+}
+
+use Access::{Key, Operator, OperatorOrKey, Public};
+use Role::{Admin, Reviewer, Viewer};
+
+#[allow(clippy::too_many_arguments)]
+fn def(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+    handler: MethodRouter<AppState>,
+    status: u16,
+    request: Body,
+    response: Body,
+) -> RouteDef {
+    RouteDef {
+        spec: RouteSpec {
+            method,
+            path,
+            access,
+            summary,
+        },
+        handler,
+        status,
+        request,
+        response,
+        query: &[],
+    }
+}
+
+/// Every route the API answers (the dashboard's pages are added by [`route_table`]).
+pub(crate) fn definitions() -> Vec<RouteDef> {
+    use Body::{AnyJson, Jpeg, Json as J, JsonArray as A, None as NoBody, Text};
+    let (g, p) = (Method::GET, Method::POST);
+    vec![
+        // Public: probes and scrapers need no credentials. `/metrics` holds only aggregate counts and
+        // camera ids (no shopper, account or session data), and is meant for a scraper on the store's
+        // network; put it behind the reverse proxy's allow-list where the server faces the internet.
+        def(
+            g.clone(),
+            "/healthz",
+            Public,
+            "Liveness: the process answers",
+            get(healthz),
+            200,
+            NoBody,
+            AnyJson,
+        ),
+        def(
+            g.clone(),
+            "/readyz",
+            Public,
+            "Readiness: the database answers",
+            get(readyz),
+            200,
+            NoBody,
+            AnyJson,
+        ),
+        def(
+            g.clone(),
+            "/metrics",
+            Public,
+            "Prometheus metrics (aggregates only)",
+            get(metrics),
+            200,
+            NoBody,
+            Text,
+        ),
+        def(
+            g.clone(),
+            "/openapi.json",
+            Public,
+            "This document",
+            get(openapi_json),
+            200,
+            NoBody,
+            AnyJson,
+        ),
+        def(
+            p.clone(),
+            "/api/login",
+            Public,
+            "Sign in: sets the `walkout_session` cookie; rate-limited per address and username (429 with Retry-After)",
+            post(login),
+            200,
+            J("LoginRequest"),
+            J("Me"),
+        ),
+        // Operators.
+        def(
+            p.clone(),
+            "/api/logout",
+            Operator(Viewer),
+            "Sign out",
+            post(logout),
+            204,
+            NoBody,
+            NoBody,
+        ),
+        def(
+            g.clone(),
+            "/api/me",
+            Operator(Viewer),
+            "The signed-in operator and the session's CSRF token",
+            get(me),
+            200,
+            NoBody,
+            J("Me"),
+        ),
+        def(
+            g.clone(),
+            "/api/store",
+            Operator(Viewer),
+            "The floor plan for the live map",
+            get(store_layout),
+            200,
+            NoBody,
+            J("StoreLayout"),
+        ),
+        def(
+            g.clone(),
+            "/api/cameras",
+            Operator(Viewer),
+            "Every camera's health",
+            get(cameras),
+            200,
+            NoBody,
+            A("CameraStatus"),
+        ),
+        def(
+            g.clone(),
+            "/api/cameras/{id}/frame.jpg",
+            Operator(Viewer),
+            "A camera's latest frame (404 before the first)",
+            get(camera_frame),
+            200,
+            NoBody,
+            Jpeg,
+        ),
+        def(
+            g.clone(),
+            "/api/cameras/{id}/latest",
+            Operator(Viewer),
+            "A camera's latest frame's time, size and boxes",
+            get(camera_latest),
+            200,
+            NoBody,
+            J("FrameInfo"),
+        ),
+        def(
+            g.clone(),
+            "/api/live",
+            Operator(Viewer),
+            "The shoppers' positions on the floor",
+            get(live_shoppers),
+            200,
+            NoBody,
+            J("LiveShoppers"),
+        ),
+        RouteDef {
+            query: &[(
+                "status",
+                "`live`, `review` or `closed`; all sessions when absent",
+            )],
+            ..def(
+                g.clone(),
+                "/api/sessions",
+                Operator(Viewer),
+                "Sessions, newest first",
+                get(list_sessions),
+                200,
+                NoBody,
+                A("SessionSummary"),
+            )
+        },
+        def(
+            g.clone(),
+            "/api/sessions/{id}",
+            Operator(Viewer),
+            "A session with its events, cart and audit trail",
+            get(session_detail),
+            200,
+            NoBody,
+            J("SessionDetail"),
+        ),
+        def(
+            g.clone(),
+            "/api/sessions/{id}/events/{event_id}/evidence.jpg",
+            Operator(Viewer),
+            "An event's evidence picture",
+            get(evidence),
+            200,
+            NoBody,
+            Jpeg,
+        ),
+        def(
+            g.clone(),
+            "/api/review",
+            Operator(Viewer),
+            "The review queue: sessions in review and disputed receipts",
+            get(review_queue),
+            200,
+            NoBody,
+            A("SessionSummary"),
+        ),
+        def(
+            p.clone(),
+            "/api/review/{id}/approve",
+            Operator(Reviewer),
+            "Approve a session in review (its charge is sent) or uphold a disputed receipt",
+            post(approve_review),
+            200,
+            J("ApproveBody"),
+            J("ActionOutcome"),
+        ),
+        def(
+            p.clone(),
+            "/api/review/{id}/correct",
+            Operator(Reviewer),
+            "Correct the cart (reason required): in review it is charged as corrected; a disputed receipt records the refund",
+            post(correct_review),
+            200,
+            J("CorrectRequest"),
+            J("ActionOutcome"),
+        ),
+        def(
+            p.clone(),
+            "/api/sessions/{id}/approve",
+            OperatorOrKey(Reviewer, Scope::Ingest),
+            "Same as /api/review/{id}/approve, for machines too: an `operator` in the body is recorded beside the key",
+            post(approve_session),
+            200,
+            J("MachineApproval"),
+            J("ActionOutcome"),
+        ),
+        def(
+            p.clone(),
+            "/api/sessions/{id}/retry-charge",
+            Operator(Admin),
+            "Send a declined charge again, with the same idempotency key",
+            post(retry_charge),
+            200,
+            NoBody,
+            J("ActionOutcome"),
+        ),
+        def(
+            g.clone(),
+            "/api/inventory",
+            Operator(Viewer),
+            "Every slot's stock",
+            get(inventory),
+            200,
+            NoBody,
+            A("InventoryRow"),
+        ),
+        def(
+            g.clone(),
+            "/api/billing",
+            OperatorOrKey(Viewer, Scope::Ingest),
+            "Every closed session's billing",
+            get(billing_statuses),
+            200,
+            NoBody,
+            A("BillingStatus"),
+        ),
+        def(
+            g.clone(),
+            "/api/sessions/{id}/billing",
+            OperatorOrKey(Viewer, Scope::Ingest),
+            "A session's billing and receipt",
+            get(billing_status),
+            200,
+            NoBody,
+            J("BillingView"),
+        ),
+        def(
+            g.clone(),
+            "/api/users",
+            Operator(Admin),
+            "Every operator",
+            get(list_users),
+            200,
+            NoBody,
+            A("User"),
+        ),
+        def(
+            p.clone(),
+            "/api/users",
+            Operator(Admin),
+            "Create an operator or set one's password and role",
+            post(upsert_user),
+            200,
+            J("UserRequest"),
+            J("User"),
+        ),
+        // Operators or the app.
+        def(
+            g.clone(),
+            "/api/skus",
+            OperatorOrKey(Viewer, Scope::App),
+            "The catalog",
+            get(list_skus),
+            200,
+            NoBody,
+            A("Sku"),
+        ),
+        def(
+            g.clone(),
+            "/api/skus/{sku}",
+            OperatorOrKey(Viewer, Scope::App),
+            "One product",
+            get(get_sku),
+            200,
+            NoBody,
+            J("Sku"),
+        ),
+        def(
+            g.clone(),
+            "/api/sessions/{id}/receipt",
+            OperatorOrKey(Viewer, Scope::App),
+            "A charged session's receipt",
+            get(receipt),
+            200,
+            NoBody,
+            J("Receipt"),
+        ),
+        // The mobile app.
+        def(
+            p.clone(),
+            "/api/app/check-in-tokens",
+            Key(Scope::App),
+            "A signed, short-lived check-in token (the QR payload)",
+            post(issue_check_in_token),
+            201,
+            J("TokenRequest"),
+            J("IssuedToken"),
+        ),
+        def(
+            g.clone(),
+            "/api/app/sessions/{id}/cart",
+            Key(Scope::App),
+            "The live cart, then the final cart and receipt",
+            get(app_cart),
+            200,
+            NoBody,
+            J("AppCart"),
+        ),
+        def(
+            p.clone(),
+            "/api/app/sessions/{id}/disputes",
+            Key(Scope::App),
+            "Dispute a line of a charged receipt; it joins the review queue",
+            post(dispute),
+            201,
+            J("DisputeRequest"),
+            J("DisputeOutcome"),
+        ),
+        // Gates, sensors and the pipeline.
+        def(
+            p.clone(),
+            "/api/gates/{gate}/check-ins",
+            Key(Scope::Ingest),
+            "A scanned check-in token (401 bad or expired, 409 used)",
+            post(check_in),
+            201,
+            J("CheckInRequest"),
+            J("CheckInRecord"),
+        ),
+        def(
+            p,
+            "/api/sessions/{id}/close",
+            Key(Scope::Ingest),
+            "Close a session with its final cart (201; 200 for the same cart again, 409 for another)",
+            post(close_session),
+            201,
+            J("CloseRequest"),
+            J("CloseOutcome"),
+        ),
+    ]
+}
+
+/// Every route the server answers, with its access: the API's and the dashboard's public pages.
+pub fn route_table() -> Vec<RouteSpec> {
+    definitions()
+        .into_iter()
+        .map(|d| d.spec)
+        .chain(dashboard_routes())
+        .collect()
+}
+
+fn dashboard_routes() -> impl Iterator<Item = RouteSpec> {
+    crate::dashboard::PUBLIC_ROUTES.iter().map(|path| RouteSpec {
+        method: Method::GET,
+        path,
+        access: Public,
+        summary: "The operator dashboard's pages and assets (data comes from the authenticated API)",
+    })
+}
+
+/// The service's router; tests drive it without a socket, the binary serves it (with
+/// `into_make_service_with_connect_info::<SocketAddr>()`, so that login is rate-limited per address).
 ///
-/// Billing and app routes (64 KiB body limit, 10 s timeout; errors are `{"error": "..."}`):
-/// - `POST /api/sessions/{id}/close` `{account_id, lines: [{sku, quantity}], review}`: 201, or 200 when the
-///   same cart was already closed, 409 for another cart
-/// - `POST /api/sessions/{id}/approve` `{operator}`: releases a session in review to the relay
-/// - `GET /api/sessions/{id}/billing`, `GET /api/sessions/{id}/receipt`, `GET /api/billing`
-/// - `POST /api/app/check-in-tokens` `{account_id}`: a QR token; `POST /api/gates/{gate}/check-ins`
-///   `{token}`: 201, 401 for a bad or expired token, 409 for a used one
-/// - `GET /api/app/sessions/{id}/cart`: live cart, then final cart and receipt
+/// Every route is in [`route_table`], which says what it needs: public, an operator's role, or an API
+/// key's scope. Every route has the body limit ([`MAX_BODY_BYTES`]) and the timeout ([`REQUEST_TIMEOUT`]);
+/// errors are `{"error": "..."}`.
 pub fn app(state: AppState) -> Router {
-    let billing = Router::new()
-        .route("/api/sessions/{id}/close", post(close_session))
-        .route("/api/sessions/{id}/approve", post(approve_session))
-        .route("/api/sessions/{id}/billing", get(billing_status))
-        .route("/api/sessions/{id}/receipt", get(receipt))
-        .route("/api/billing", get(billing_statuses))
-        .route("/api/app/check-in-tokens", post(issue_check_in_token))
-        .route("/api/app/sessions/{id}/cart", get(app_cart))
-        .route("/api/gates/{gate}/check-ins", post(check_in))
+    let mut api = Router::new();
+    for route in definitions() {
+        let access = route.spec.access;
+        let guarded = route.handler.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            move |s: State<AppState>, r: Request, n: Next| enforce(access, s, r, n),
+        ));
+        api = api.route(route.spec.path, guarded);
+    }
+    api.merge(crate::dashboard::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
-        ));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/skus", get(list_skus))
-        .route("/api/skus/{sku}", get(get_sku))
-        .merge(billing)
-        .merge(crate::dashboard::routes())
+        ))
         .with_state(state)
 }
 
@@ -229,22 +665,38 @@ async fn close_session(
     Ok((status, Json(outcome)))
 }
 
+/// A machine's approval: who at the machine's end approved, recorded beside the key's scope.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MachineApproval {
+    operator: Option<String>,
+}
+
 async fn approve_session(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
-    ApiJson(request): ApiJson<ApproveRequest>,
-) -> Result<Json<BillingStatus>, ApiError> {
-    let status = state
-        .db
-        .approve_session(&id, &request.operator, unix_now_ms())
-        .await?;
+    body: Option<ApiJson<MachineApproval>>,
+) -> Result<Json<ActionOutcome>, ApiError> {
+    let mut actor = principal.actor();
+    if let (
+        Principal::Key(_),
+        Some(ApiJson(MachineApproval {
+            operator: Some(operator),
+        })),
+    ) = (&principal, body)
+    {
+        validate_id("operator", &operator)?;
+        actor = format!("{actor}/{operator}");
+    }
+    let outcome = state.db.approve_review(&id, &actor, unix_now_ms()).await?;
     state.relay_wake.notify_one();
-    Ok(Json(status))
+    Ok(Json(outcome))
 }
 
 /// A session's billing and, once charged, its receipt.
-#[derive(Debug, Serialize)]
-struct BillingView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct BillingView {
     #[serde(flatten)]
     status: BillingStatus,
     receipt: Option<Receipt>,
@@ -301,17 +753,17 @@ async fn billing_statuses(
 }
 
 /// The app asks for a check-in token to show as a QR code.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TokenRequest {
+pub(crate) struct TokenRequest {
     /// The shopper's account at the payments service.
     account_id: String,
 }
 
 /// The gate posts the token it scanned.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CheckInRequest {
+pub(crate) struct CheckInRequest {
     /// The token from the QR code.
     token: String,
 }
@@ -343,13 +795,334 @@ async fn check_in(
         .db
         .record_check_in(&token, &gate, unix_now_ms())
         .await?;
+    if let Some(listener) = &state.check_in_listener {
+        listener(&record.account_id, &record.gate);
+    }
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document())
+}
+
+/// Sign-in credentials.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// The signed-in operator.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Me {
+    username: String,
+    role: Role,
+    /// Send it as `X-CSRF-Token` on every request that changes something.
+    csrf_token: String,
+}
+
+fn session_cookie(state: &AppState, value: &str, max_age_secs: u64) -> String {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
+    )
+}
+
+async fn login(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    // Behind a reverse proxy every client shares the proxy's address; the username bucket still holds.
+    let address = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    if let Err(wait) = state.login_limiter.check(&address, &request.username) {
+        tracing::warn!(%address, username = %request.username, "login rate-limited");
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    let Some(role) = state
+        .db
+        .check_password(&request.username, &request.password)
+        .await?
+    else {
+        tracing::warn!(%address, username = %request.username, "login refused");
+        return Err(ApiError::Unauthorized("wrong username or password".into()));
+    };
+    let ttl_ms = i64::try_from(state.session_ttl.as_millis()).unwrap_or(i64::MAX);
+    let (token, csrf_token) = state
+        .db
+        .create_operator_session(&request.username, ttl_ms, unix_now_ms())
+        .await?;
+    let cookie = session_cookie(&state, &token, state.session_ttl.as_secs());
+    let me = Me {
+        username: request.username,
+        role,
+        csrf_token,
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        state.db.delete_operator_session(token).await?;
+    }
+    let cleared = session_cookie(&state, "", 0);
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response())
+}
+
+async fn me(principal: Principal) -> Result<Json<Me>, ApiError> {
+    match principal {
+        Principal::Operator(op) => Ok(Json(Me {
+            username: op.username,
+            role: op.role,
+            csrf_token: op.csrf_token,
+        })),
+        Principal::Key(_) => Err(ApiError::Forbidden("only operators have a profile".into())),
+    }
+}
+
+async fn store_layout(State(state): State<AppState>) -> Result<Json<StoreLayout>, ApiError> {
+    state
+        .live
+        .store()
+        .map(|layout| Json((*layout).clone()))
+        .ok_or_else(|| ApiError::Unavailable("the store's layout is not loaded yet".into()))
+}
+
+async fn cameras(State(state): State<AppState>) -> Json<Vec<CameraStatus>> {
+    Json(state.live.cameras().as_ref().clone())
+}
+
+async fn camera_frame(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    validate_id("camera", &id)?;
+    let frame = state
+        .live
+        .frame(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("a frame from camera `{id}`")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        frame.jpeg.clone(),
+    )
+        .into_response())
+}
+
+async fn camera_latest(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<FrameInfo>, ApiError> {
+    validate_id("camera", &id)?;
+    let frame = state
+        .live
+        .frame(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("a frame from camera `{id}`")))?;
+    Ok(Json(FrameInfo {
+        pts_ms: frame.pts_ms,
+        width: frame.width,
+        height: frame.height,
+        boxes: frame.boxes.clone(),
+    }))
+}
+
+async fn live_shoppers(State(state): State<AppState>) -> Json<LiveShoppers> {
+    Json(state.live.shoppers().as_ref().clone())
+}
+
+#[derive(Debug, Deserialize)]
+struct SessionsQuery {
+    status: Option<String>,
+}
+
+async fn list_sessions(
+    State(state): State<AppState>,
+    query: Result<Query<SessionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<SessionSummary>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let filter = match query.status.as_deref() {
+        None | Some("") => None,
+        Some("live") => Some(SessionFilter::Live),
+        Some("review") => Some(SessionFilter::Review),
+        Some("closed") => Some(SessionFilter::Closed),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "status: must be `live`, `review` or `closed` (got `{other}`)"
+            )));
+        }
+    };
+    Ok(Json(state.db.sessions(filter, &state.currency).await?))
+}
+
+async fn session_detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionDetail>, ApiError> {
+    validate_id("session_id", &id)?;
+    state
+        .db
+        .session_detail(&id, &state.currency)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("session `{id}`")))
+}
+
+async fn evidence(
+    State(state): State<AppState>,
+    Path((id, event_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    validate_id("session_id", &id)?;
+    validate_id("event_id", &event_id)?;
+    let jpeg = state.db.evidence(&id, &event_id).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("evidence for event `{event_id}` of session `{id}`"))
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
+async fn review_queue(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<SessionSummary>>, ApiError> {
+    Ok(Json(
+        state
+            .db
+            .sessions(Some(SessionFilter::Review), &state.currency)
+            .await?,
+    ))
+}
+
+/// The body of an approval: empty, because the approver is the signed-in operator.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApproveBody {}
+
+async fn approve_review(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(ApproveBody {}): ApiJson<ApproveBody>,
+) -> Result<Json<ActionOutcome>, ApiError> {
+    let outcome = state
+        .db
+        .approve_review(&id, &principal.actor(), unix_now_ms())
+        .await?;
+    state.relay_wake.notify_one();
+    Ok(Json(outcome))
+}
+
+async fn correct_review(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<CorrectRequest>,
+) -> Result<Json<ActionOutcome>, ApiError> {
+    let outcome = state
+        .db
+        .correct_review(
+            &id,
+            &request,
+            &principal.actor(),
+            &state.currency,
+            unix_now_ms(),
+        )
+        .await?;
+    state.relay_wake.notify_one();
+    Ok(Json(outcome))
+}
+
+async fn retry_charge(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ActionOutcome>, ApiError> {
+    let outcome = state
+        .db
+        .retry_charge(&id, &principal.actor(), unix_now_ms())
+        .await?;
+    state.relay_wake.notify_one();
+    Ok(Json(outcome))
+}
+
+async fn dispute(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<DisputeRequest>,
+) -> Result<(StatusCode, Json<DisputeOutcome>), ApiError> {
+    let outcome = state
+        .db
+        .open_dispute(&id, &request, &principal.actor(), unix_now_ms())
+        .await?;
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+async fn inventory(State(state): State<AppState>) -> Result<Json<Vec<InventoryRow>>, ApiError> {
+    Ok(Json(state.db.inventory().await?))
+}
+
+async fn list_users(State(state): State<AppState>) -> Result<Json<Vec<User>>, ApiError> {
+    Ok(Json(state.db.users().await?))
+}
+
+/// An operator to create or update.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserRequest {
+    username: String,
+    /// 8 to 256 characters.
+    password: String,
+    role: Role,
+}
+
+async fn upsert_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<UserRequest>,
+) -> Result<Json<User>, ApiError> {
+    state
+        .db
+        .upsert_user(&request.username, &request.password, request.role)
+        .await?;
+    tracing::info!(actor = %principal.actor(), user = %request.username, role = %request.role, "operator saved");
+    state
+        .db
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.username == request.username)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("user `{}`", request.username)))
 }
 
 /// A JSON body whose rejections are [`ApiError`]s, so a bad body gets the same JSON error shape as
 /// everything else.
 mod axum_extra_json {
-    use axum::extract::{FromRequest, Request};
+    use axum::extract::{FromRequest, OptionalFromRequest, Request};
     use serde::de::DeserializeOwned;
 
     use crate::ApiError;
@@ -365,8 +1138,23 @@ mod axum_extra_json {
         type Rejection = ApiError;
 
         async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-            let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+            let axum::Json(value) =
+                <axum::Json<T> as FromRequest<S>>::from_request(req, state).await?;
             Ok(ApiJson(value))
+        }
+    }
+
+    /// `None` when the request has no JSON content type (no body was sent).
+    impl<T, S> OptionalFromRequest<S> for ApiJson<T>
+    where
+        T: DeserializeOwned,
+        S: Send + Sync,
+    {
+        type Rejection = ApiError;
+
+        async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+            let value = <axum::Json<T> as OptionalFromRequest<S>>::from_request(req, state).await?;
+            Ok(value.map(|axum::Json(v)| ApiJson(v)))
         }
     }
 }

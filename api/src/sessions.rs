@@ -352,7 +352,8 @@ impl Database {
     pub async fn inventory(&self) -> Result<Vec<InventoryRow>, BillingError> {
         let sql = "SELECT i.slot, i.sku, COALESCE(k.name, i.sku) AS name, i.quantity, i.updated_at_ms \
                    FROM inventory i LEFT JOIN skus k ON k.sku = i.sku ORDER BY i.slot";
-        let rows = on_pool!(self, pool => sqlx::query_as::<_, InventoryRow>(sql).fetch_all(pool).await)?;
+        let rows =
+            on_pool!(self, pool => sqlx::query_as::<_, InventoryRow>(sql).fetch_all(pool).await)?;
         Ok(rows)
     }
 
@@ -454,7 +455,8 @@ impl Database {
         session_id: &str,
         event_id: &str,
     ) -> Result<Option<Vec<u8>>, BillingError> {
-        let sql = "SELECT evidence_jpeg FROM session_events WHERE session_id = $1 AND event_id = $2";
+        let sql =
+            "SELECT evidence_jpeg FROM session_events WHERE session_id = $1 AND event_id = $2";
         let row = on_pool!(self, pool => sqlx::query_as::<_, EvidenceRow>(sql)
             .bind(session_id)
             .bind(event_id)
@@ -518,7 +520,8 @@ impl Database {
         rows: Vec<SummaryRow>,
         store_currency: &str,
     ) -> Result<Vec<SessionSummary>, BillingError> {
-        let disputes_sql = "SELECT session_id, sku, reason FROM disputes WHERE status = 'open' ORDER BY id";
+        let disputes_sql =
+            "SELECT session_id, sku, reason FROM disputes WHERE status = 'open' ORDER BY id";
         let disputes: Vec<DisputeRow> = on_pool!(self, pool => sqlx::query_as::<_, DisputeRow>(disputes_sql)
             .fetch_all(pool)
             .await)?;
@@ -592,7 +595,8 @@ impl Database {
 
     async fn prices(&self) -> Result<HashMap<String, (String, i64)>, BillingError> {
         let sql = "SELECT sku, name, price_minor FROM skus";
-        let rows: Vec<PriceRow> = on_pool!(self, pool => sqlx::query_as::<_, PriceRow>(sql).fetch_all(pool).await)?;
+        let rows: Vec<PriceRow> =
+            on_pool!(self, pool => sqlx::query_as::<_, PriceRow>(sql).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
             .map(|r| (r.sku, (r.name, r.price_minor)))

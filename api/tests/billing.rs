@@ -21,7 +21,8 @@ use walkout_api::signing::Secret;
 use walkout_api::{AppState, Database, app};
 
 use common::{
-    Backend, CURRENCY, cart, database, fast_relay, seed_catalog, start_sandbox, wait_until,
+    Backend, CURRENCY, cart, database, fast_relay, key_for, keyed, seed_catalog, start_sandbox,
+    wait_until,
 };
 
 fn close(account: &str, lines: &[(&str, i64)], review: bool) -> CloseRequest {
@@ -260,6 +261,7 @@ async fn call(state: &AppState, method: &str, uri: &str, body: Body) -> (StatusC
         .method(method)
         .uri(uri)
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", key_for(uri)))
         .body(body)
         .unwrap();
     let response = app(state.clone()).oneshot(request).await.unwrap();
@@ -278,7 +280,7 @@ fn error_text(value: &Value) -> String {
 async fn bad_input_gets_a_clear_4xx() {
     let (db, _url, _dir) = database(Backend::Sqlite, "http").await;
     seed_catalog(&db).await;
-    let state = AppState::new(db, CURRENCY);
+    let state = keyed(AppState::new(db, CURRENCY));
 
     let good = json!({ "account_id": "acct-1", "lines": [{ "sku": "apple", "quantity": 2 }] });
     let (status, body) = call(
@@ -417,7 +419,7 @@ fn check_in_tokens() -> CheckInTokens {
 async fn check_in_tokens_work_once(backend: Backend) {
     let (db, _url, _dir) = database(backend, "checkin").await;
     let (status, value) = call(
-        &AppState::new(db.clone(), CURRENCY),
+        &keyed(AppState::new(db.clone(), CURRENCY)),
         "POST",
         "/api/app/check-in-tokens",
         Body::from(json!({ "account_id": "acct-1" }).to_string()),
@@ -425,7 +427,7 @@ async fn check_in_tokens_work_once(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{value}");
 
-    let state = AppState::new(db, CURRENCY).with_check_in_tokens(check_in_tokens());
+    let state = keyed(AppState::new(db, CURRENCY)).with_check_in_tokens(check_in_tokens());
     let (status, issued) = call(
         &state,
         "POST",
@@ -502,7 +504,7 @@ async fn app_follows_a_session_to_its_receipt(backend: Backend) {
     let (db, _url, _dir) = database(backend, "app").await;
     seed_catalog(&db).await;
     let (sandbox, addr) = start_sandbox(FailurePlan::default()).await;
-    let state = AppState::new(db.clone(), CURRENCY);
+    let state = keyed(AppState::new(db.clone(), CURRENCY));
     let relay = Relay::new(db.clone(), fast_relay(addr), common::secret())
         .unwrap()
         .with_waker(state.relay_wake.clone());
@@ -585,7 +587,7 @@ async fn app_follows_a_session_to_its_receipt_on_postgres() {
 async fn racing_closes_write_once(backend: Backend) {
     let (db, _url, _dir) = database(backend, "race").await;
     seed_catalog(&db).await;
-    let state = AppState::new(db.clone(), CURRENCY);
+    let state = keyed(AppState::new(db.clone(), CURRENCY));
     let body = json!({ "account_id": "acct-1", "lines": [{ "sku": "sandwich", "quantity": 1 }] })
         .to_string();
     let calls = (0..8).map(|_| {

@@ -120,14 +120,12 @@ pub(crate) async fn enforce(
     if access == Access::Public {
         return Ok(next.run(request).await);
     }
-    let principal = identify(&state, request.headers())
-        .await?
-        .ok_or_else(|| {
-            ApiError::Unauthorized(format!(
-                "this route needs credentials ({}): sign in or send an API key",
-                access.describe()
-            ))
-        })?;
+    let principal = identify(&state, request.headers()).await?.ok_or_else(|| {
+        ApiError::Unauthorized(format!(
+            "this route needs credentials ({}): sign in or send an API key",
+            access.describe()
+        ))
+    })?;
     if !access.allows(&principal) {
         return Err(ApiError::Forbidden(format!(
             "this route needs {}",

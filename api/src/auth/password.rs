@@ -1,8 +1,8 @@
 //! Operators' passwords: argon2id with the crate's default parameters (OWASP's recommendation), stored as
 //! PHC strings so that the parameters travel with each hash.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 8;

@@ -75,7 +75,10 @@ impl LoginLimiter {
         }
         let keys = [
             (format!("addr:{address}"), self.per_address),
-            (format!("user:{}", username.to_lowercase()), self.per_username),
+            (
+                format!("user:{}", username.to_lowercase()),
+                self.per_username,
+            ),
         ];
         let mut wait = Duration::ZERO;
         let mut after = Vec::with_capacity(2);

@@ -76,16 +76,16 @@ fn validate_password(password: &str) -> Result<(), DbError> {
     if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&password.chars().count()) {
         return Err(DbError::Invalid {
             field: "password",
-            reason: format!(
-                "must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"
-            ),
+            reason: format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
         });
     }
     Ok(())
 }
 
 /// Runs argon2 off the async threads: it takes tens of milliseconds on purpose.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, DbError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, DbError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| DbError::Invalid {
@@ -137,7 +137,8 @@ impl Database {
 
     /// Every operator, by username.
     pub async fn users(&self) -> Result<Vec<User>, DbError> {
-        let sql = "SELECT username, role, created_at_ms, updated_at_ms FROM users ORDER BY username";
+        let sql =
+            "SELECT username, role, created_at_ms, updated_at_ms FROM users ORDER BY username";
         let rows = on_pool!(self, pool => sqlx::query_as::<_, UserRow>(sql).fetch_all(pool).await)?;
         rows.into_iter()
             .map(|r| {

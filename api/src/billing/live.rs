@@ -8,7 +8,7 @@ use crate::Database;
 use crate::db::on_pool;
 
 /// What the app shows for a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AppCart {
     pub session_id: String,
     pub account_id: String,

@@ -37,7 +37,7 @@ pub const MAX_LINES: usize = 500;
 pub const MAX_QUANTITY: i64 = 10_000;
 
 /// A session's final cart, as the pipeline (or an operator) hands it over at exit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {
     /// The shopper's account at the payments service: the only thing Walkout knows about how they pay.
@@ -50,7 +50,7 @@ pub struct CloseRequest {
 }
 
 /// One line of a cart being closed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
     /// The catalog's SKU code.
@@ -60,7 +60,7 @@ pub struct LineRequest {
 }
 
 /// An operator's approval of a session in review.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
     /// Who approved, for the audit trail.
@@ -69,7 +69,7 @@ pub struct ApproveRequest {
 
 /// The body of a charge request to the payments service. Frozen at close: every attempt sends these
 /// exact bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChargeRequest {
     /// The payments service's account to charge.
@@ -85,7 +85,7 @@ pub struct ChargeRequest {
 }
 
 /// One priced line of a charge and of its receipt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChargeLine {
     /// The catalog's SKU code.
@@ -143,7 +143,7 @@ pub struct ChargeResult {
 }
 
 /// What the shopper sees after the charge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub session_id: String,
     pub charge_id: String,
@@ -232,11 +232,15 @@ impl CloseRequest {
             .review
             .iter()
             .map(|reason| match reason {
-                R::NoShopperAtCheckIn { gate } => format!("no shopper seen at gate {gate} at check-in"),
+                R::NoShopperAtCheckIn { gate } => {
+                    format!("no shopper seen at gate {gate} at check-in")
+                }
                 R::AmbiguousCheckIn { candidates } => {
                     format!("check-in matched {} shoppers", candidates.len())
                 }
-                R::ShopperVanished { track } => format!("shopper (track {track}) lost before the exit"),
+                R::ShopperVanished { track } => {
+                    format!("shopper (track {track}) lost before the exit")
+                }
                 R::LowConfidenceEvent { event, confidence } => {
                     format!("event {event} has low confidence ({confidence:.2})")
                 }

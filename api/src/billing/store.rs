@@ -21,7 +21,7 @@ macro_rules! status_select {
 }
 
 /// What closing a session did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CloseOutcome {
     pub session_id: String,
     /// `review`, `pending` or `empty` for a new close; the current status when it was already closed.
@@ -33,7 +33,7 @@ pub struct CloseOutcome {
 }
 
 /// A session's billing, for operators and the app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BillingStatus {
     pub session_id: String,
     pub account_id: String,
@@ -236,7 +236,7 @@ impl Database {
     }
 
     /// The charge for a cart: catalog prices, line totals and the sum, all checked.
-    pub(super) async fn price(
+    pub(crate) async fn price(
         &self,
         session_id: &str,
         request: &CloseRequest,

@@ -13,6 +13,30 @@ use walkout_api::signing::Secret;
 use walkout_api::{Database, Sku};
 
 pub const SECRET: &[u8] = b"test-secret-0123456789abcdef";
+/// The test API keys (a real server reads them from the environment).
+pub const INGEST_KEY: &str = "ingest-key-for-tests-0123";
+pub const APP_KEY: &str = "app-key-for-tests-0123456";
+
+/// The state with the test API keys and non-`Secure` cookies (tests speak plain HTTP).
+pub fn keyed(state: walkout_api::AppState) -> walkout_api::AppState {
+    use walkout_api::{ApiKeys, Scope};
+    state
+        .with_api_keys(
+            ApiKeys::new()
+                .with_key(Scope::Ingest, INGEST_KEY)
+                .with_key(Scope::App, APP_KEY),
+        )
+        .with_secure_cookies(false)
+}
+
+/// The key a machine would send for a billing or app route.
+pub fn key_for(uri: &str) -> &'static str {
+    if uri.starts_with("/api/app/") || uri.ends_with("/receipt") || uri.starts_with("/api/skus") {
+        APP_KEY
+    } else {
+        INGEST_KEY
+    }
+}
 pub const CURRENCY: &str = "EUR";
 
 pub fn secret() -> Secret {

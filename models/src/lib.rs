@@ -1,13 +1,18 @@
 //! Object detection through ONNX Runtime: the only crate in Walkout that touches `ort`.
 //!
 //! In: a model manifest (TOML, beside the `.onnx` or naming it by a relative path) and decoded RGB
-//! [`walkout_core::Frame`]s.
+//! [`walkout_core::Frame`]s, at the camera's own size or already scaled by the camera layer to the
+//! letterbox size ([`Detector::frame_size_for`]; then only normalising and padding remain here).
 //! Out: [`walkout_core::Detection`]s per frame, in the pixels of the original frame, classified into the
 //! store's kinds (person, hand, product) as the manifest maps the model's classes.
 //! Threads: a [`Detector`] is used from one thread at a time (`&mut self`); ONNX Runtime runs its own
-//! intra-op thread pool inside each call, sized by [`RuntimeConfig`]. Nothing here blocks on I/O.
+//! intra-op thread pool inside each call, sized by [`RuntimeConfig`]. A [`DetectionStage`] runs detectors
+//! on their own threads between bounded, blocking channels: one batching session, a pool routed by
+//! camera, or sessions interleaved frame by frame with the input order restored. Nothing here blocks on
+//! I/O.
 //! State: the process-wide ONNX Runtime environment (loaded once from a shared library path), and per
-//! detector its session, its pre-allocated input tensor and resize scratch, reused every frame.
+//! detector its session, its pre-allocated input tensor (with each slot's padding, written again only
+//! when the picture's place changes) and resize scratch, reused every frame.
 
 mod decode;
 mod detector;

@@ -12,7 +12,7 @@
 mod keys;
 pub(crate) mod middleware;
 mod password;
-pub(crate) mod rate_limit;
+pub mod rate_limit;
 mod store;
 
 use serde::{Deserialize, Serialize};

@@ -74,7 +74,7 @@ export function correctDialog(detail) {
     const body = h("tbody", {});
     const total = h("td", { class: "num" });
     const picker = h("select", { "aria-label": "Product to add" }, h("option", { value: "" }, "Loading products…"));
-    const addButton = h("button", { type: "button", class: "small" }, "Add");
+    const addButton = h("button", { type: "button", class: "small", id: "correct-add" }, "Add");
     const reason = h("textarea", { id: "correct-reason", placeholder: "Why is the cart changing? (required; shown in the audit log)", maxlength: 500 });
     const error = h("div", { class: "error-box", role: "alert", hidden: true });
     const save = h("button", { type: "submit", class: "primary", id: "correct-save" }, "Save correction");

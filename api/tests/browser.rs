@@ -30,7 +30,8 @@ const CURRENCY: &str = "EUR";
 const REVIEWER: (&str, &str) = ("rita", "correct horse battery staple");
 const VIEWER: (&str, &str) = ("victor", "tr0ub4dor and three");
 const SESSION: &str = "s-review-1";
-const OTHER_SESSION: &str = "s-review-2";
+const CORRECTED_SESSION: &str = "s-review-2";
+const WAITING_SESSION: &str = "s-review-3";
 /// SKU code, name, unit price in cents.
 const CATALOG: [(&str, &str, i64); 5] = [
     ("apple", "Apple", 45),
@@ -111,6 +112,8 @@ impl Chromedriver {
                     "--no-first-run",
                     format!("--user-data-dir={}", profile.display()),
                     "--window-size=1280,800",
+                    // Money and times are formatted for the browser's locale: pin it for the assertions.
+                    "--lang=en-US",
                 ],
             }),
         );
@@ -245,21 +248,25 @@ async fn seed(db: &Database, live: &LiveStore) {
         .await
         .unwrap();
     assert_eq!(outcome.status, "review");
-    // A second session in review, still waiting when the viewer looks.
-    db.open_session(OTHER_SESSION, "acct-77", "gate-in", opened_at_ms + 60_000)
-        .await
-        .unwrap();
-    let other = CloseRequest {
-        account_id: "acct-77".into(),
-        lines: vec![LineRequest {
-            sku: "water-500".into(),
-            quantity: 1,
-        }],
-        review: true,
-    };
-    db.close_session(OTHER_SESSION, &other, CURRENCY, opened_at_ms + 4 * 60_000)
-        .await
-        .unwrap();
+    // Two more in review: one the reviewer corrects, one still waiting when the viewer looks.
+    for (i, session_id) in [CORRECTED_SESSION, WAITING_SESSION].into_iter().enumerate() {
+        let account_id = format!("acct-{}", 70 + i);
+        let at_ms = opened_at_ms + 60_000 * (i as i64 + 1);
+        db.open_session(session_id, &account_id, "gate-in", at_ms)
+            .await
+            .unwrap();
+        let request = CloseRequest {
+            account_id,
+            lines: vec![LineRequest {
+                sku: "water-500".into(),
+                quantity: 1,
+            }],
+            review: true,
+        };
+        db.close_session(session_id, &request, CURRENCY, at_ms + 3 * 60_000)
+            .await
+            .unwrap();
+    }
 
     let slot = |id: &str, shelf: &str, sku: &str, x: f64, y: f64| {
         let (_, name, price_minor) = CATALOG.iter().find(|c| c.0 == sku).unwrap();
@@ -654,7 +661,7 @@ async fn run_scenario(
         let confirm = wait_for_text(client, &format!("{row} button.approve"), "Confirm").await;
         confirm.click().await.unwrap();
         wait_gone(client, &row).await;
-        wait_for_text(client, ".page-head", "1 waiting").await;
+        wait_for_text(client, ".page-head", "2 waiting").await;
 
         // The approval reached the database: released to the relay, and audited as the operator's.
         let status = db.billing_status(SESSION).await.unwrap().unwrap();
@@ -676,6 +683,73 @@ async fn run_scenario(
             .unwrap();
         wait_for_text(client, "#audit", REVIEWER.0).await;
 
+        // Correct a cart: two waters, not one, and a bag of crisps; the reason is required.
+        client
+            .goto(&format!("{base}/#/sessions/{CORRECTED_SESSION}"))
+            .await
+            .unwrap();
+        wait_for_text(client, "#correct", "Correct cart")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let dialog = client
+            .wait()
+            .for_element(Locator::Css("#correct-dialog[open]"))
+            .await
+            .unwrap();
+        let quantity = dialog
+            .find(Locator::Css("input[aria-label=\"Quantity of water-500\"]"))
+            .await
+            .unwrap();
+        quantity.clear().await.unwrap();
+        quantity.send_keys("2").await.unwrap();
+        wait_for_text(client, "#correct-dialog select", "Sea salt crisps").await;
+        dialog
+            .find(Locator::Css("select"))
+            .await
+            .unwrap()
+            .select_by_value("crisps")
+            .await
+            .unwrap();
+        dialog
+            .find(Locator::Css("#correct-add"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_text(client, "#correct-dialog tfoot", "€3.77").await;
+        let save = dialog.find(Locator::Id("correct-save")).await.unwrap();
+        save.click().await.unwrap();
+        wait_for_text(client, "#correct-dialog [role=alert]", "Say why").await;
+        dialog
+            .find(Locator::Id("correct-reason"))
+            .await
+            .unwrap()
+            .send_keys("the shelf camera missed the second bottle and the crisps")
+            .await
+            .unwrap();
+        save.click().await.unwrap();
+        wait_gone(client, "#correct-dialog").await;
+        wait_for_text(client, "#cart", "Sea salt crisps").await;
+        let corrected = db.final_cart(CORRECTED_SESSION).await.unwrap();
+        let lines: Vec<(&str, i64)> = corrected
+            .iter()
+            .map(|l| (l.sku.as_str(), l.quantity))
+            .collect();
+        assert_eq!(lines, [("crisps", 1), ("water-500", 2)]);
+        let audit = db.audit(CORRECTED_SESSION).await.unwrap();
+        assert!(
+            audit.iter().any(|entry| entry.actor == REVIEWER.0
+                && entry.action == "correct"
+                && entry
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("second bottle"))),
+            "the correction is audited with its reason: {audit:?}"
+        );
+
         // A viewer sees the queue and the sessions, but no button that would change them.
         client
             .find(Locator::Id("logout"))
@@ -692,11 +766,11 @@ async fn run_scenario(
         log_in(client, base, VIEWER.0, VIEWER.1).await;
         wait_for_text(client, "#user-role", "viewer").await;
         client.goto(&format!("{base}/#/review")).await.unwrap();
-        wait_for_text(client, "#review-queue", OTHER_SESSION).await;
+        wait_for_text(client, "#review-queue", WAITING_SESSION).await;
         wait_for_text(client, ".page-head", "Read only").await;
         assert_no_actions(client).await;
         client
-            .goto(&format!("{base}/#/sessions/{OTHER_SESSION}"))
+            .goto(&format!("{base}/#/sessions/{WAITING_SESSION}"))
             .await
             .unwrap();
         wait_for_text(client, "#cart", "Still water 500 ml").await;

@@ -22,7 +22,7 @@ export function mount(root, ctx) {
 
   function rowActions(item) {
     const open = h("a", { class: "button small", href: `#/sessions/${encodeURIComponent(item.session_id)}` }, ctx.can("reviewer") ? "Open / correct" : "Open");
-    if (!ctx.can("reviewer")) return h("td", { class: "actions" }, open);
+    if (!ctx.can("reviewer")) return h("td", {}, h("div", { class: "actions" }, open));
     const approveButton = confirmButton({ label: "Approve", confirmLabel: "Confirm approve", className: "good small approve", onConfirm: async () => {
       try {
         await approve(item.session_id);
@@ -35,7 +35,7 @@ export function mount(root, ctx) {
       last = null;
       ctx.refreshNow();
     } });
-    return h("td", { class: "actions" }, open, approveButton);
+    return h("td", {}, h("div", { class: "actions" }, open, approveButton));
   }
 
   return {

@@ -26,7 +26,7 @@ export function sessionTable(list, { extraHead = [], extra = () => [] } = {}) {
       h("th", { class: "num" }, "Total"), h("th", {}, "Review reasons"), extraHead)),
     h("tbody", {}, list.map((item) => {
       const row = h("tr", { class: "link", dataset: { session: item.session_id } },
-        h("td", {}, h("a", { class: "mono", href: `#/sessions/${encodeURIComponent(item.session_id)}` }, item.session_id)),
+        h("td", { class: "nowrap" }, h("a", { class: "mono", href: `#/sessions/${encodeURIComponent(item.session_id)}` }, item.session_id)),
         h("td", { class: "mono" }, item.account_id ?? "—"),
         h("td", { class: "nowrap" }, item.gate ?? "—"),
         h("td", { class: "num" }, dateTime(item.opened_at_ms)),

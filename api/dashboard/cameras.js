@@ -86,7 +86,7 @@ class Tile {
     const { width, height } = latest;
     this.frame.style.aspectRatio = `${width} / ${height}`;
     this.overlay.setAttribute("viewBox", `0 0 ${width} ${height}`);
-    const fontSize = Math.max(10, width / 48);
+    const fontSize = Math.max(10, width / 30); // about 13 px on screen in a 400 px tile
     const boxes = latest.boxes.map((b) => {
       const colour = colourOf(b.label);
       const text = b.track_id === null || b.track_id === undefined ? b.label : `#${b.track_id} ${b.label}`;

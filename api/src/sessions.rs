@@ -408,7 +408,7 @@ impl Database {
             return Ok(None);
         };
         let events_sql = "SELECT event_id, kind, sku, slot, quantity, confidence, at_ms, camera, \
-                          CASE WHEN evidence_jpeg IS NULL THEN 0 ELSE 1 END AS has_evidence \
+                          CAST(CASE WHEN evidence_jpeg IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_evidence \
                           FROM session_events WHERE session_id = $1 ORDER BY at_ms, event_id";
         let events: Vec<EventRow> = on_pool!(self, pool => sqlx::query_as::<_, EventRow>(events_sql)
             .bind(session_id)
@@ -541,8 +541,13 @@ impl Database {
         Ok(rows
             .into_iter()
             .map(|r| {
-                let mut reasons: Vec<String> =
-                    serde_json::from_str(&r.review_reasons).unwrap_or_default();
+                // The pipeline's reasons matter while the session waits in review; afterwards its
+                // audit trail tells what became of them.
+                let mut reasons: Vec<String> = if r.status.as_deref() == Some("review") {
+                    serde_json::from_str(&r.review_reasons).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 if let Some(more) = disputed.remove(&r.session_id) {
                     reasons.extend(more);
                 }

@@ -241,7 +241,13 @@ async fn review_waits_for_approval(backend: Backend) {
     };
     assert_eq!(amount_of("plain"), Some(plain_total));
     assert_eq!(amount_of("doubtful"), Some(doubtful_total));
-    assert_eq!(stats.snapshot().settled, 2);
+    // The relay counts a settlement just after committing it: wait for the count, not only the row.
+    wait_until(
+        "the relay to count both",
+        Duration::from_secs(5),
+        || async { stats.snapshot().settled == 2 },
+    )
+    .await;
     stop.send(()).unwrap();
     running.await.unwrap();
 }

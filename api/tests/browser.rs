@@ -19,6 +19,8 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
+use walkout_api::auth::LoginLimiter;
+use walkout_api::auth::rate_limit::Bucket;
 use walkout_api::billing::{CloseRequest, LineRequest, unix_now_ms};
 use walkout_api::live::{
     CameraStatus, LayoutCamera, LayoutFloor, LayoutGate, LayoutShelf, LayoutSlot, LiveBox,
@@ -555,7 +557,19 @@ async fn an_operator_logs_in_reviews_and_approves_a_session_in_chromium() {
     let scratch = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}", scratch.path().join("walkout.db").display());
     let db = Database::connect(&db_url).await.unwrap();
-    let state = AppState::new(db.clone(), CURRENCY);
+    // Three attempts per username, so the test can see the rate limit; plenty per address, since every
+    // sign-in here comes from 127.0.0.1.
+    let limiter = LoginLimiter::new(
+        Bucket {
+            capacity: 100.0,
+            refill_secs: 1.0,
+        },
+        Bucket {
+            capacity: 3.0,
+            refill_secs: 60.0,
+        },
+    );
+    let state = AppState::new(db.clone(), CURRENCY).with_login_limiter(limiter);
     seed(&db, &state.live).await;
     let addr = serve(state).await;
     let base = format!("http://{addr}");
@@ -587,7 +601,14 @@ async fn run_scenario(
         // A wrong password is refused on the form, and nobody is signed in.
         log_in(client, base, REVIEWER.0, "not the password").await;
         wait_for_text(client, "#login-error", "Wrong username or password").await;
-        assert!(client.current_url().await.unwrap().path() == "/login");
+        assert_eq!(client.current_url().await.unwrap().path(), "/login");
+        // Guessing at another operator's password runs into the rate limit, and the form says so.
+        for _ in 0..3 {
+            log_in(client, base, "mallory", "guess").await;
+            wait_for_text(client, "#login-error", "Wrong username or password").await;
+        }
+        log_in(client, base, "mallory", "guess").await;
+        wait_for_text(client, "#login-error", "Too many sign-in attempts").await;
 
         // The right one lands on the dashboard.
         log_in(client, base, REVIEWER.0, REVIEWER.1).await;

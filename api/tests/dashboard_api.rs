@@ -613,7 +613,9 @@ async fn bad_input_on_the_new_routes_gets_a_4xx_naming_the_field() {
         "x".repeat(walkout_api::MAX_BODY_BYTES)
     );
 
-    let cases: Vec<(&As, Method, &str, Option<String>, StatusCode, &str)> = vec![
+    // (caller, method, uri, body, expected status, what the error message must mention)
+    type Case<'a> = (&'a As, Method, &'a str, Option<String>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         (
             &reviewer,
             Method::POST,

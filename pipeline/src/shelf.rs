@@ -46,9 +46,12 @@ pub struct ShelfConfig {
     pub attribution_scale: f32,
     /// A body covering this share of the slot's region hides its products: counts wait until it moves.
     pub occlusion_share: f32,
-    /// An event's confidence is multiplied by the share of its count change that happened where only
-    /// this slot's region reaches, raised to this power: 0 ignores overlaps between slot regions, 1
-    /// makes a change entirely inside another slot's region worth nothing.
+    /// An event whose count change happened (partly) where another slot's region reaches too is only
+    /// as sure of its slot as the larger of: the share of the change in the slot's own part, and how
+    /// much more centrally the hands lay in this slot's region than in that one's (`(own - other) /
+    /// own`). The
+    /// event's confidence is multiplied by that certainty raised to this power: 0 ignores overlaps
+    /// between slot regions, 1 makes a change in an overlap the hands reached equally worth nothing.
     pub overlap_penalty: f32,
     /// An event's confidence is multiplied by the share of the settle frames (before and after, the
     /// lower of the two) that agree with the settled count, raised to this power: 0 trusts any median.
@@ -134,14 +137,18 @@ struct SlotState {
 #[derive(Debug, Clone)]
 struct Interaction {
     started: CaptureTime,
-    last_hand: CaptureTime,
+    /// The last frame with a hand in the slot (a body in front of it is not a hand): when the item
+    /// moved. A body can hide the slot for seconds after the hand left.
+    last_hand: Option<CaptureTime>,
     frames_without_hand: u32,
     after_counts: VecDeque<SlotCount>,
     support: BTreeMap<u64, f32>,
     evidence: Vec<Evidence>,
-    /// A hand in this slot was also in the region of another slot that overlaps this one: the products
-    /// in the overlap could have gone to or come from either.
-    contested: bool,
+    /// How centrally the hands lay in the slot's region, summed over hands and frames.
+    reach: f32,
+    /// The same for every other slot whose region overlaps this one and the hands were in too: the
+    /// products in the overlap could have gone to or come from either.
+    rival_reach: BTreeMap<usize, f32>,
 }
 
 /// Watches the slots one camera sees.
@@ -241,25 +248,37 @@ impl ShelfWatcher {
             .bodies
             .iter()
             .any(|b| overlap_share(&region, b) >= config.occlusion_share);
-        let contested = hands.iter().any(|hand| {
-            self.slots.iter().enumerate().any(|(other, view)| {
-                other != index
-                    && intersects(&view.region, &region)
-                    && overlap_share(hand, &view.region) >= config.hand_overlap
+        let reach: f32 = hands.iter().map(|h| centrality(h, &region)).sum();
+        let rival_reach: Vec<(usize, f32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(other, view)| *other != index && intersects(&view.region, &region))
+            .map(|(other, view)| {
+                let share: f32 = hands
+                    .iter()
+                    .filter(|h| overlap_share(h, &view.region) >= config.hand_overlap)
+                    .map(|h| centrality(h, &view.region))
+                    .sum();
+                (other, share)
             })
-        });
+            .filter(|(_, share)| *share > 0.0)
+            .collect();
         let state = &mut self.states[index];
         if !hands.is_empty() || occluded {
             let interaction = state.interaction.get_or_insert_with(|| Interaction {
                 started: frame.time,
-                last_hand: frame.time,
+                last_hand: None,
                 frames_without_hand: 0,
                 after_counts: VecDeque::new(),
                 support: BTreeMap::new(),
                 evidence: Vec::new(),
-                contested: false,
+                reach: 0.0,
+                rival_reach: BTreeMap::new(),
             });
-            interaction.last_hand = frame.time;
+            if !hands.is_empty() {
+                interaction.last_hand = Some(frame.time);
+            }
             interaction.frames_without_hand = 0;
             interaction.after_counts.clear();
             if interaction.evidence.len() < 8 {
@@ -268,7 +287,10 @@ impl ShelfWatcher {
                     frame_seq: frame.frame_seq,
                 });
             }
-            interaction.contested |= contested;
+            interaction.reach += reach;
+            for (other, share) in rival_reach {
+                *interaction.rival_reach.entry(other).or_insert(0.0) += share;
+            }
             for hand in hands {
                 for (shopper, support) in hand_support(hand, frame.people, config.attribution_scale)
                 {
@@ -313,13 +335,14 @@ impl ShelfWatcher {
         state.recent_counts = finished.after_counts.clone();
         state.before = Some(after);
         let slot = &self.slots[index];
+        let moved_at = finished.last_hand.unwrap_or(finished.started);
         let mut delta = i64::from(after.count.total) - i64::from(before.count.total);
         let exclusive_delta = i64::from(after.count.exclusive) - i64::from(before.count.exclusive);
         // a reading from a second before the first hand to two seconds after the last one belongs here
         let weight = self.weights.iter().position(|w| {
             w.slot == slot.slot
                 && finished.started.saturating_since(w.time).as_secs_f64() <= 1.0
-                && w.time.saturating_since(finished.last_hand).as_secs_f64() <= 2.0
+                && w.time.saturating_since(moved_at).as_secs_f64() <= 2.0
         });
         if let (Some(position), Some(unit)) = (weight, slot.unit_weight_g) {
             let reading = self.weights.remove(position);
@@ -330,12 +353,13 @@ impl ShelfWatcher {
             return None;
         }
         let (shopper, margin) = attribute(&finished.support);
-        // products in an overlap moving is only a doubt when a hand reached into the other slot too;
-        // otherwise the hand says which slot they belong to
-        let certainty = if finished.contested {
-            slot_certainty(delta, exclusive_delta)
-        } else {
+        // a change in the slot's own part is sure; one in an overlap is as sure as the hands were in
+        // this slot rather than the other
+        let certainty = if exclusive_delta == delta {
             1.0
+        } else {
+            let rival = finished.rival_reach.values().copied().fold(0.0, f32::max);
+            reach_margin(finished.reach, rival).max(slot_certainty(delta, exclusive_delta))
         };
         let confidence = margin
             * certainty.powf(config.overlap_penalty)
@@ -348,7 +372,7 @@ impl ShelfWatcher {
         Some(AttributedEvent {
             event: ShelfEvent {
                 id,
-                time: finished.last_hand,
+                time: moved_at,
                 slot: slot.slot.clone(),
                 sku: slot.sku.clone(),
                 kind: if delta < 0 {
@@ -393,6 +417,17 @@ fn hand_support(hand: &BBox, people: &[PersonView], scale: f32) -> Vec<(u64, f32
         .collect()
 }
 
+/// 1 when the box's centre is the region's centre, falling to 0 at the region's edge (the larger of the
+/// horizontal and vertical offsets, each relative to the region's half size): a hand reaching into a
+/// slot lies deep in its region, and at most at the edge of a neighbour's that overlaps it.
+fn centrality(b: &BBox, region: &BBox) -> f32 {
+    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    let (rx, ry) = ((region.x1 + region.x2) / 2.0, (region.y1 + region.y2) / 2.0);
+    let dx = (cx - rx).abs() / (region.width() / 2.0).max(1e-3);
+    let dy = (cy - ry).abs() / (region.height() / 2.0).max(1e-3);
+    (1.0 - dx.max(dy)).max(0.0)
+}
+
 fn intersects(a: &BBox, b: &BBox) -> bool {
     a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2
 }
@@ -423,6 +458,15 @@ fn settle(values: &VecDeque<SlotCount>) -> Option<Settled> {
         count,
         agreement: agreeing as f32 / sorted.len() as f32,
     })
+}
+
+/// 0..1: how much more the hands reached into this slot than into the strongest rival, `(own - rival)
+/// / own`.
+fn reach_margin(own: f32, rival: f32) -> f32 {
+    if own <= 0.0 {
+        return 0.0;
+    }
+    ((own - rival) / own).clamp(0.0, 1.0)
 }
 
 /// 0..1: how much of a slot's count change happened where no other slot's region reaches. A change
@@ -550,6 +594,20 @@ mod tests {
             (events[0].event.kind, events[0].event.quantity),
             (EventKind::Put, 1)
         );
+    }
+
+    #[test]
+    fn the_event_is_when_the_hand_was_last_in_the_slot_not_when_the_body_left() {
+        let mut s = Script::new(None);
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let p = [person(3, 150.0)];
+        s.frames(10, 4, &[], &[]);
+        // the hand is in the slot in frames 11..=13, then the shopper lingers in front of it for 3 s
+        s.frames(3, 0, &hand, &p);
+        assert!(s.frames(30, 0, &[], &p).is_empty());
+        let events = s.frames(12, 3, &[], &[]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.time, CaptureTime::from_unix_millis(1_300));
     }
 
     #[test]

@@ -46,12 +46,30 @@ impl Default for SessionConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum ReviewReason {
-    NoShopperAtCheckIn { gate: String },
-    AmbiguousCheckIn { candidates: Vec<u64> },
-    ShopperVanished { track: u64 },
-    LowConfidenceEvent { event: u64, confidence: f32 },
-    UnmatchedPut { sku: String },
-    Disputed { line: String },
+    NoShopperAtCheckIn {
+        gate: String,
+    },
+    AmbiguousCheckIn {
+        candidates: Vec<u64>,
+    },
+    ShopperVanished {
+        track: u64,
+    },
+    LowConfidenceEvent {
+        event: u64,
+        confidence: f32,
+    },
+    /// An event was attributed to a shopper who may have been swapped with the listed others.
+    UncertainIdentity {
+        event: u64,
+        tracks: Vec<u64>,
+    },
+    UnmatchedPut {
+        sku: String,
+    },
+    Disputed {
+        line: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +258,27 @@ impl Sessions {
         }
         session.events.push(event);
         Some(id)
+    }
+
+    /// An event attributed to `track` (which may have been swapped with `others`) cannot be trusted to
+    /// the right session: the sessions of all of them go to review, since the event may belong to any
+    /// one, and the ones it was not given to may be missing it.
+    pub fn flag_uncertain_identity(&mut self, event: u64, track: u64, others: &[u64]) {
+        let tracks: Vec<u64> = std::iter::once(track)
+            .chain(others.iter().copied())
+            .collect();
+        let sessions: BTreeSet<u64> = tracks
+            .iter()
+            .filter_map(|t| self.by_track.get(t).copied())
+            .collect();
+        for id in sessions {
+            if let Some(session) = self.sessions.get_mut(&id) {
+                session.review.push(ReviewReason::UncertainIdentity {
+                    event,
+                    tracks: tracks.clone(),
+                });
+            }
+        }
     }
 
     fn resolve_pending(&mut self, fusion: &Fusion, now: Option<CaptureTime>) {
@@ -492,5 +531,45 @@ mod tests {
             None,
             "no session for an unknown shopper"
         );
+    }
+
+    #[test]
+    fn an_event_by_a_shopper_who_may_have_been_swapped_sends_both_sessions_to_review() {
+        let (mut fusion, mut sessions) = store();
+        // two shoppers enter two seconds apart, each checking in on their own account
+        run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 100);
+        sessions.check_in(check_in("acct-1", 50), &fusion);
+        run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, 0.0), (2, 2_000, 0.0)],
+            200,
+            2_100,
+        );
+        sessions.check_in(check_in("acct-2", 2_050), &fusion);
+        run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, 0.0), (2, 2_000, 0.0)],
+            2_200,
+            3_000,
+        );
+        assert_eq!(
+            (sessions.session_of_track(1), sessions.session_of_track(2)),
+            (Some(1), Some(2))
+        );
+        sessions.add_event(1, event(7, 2_500, 0.95));
+        sessions.flag_uncertain_identity(7, 1, &[2]);
+        for id in [1, 2] {
+            let session = sessions.get(id).unwrap();
+            assert!(session.needs_review(), "session {id}");
+            assert_eq!(
+                session.review,
+                vec![ReviewReason::UncertainIdentity {
+                    event: 7,
+                    tracks: vec![1, 2]
+                }]
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! time steps and runs fusion and sessions once per step, so that cameras running at different rates (or
 //! one camera missing a beat) see the same store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use nalgebra::{Matrix3, Point2};
@@ -310,6 +310,16 @@ impl StoreLogic {
             .add_event(shopper, event.clone())
             .ok_or_else(|| event.clone())?;
         event.session = Some(session);
+        let others: BTreeSet<u64> = self
+            .fusion
+            .track(shopper)
+            .map(|t| t.doubted_with(event.time).collect())
+            .unwrap_or_default();
+        if !others.is_empty() {
+            let others: Vec<u64> = others.into_iter().collect();
+            self.sessions
+                .flag_uncertain_identity(event.id, shopper, &others);
+        }
         emit(StoreOutput::Event {
             event,
             session: Some(session),

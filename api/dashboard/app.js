@@ -114,10 +114,16 @@ async function tick() {
     } catch (err) {
       if (mine !== generation) return;
       if (err instanceof ApiError && err.status === 401) return; // on the way to the login page
-      const offline = !(err instanceof ApiError) || err.status === 0 || err.status >= 500;
-      setConnection(!offline, err.message);
-      showBanner(offline ? `Cannot reach the server (${err.message}); retrying every second.` : err.message);
-      if (!(err instanceof ApiError)) console.error(err);
+      if (!(err instanceof ApiError)) {
+        // A bug in a page, not the network: say so rather than blame the connection.
+        console.error(err);
+        showBanner(`This page hit an error and may be out of date: ${err.message}`);
+      } else if (err.status === 0 || err.status >= 500) {
+        setConnection(false, err.message);
+        showBanner(`Cannot reach the server (${err.message}); retrying every second.`);
+      } else {
+        showBanner(err.message);
+      }
     }
   }
   if (mine === generation) schedule(REFRESH_MS);

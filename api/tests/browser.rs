@@ -482,6 +482,18 @@ async fn wait_for_text(client: &Client, css: &str, text: &str) -> Element {
     }
 }
 
+/// The page shows no error banner (a failed request or a bug in a page's script).
+async fn assert_no_error_banner(client: &Client) {
+    let banner = client
+        .execute(
+            "const b = document.getElementById('banner'); return b && !b.hidden ? b.textContent : null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(banner.is_null(), "the page shows an error: {banner}");
+}
+
 /// Nothing on the page offers to approve, correct or retry.
 async fn assert_no_actions(client: &Client) {
     for action in ["#approve", "#correct", "#retry-charge", "button.approve"] {
@@ -619,6 +631,7 @@ async fn run_scenario(
         wait_for_text(client, "#store-map g.shopper", "s-live-7").await;
         wait_for_text(client, "#store-map g.shopper", "track 5").await;
         wait_for_text(client, "#shopper-list", "s-live-7").await;
+        assert_no_error_banner(client).await;
 
         // Camera tiles: the frame with its box, and each camera's health.
         client.goto(&format!("{base}/#/cameras")).await.unwrap();
@@ -634,11 +647,13 @@ async fn run_scenario(
             loaded_images(client, "[data-camera=\"cam-aisle\"] img").await >= 1,
             "the camera's frame is shown"
         );
+        assert_no_error_banner(client).await;
 
         // Inventory, with the empty slot marked.
         client.goto(&format!("{base}/#/inventory")).await.unwrap();
         wait_for_text(client, "#inventory", "Still water 500 ml").await;
         wait_for_text(client, "#inventory tr", "empty").await;
+        assert_no_error_banner(client).await;
 
         // The sessions list links to the session; its timeline shows every event with its evidence.
         client
@@ -667,6 +682,7 @@ async fn run_scenario(
             "every event of the session is on its timeline"
         );
         wait_for_text(client, "#cart", "Sea salt crisps").await;
+        assert_no_error_banner(client).await;
         let deadline = Instant::now() + PATIENCE;
         while loaded_images(client, "#timeline img.thumb").await == 0 {
             assert!(Instant::now() < deadline, "no evidence thumbnail loaded");
@@ -683,6 +699,7 @@ async fn run_scenario(
         confirm.click().await.unwrap();
         wait_gone(client, &row).await;
         wait_for_text(client, ".page-head", "2 waiting").await;
+        assert_no_error_banner(client).await;
 
         // The approval reached the database: released to the relay, and audited as the operator's.
         let status = db.billing_status(SESSION).await.unwrap().unwrap();

@@ -28,9 +28,8 @@ impl ApiKeys {
     }
 
     /// Adds a key with its scope. Several keys may share a scope (one per gate, a key being rotated).
-    ///
-    /// # Panics
-    /// Never for a key of [`MIN_KEY_LEN`] bytes or more; shorter keys are refused by [`ApiKeys::try_with_key`].
+    /// A key shorter than `MIN_KEY_LEN` is not added (an error is logged); validate the configuration with
+    /// [`ApiKeys::try_with_key`] to report it instead.
     pub fn with_key(self, scope: Scope, key: &str) -> ApiKeys {
         match self.clone().try_with_key(scope, key) {
             Ok(keys) => keys,

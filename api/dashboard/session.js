@@ -21,6 +21,31 @@ function lightbox(src, caption) {
 
 const KIND = { pick: "Picked up", put: "Put back", put_back: "Put back" };
 
+/** An audit entry's `detail` (what changed, as JSON) in words. */
+function describeDetail(detail, currency, names) {
+  if (detail === null || detail === undefined) return null;
+  if (typeof detail !== "object") return String(detail);
+  const parts = [];
+  const lines = (list) => (list.length ? list.map((l) => `${l.quantity} × ${names.get(l.sku) ?? l.sku}`).join(", ") : "nothing");
+  const { before = {}, after = {} } = detail;
+  if (Array.isArray(before.lines) || Array.isArray(after.lines)) {
+    parts.push(`cart: ${lines(before.lines ?? [])} → ${lines(after.lines ?? [])}`);
+  }
+  if (before.total_minor !== undefined && after.total_minor !== undefined) {
+    parts.push(`total ${money(before.total_minor, currency)} → ${money(after.total_minor, currency)}`);
+  }
+  if (detail.refund_minor) {
+    parts.push(`refund ${money(detail.refund_minor, currency)}${detail.refund_sent === false ? " (not sent yet)" : ""}`);
+  }
+  if (before.status && after.status) parts.push(`status ${words(before.status)} → ${words(after.status)}`);
+  else if (before.status) parts.push(`was ${words(before.status)}`);
+  if (Array.isArray(detail.open_disputes) && detail.open_disputes.length) {
+    parts.push(`${detail.open_disputes.length} open dispute${detail.open_disputes.length === 1 ? "" : "s"}`);
+  }
+  if (detail.sku) parts.push(`line ${names.get(detail.sku) ?? detail.sku}`);
+  return parts.length ? parts.join(" · ") : JSON.stringify(detail);
+}
+
 function eventRow(event, names) {
   const evidence = sameOrigin(event.evidence_url);
   const caption = `${words(event.kind)} ${event.sku ?? ""} at ${time(event.at_ms)}`;
@@ -155,7 +180,7 @@ export function mount(root, ctx, { args: [sessionId] }) {
               ? h("ul", { class: "audit", id: "audit" }, audit.map((a) => h("li", {},
                 h("div", {}, h("span", { class: "who" }, a.actor), " ", words(a.action), h("span", { class: "muted" }, ` · ${dateTime(a.at_ms)}`)),
                 a.reason ? h("div", {}, "Reason: ", a.reason) : null,
-                a.detail ? h("div", { class: "muted" }, typeof a.detail === "string" ? a.detail : JSON.stringify(a.detail)) : null)))
+                a.detail ? h("div", { class: "muted" }, describeDetail(a.detail, currency, names)) : null)))
               : h("div", { class: "empty" }, "No operator has changed this session.")))));
   }
 

@@ -771,6 +771,8 @@ async fn run_scenario(
         save.click().await.unwrap();
         wait_gone(client, "#correct-dialog").await;
         wait_for_text(client, "#cart", "Sea salt crisps").await;
+        wait_for_text(client, "#audit", "second bottle").await;
+        wait_for_text(client, "#audit", "total €0.89 → €3.77").await;
         let corrected = db.final_cart(CORRECTED_SESSION).await.unwrap();
         let lines: Vec<(&str, i64)> = corrected
             .iter()

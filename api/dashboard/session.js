@@ -154,6 +154,11 @@ export function mount(root, ctx, { args: [sessionId] }) {
         summaryItem("Closed", detail.closed_at_ms === null || detail.closed_at_ms === undefined ? "still in store" : dateTime(detail.closed_at_ms)),
         summaryItem("Time in store", duration(detail.opened_at_ms, detail.closed_at_ms ?? Date.now())),
         summaryItem("Total", money(detail.total_minor, currency))),
+      detail.billing ? h("div", { class: "error-box", id: "charge-failure" },
+        h("strong", {}, "The charge was declined"),
+        ` after ${detail.billing.attempts ?? "?"} attempt${detail.billing.attempts === 1 ? "" : "s"}`,
+        detail.billing.last_error ? `: ${detail.billing.last_error}` : ".",
+        ctx.can("admin") ? " An admin can send it again once the shopper's payment method is fixed." : " An admin can send it again.") : null,
       reasons.length ? h("div", { class: "panel" }, h("div", { class: "panel-body" }, h("strong", {}, "Sent to review: "), reasons.map((r) => h("span", { class: "reason" }, r)))) : null,
       h("div", { class: "grid-2" },
         h("div", { class: "panel" },
@@ -197,7 +202,9 @@ export function mount(root, ctx, { args: [sessionId] }) {
       let detail;
       try {
         const [found, queue] = await Promise.all([get(`/api/sessions/${seg(sessionId)}`), get("/api/review")]);
-        detail = { ...found, in_queue: queue.some((s) => s.session_id === found.session_id) };
+        // A declined charge: why, and how often it was tried, from its billing.
+        const billing = found.status === "failed" ? await get(`/api/sessions/${seg(sessionId)}/billing`) : null;
+        detail = { ...found, in_queue: queue.some((s) => s.session_id === found.session_id), billing };
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) {
           last = null;

@@ -31,9 +31,11 @@ use walkout_api::{AppState, Database, EventRecord, LiveStore, Role, Sku, app};
 const CURRENCY: &str = "EUR";
 const REVIEWER: (&str, &str) = ("rita", "correct horse battery staple");
 const VIEWER: (&str, &str) = ("victor", "tr0ub4dor and three");
+const ADMIN: (&str, &str) = ("ada", "analytical engine 1843");
 const SESSION: &str = "s-review-1";
 const CORRECTED_SESSION: &str = "s-review-2";
 const WAITING_SESSION: &str = "s-review-3";
+const DECLINED_SESSION: &str = "s-declined-1";
 /// SKU code, name, unit price in cents.
 const CATALOG: [(&str, &str, i64); 5] = [
     ("apple", "Apple", 45),
@@ -165,6 +167,7 @@ async fn seed(db: &Database, live: &LiveStore) {
     db.upsert_user(VIEWER.0, VIEWER.1, Role::Viewer)
         .await
         .unwrap();
+    db.upsert_user(ADMIN.0, ADMIN.1, Role::Admin).await.unwrap();
     for (sku, name, price_minor) in CATALOG {
         db.upsert_sku(&Sku {
             sku: sku.into(),
@@ -269,6 +272,30 @@ async fn seed(db: &Database, live: &LiveStore) {
             .await
             .unwrap();
     }
+
+    // One whose charge the payments service declined for good (the relay's path: claim, then fail).
+    db.open_session(DECLINED_SESSION, "acct-90", "gate-in", opened_at_ms)
+        .await
+        .unwrap();
+    let declined = CloseRequest {
+        account_id: "acct-90".into(),
+        lines: vec![LineRequest {
+            sku: "sandwich".into(),
+            quantity: 1,
+        }],
+        review: false,
+    };
+    db.close_session(DECLINED_SESSION, &declined, CURRENCY, opened_at_ms + 60_000)
+        .await
+        .unwrap();
+    let claimed = db
+        .claim_due_charges(unix_now_ms(), 10, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "only the declined session is due");
+    db.fail_charge(&claimed[0], "HTTP 402: card declined")
+        .await
+        .unwrap();
 
     let slot = |id: &str, shelf: &str, sku: &str, x: f64, y: f64| {
         let (_, name, price_minor) = CATALOG.iter().find(|c| c.0 == sku).unwrap();
@@ -480,6 +507,21 @@ async fn wait_for_text(client: &Client, css: &str, text: &str) -> Element {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+async fn sign_out(client: &Client) {
+    client
+        .find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("login-form"))
+        .await
+        .unwrap();
 }
 
 /// The page shows no error banner (a failed request or a bug in a page's script).
@@ -791,18 +833,7 @@ async fn run_scenario(
         );
 
         // A viewer sees the queue and the sessions, but no button that would change them.
-        client
-            .find(Locator::Id("logout"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        client
-            .wait()
-            .for_element(Locator::Id("login-form"))
-            .await
-            .unwrap();
+        sign_out(client).await;
         log_in(client, base, VIEWER.0, VIEWER.1).await;
         wait_for_text(client, "#user-role", "viewer").await;
         client.goto(&format!("{base}/#/review")).await.unwrap();
@@ -815,6 +846,35 @@ async fn run_scenario(
             .unwrap();
         wait_for_text(client, "#cart", "Still water 500 ml").await;
         assert_no_actions(client).await;
+
+        // An admin sends a declined charge again.
+        sign_out(client).await;
+        log_in(client, base, ADMIN.0, ADMIN.1).await;
+        wait_for_text(client, "#user-role", "admin").await;
+        client
+            .goto(&format!("{base}/#/sessions/{DECLINED_SESSION}"))
+            .await
+            .unwrap();
+        wait_for_text(client, "#charge-failure", "card declined").await;
+        let retry = wait_for_text(client, "#retry-charge", "Retry charge").await;
+        retry.click().await.unwrap();
+        wait_for_text(client, "#retry-charge", "Confirm")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_gone(client, "#retry-charge").await;
+        wait_for_text(client, "#audit", ADMIN.0).await;
+        let status = db.billing_status(DECLINED_SESSION).await.unwrap().unwrap();
+        assert_eq!(status.status, "pending", "the charge is queued again");
+        assert!(
+            db.audit(DECLINED_SESSION)
+                .await
+                .unwrap()
+                .iter()
+                .any(|entry| entry.actor == ADMIN.0 && entry.action == "retry-charge"),
+            "the retry is audited"
+        );
     })
     .await
 }

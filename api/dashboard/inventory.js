@@ -12,6 +12,7 @@ export function mount(root) {
   root.append(h("div", { class: "page-head" }, h("h1", {}, "Inventory"), count, h("span", { class: "spacer" }), search), panel);
   let rows = null;
   let last = null;
+  let renderedAt = 0;
 
   function render() {
     if (rows === null) return;
@@ -42,8 +43,10 @@ export function mount(root) {
     async refresh() {
       const next = await get("/api/inventory");
       const json = JSON.stringify(next);
-      if (json === last) return;
+      // Unchanged stock is redrawn only now and then, to keep the "updated ... ago" column true.
+      if (json === last && Date.now() - renderedAt < 10_000) return;
       last = json;
+      renderedAt = Date.now();
       rows = next.sort((a, b) => String(a.slot).localeCompare(String(b.slot), undefined, { numeric: true }));
       render();
     },

@@ -7,6 +7,8 @@ import { ago, fill, h, money, s } from "/assets/util.js";
 
 const PALETTE = ["#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4d7c0f"];
 const STORE_REFRESH_MS = 30_000;
+/** Positions older than this are shown as stale: the pipeline normally sends them several times a second. */
+const STALE_MS = 5_000;
 
 function colourOf(trackId) {
   return PALETTE[Math.abs(Number(trackId) || 0) % PALETTE.length];
@@ -144,7 +146,10 @@ export function mount(root) {
           lastLive = "";
         }
       }
-      document.getElementById("map-sub").textContent = `positions ${ago(live.at_ms)}`;
+      const sub = document.getElementById("map-sub");
+      const stale = live.at_ms > 0 && Date.now() - live.at_ms > STALE_MS;
+      sub.textContent = live.at_ms > 0 ? `positions ${ago(live.at_ms)}${stale ? ": the tracker has stopped sending" : ""}` : "no positions yet";
+      sub.classList.toggle("stale", stale);
       const liveJson = JSON.stringify(live.shoppers);
       if (liveJson === lastLive) return;
       lastLive = liveJson;

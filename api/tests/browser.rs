@@ -44,8 +44,9 @@ const CATALOG: [(&str, &str, i64); 5] = [
     ("sandwich", "Ham sandwich", 450),
     ("water-500", "Still water 500 ml", 89),
 ];
-/// How long to wait for the page to show something: the pages poll every second.
-const PATIENCE: Duration = Duration::from_secs(15);
+/// How long to wait for the page to show something: the pages poll every second, and a loaded CI
+/// machine may be slow to start Chromium and run its first scripts.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The path of a required program: `$env_var`, else the first of `candidates` that exists.
 fn required_program(env_var: &str, candidates: &[&str], what: &str) -> PathBuf {

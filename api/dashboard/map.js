@@ -160,13 +160,14 @@ export function mount(root) {
   };
 }
 
-/** The layout, or null when the server has none (404) or it has no floor. */
+/** The layout, or null when the server has none yet (404, 503) or it has no floor. */
 async function fetchStore() {
   try {
     const store = await get("/api/store");
     return store && store.floor && store.floor.width_m > 0 && store.floor.depth_m > 0 ? store : null;
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return null;
+    // 503: the server has started but has not loaded the store's configuration yet.
+    if (err instanceof ApiError && (err.status === 404 || err.status === 503)) return null;
     throw err;
   }
 }

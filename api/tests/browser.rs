@@ -628,12 +628,24 @@ async fn an_operator_logs_in_reviews_and_approves_a_session_in_chromium() {
     seed(&db, &state.live).await;
     let addr = serve(state).await;
     let base = format!("http://{addr}");
+    // A store that has just started: an operator, and nothing else yet.
+    let empty_db = Database::connect(&format!(
+        "sqlite://{}",
+        scratch.path().join("empty.db").display()
+    ))
+    .await
+    .unwrap();
+    empty_db
+        .upsert_user(VIEWER.0, VIEWER.1, Role::Viewer)
+        .await
+        .unwrap();
+    let empty_base = format!("http://{}", serve(AppState::new(empty_db, CURRENCY)).await);
 
     let driver = Chromedriver::start(&chromedriver, scratch.path());
     let profile = scratch.path().join("profile");
     std::fs::create_dir_all(&profile).unwrap();
     let client = driver.browser(&chrome, &profile).await;
-    let outcome = run_scenario(&client, &base, &db, scratch.path()).await;
+    let outcome = run_scenario(&client, &base, &empty_base, &db, scratch.path()).await;
     if outcome.is_err() {
         let failure = std::env::temp_dir().join("walkout-browser-failure.png");
         if let Ok(png) = client.screenshot().await {
@@ -649,10 +661,32 @@ async fn an_operator_logs_in_reviews_and_approves_a_session_in_chromium() {
 async fn run_scenario(
     client: &Client,
     base: &str,
+    empty_base: &str,
     db: &Database,
     scratch: &Path,
 ) -> Result<(), Box<dyn Any + Send>> {
     catch_unwind(async {
+        // Before there is anything to show, every page says so, and none shows an error.
+        log_in(client, empty_base, VIEWER.0, VIEWER.1).await;
+        wait_for_text(client, "#user-role", "viewer").await;
+        for (page, css, says) in [
+            ("map", "#page", "No store layout yet"),
+            ("map", "#shopper-list", "Nobody in the store"),
+            ("cameras", "#camera-grid", "No cameras"),
+            ("sessions", "#sessions", "No sessions yet"),
+            ("sessions?status=live", "#sessions", "Nobody is shopping"),
+            ("review", "#review-queue", "All caught up"),
+            ("inventory", "#inventory", "No inventory yet"),
+            ("sessions/s-nowhere", "#session", "No such session"),
+        ] {
+            client
+                .goto(&format!("{empty_base}/#/{page}"))
+                .await
+                .unwrap();
+            wait_for_text(client, css, says).await;
+            assert_no_error_banner(client).await;
+        }
+
         // A wrong password is refused on the form, and nobody is signed in.
         log_in(client, base, REVIEWER.0, "not the password").await;
         wait_for_text(client, "#login-error", "Wrong username or password").await;

@@ -122,25 +122,30 @@ impl Chromedriver {
                 ],
             }),
         );
-        let url = format!("http://127.0.0.1:{}", self.port);
+        // chromedriver takes a moment to listen; then one session request starts the browser.
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let connected = ClientBuilder::new(HttpConnector::new())
-                .capabilities(capabilities.clone())
-                .connect(&url)
-                .await;
-            match connected {
-                Ok(client) => return client,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!(
-                    "chromedriver did not start a browser: {e}\n--- chromedriver log ---\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                ),
-            }
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver is not listening on port {} after 20 s\n--- chromedriver log ---\n{}",
+                self.port,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "chromedriver did not start Chromium: {e}\n--- chromedriver log ---\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                )
+            })
     }
 }
 

@@ -77,6 +77,7 @@ export function mount(root, ctx, { args: [sessionId] }) {
     h("div", { class: "page-head" }, h("a", { href: "#/sessions" }, "← Sessions"), title, status, h("span", { class: "spacer" }), actions),
     notice, body);
   let last = null;
+  let renderedAt = 0;
   let catalog = null; // sku -> name, for events of products that are not in the cart
   let busy = false; // an editor is open: leave the page as it is under it
 
@@ -215,8 +216,11 @@ export function mount(root, ctx, { args: [sessionId] }) {
         throw err;
       }
       const json = JSON.stringify(detail);
-      if (json === last) return;
+      // A live session's "time in store" grows: redraw it now and then even when nothing else changed.
+      const ticking = detail.status === "live" && Date.now() - renderedAt > 5_000;
+      if (json === last && !ticking) return;
       last = json;
+      renderedAt = Date.now();
       render(detail);
     },
     unmount() {},

@@ -271,6 +271,11 @@ impl Sessions {
             .iter()
             .filter_map(|t| self.by_track.get(t).copied())
             .collect();
+        let all_bound = tracks.iter().all(|t| self.by_track.contains_key(t));
+        if all_bound && sessions.len() == 1 {
+            // a family swapped among themselves: the one cart they share is the same either way
+            return;
+        }
         for id in sessions {
             if let Some(session) = self.sessions.get_mut(&id) {
                 session.review.push(ReviewReason::UncertainIdentity {
@@ -571,5 +576,33 @@ mod tests {
                 }]
             );
         }
+    }
+
+    #[test]
+    fn a_family_swapped_among_themselves_needs_no_review() {
+        let (mut fusion, mut sessions) = store();
+        run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 100);
+        sessions.check_in(check_in("family", 50), &fusion);
+        run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, 0.0), (2, 2_000, 0.0)],
+            200,
+            2_100,
+        );
+        sessions.check_in(check_in("family", 2_050), &fusion);
+        run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, 0.0), (2, 2_000, 0.0)],
+            2_200,
+            3_000,
+        );
+        sessions.add_event(1, event(7, 2_500, 0.95));
+        sessions.flag_uncertain_identity(7, 1, &[2]);
+        assert!(!sessions.get(1).unwrap().needs_review());
+        // with someone outside the family the event may be theirs
+        sessions.flag_uncertain_identity(7, 1, &[2, 99]);
+        assert!(sessions.get(1).unwrap().needs_review());
     }
 }

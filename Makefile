@@ -10,7 +10,7 @@ CARGO_TEST_FLAGS ?=
 .PHONY: help setup demo test lint fmt unit bench
 
 help:
-	@echo "make demo   run the furthest end-to-end path (installs what it needs the first time)"
+	@echo "make demo   the whole store, live, with its dashboard (installs what it needs the first time)"
 	@echo "make test   run every check and test (installs what it needs the first time)"
 	@echo "make setup  install system packages and the ONNX Runtime library only"
 	@echo "make lint   cargo fmt --check and clippy"
@@ -21,9 +21,7 @@ setup:
 
 demo: setup
 	cargo build --release --bin walkout
-	./target/release/walkout detect --model models/manifests/yolox_nano.toml \
-	    --video $(SHARED)/media/vtest.avi --summary > /dev/null
-	./target/release/walkout detect --model models/manifests/yolox_nano.toml --image $(SHARED)/media/bus.jpg
+	./target/release/walkout demo $(DEMO_FLAGS)
 
 lint:
 	cargo fmt --all --check

@@ -8,13 +8,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use walkout_cameras::Source;
 use walkout_datasets::Scenario;
 use walkout_datasets::scenario::{Camera, Intrinsics, Noise, Store};
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     /// The store: its name, currency, floor, shelves with their slots, and gates.
@@ -30,9 +30,59 @@ pub struct ServeConfig {
     /// The HTTP server for the dashboard, the app and the sensors.
     #[serde(default)]
     pub http: HttpSection,
+    /// Who may use the service: the first operator, and where the machine credentials come from.
+    #[serde(default)]
+    pub auth: AuthSection,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Credentials, each read from an environment variable the file names (never from the file itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// The first operator, an admin; created at start, or its password reset to the variable's value.
+    pub admin_user: String,
+    /// Holds the admin's password (at least 8 characters).
+    pub admin_password_env: String,
+    /// Holds the API key of the entry gates and the store's sensors (at least 16 characters).
+    pub ingest_key_env: String,
+    /// Holds the API key of the mobile app's backend (at least 16 characters).
+    pub app_key_env: String,
+    /// Holds the HMAC secret that signs the app's check-in QR tokens (at least 16 characters).
+    pub check_in_secret_env: String,
+    /// How long a check-in token stays valid, seconds.
+    pub check_in_ttl_secs: i64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            admin_user: "admin".into(),
+            admin_password_env: "WALKOUT_ADMIN_PASSWORD".into(),
+            ingest_key_env: "WALKOUT_INGEST_KEY".into(),
+            app_key_env: "WALKOUT_APP_KEY".into(),
+            check_in_secret_env: "WALKOUT_CHECKIN_SECRET".into(),
+            check_in_ttl_secs: 120,
+        }
+    }
+}
+
+/// The secret values a configuration names, read from the environment.
+#[derive(Clone)]
+pub struct Secrets {
+    pub payments: String,
+    pub admin_password: String,
+    pub ingest_key: String,
+    pub app_key: String,
+    pub check_in: String,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(***)")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     /// Shown on the dashboard and receipts.
@@ -43,7 +93,7 @@ pub struct StoreSection {
     pub layout: Store,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraSection {
     /// Unique id, e.g. `"aisle-2-north"`.
@@ -62,7 +112,7 @@ pub struct CameraSection {
     pub fps: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
     /// The detector's manifest, relative to this file.
@@ -76,14 +126,14 @@ fn default_providers() -> Vec<String> {
     vec!["cpu".into()]
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSection {
     /// `sqlite://PATH` (the default kind) or `postgres://…`; `DATABASE_URL` overrides it.
     pub url: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentsSection {
     /// The payments service's charge endpoint.
@@ -93,7 +143,7 @@ pub struct PaymentsSection {
     pub secret_env: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
     /// Address to listen on.
@@ -147,6 +197,23 @@ impl ServeConfig {
         } else {
             Err(fail(problems))
         }
+    }
+
+    /// The secrets the configuration names, from `env`; [`ServeConfig::load`] has checked they are set.
+    pub fn secrets(&self, env: &dyn Fn(&str) -> Option<String>) -> Secrets {
+        let get = |name: &str| env(name).unwrap_or_default();
+        Secrets {
+            payments: get(&self.payments.secret_env),
+            admin_password: get(&self.auth.admin_password_env),
+            ingest_key: get(&self.auth.ingest_key_env),
+            app_key: get(&self.auth.app_key_env),
+            check_in: get(&self.auth.check_in_secret_env),
+        }
+    }
+
+    /// The database URL: `DATABASE_URL` when set, else the file's.
+    pub fn database_url(&self, env: &dyn Fn(&str) -> Option<String>) -> String {
+        env("DATABASE_URL").unwrap_or_else(|| self.database.url.clone())
     }
 
     /// The store and cameras as a scenario without shoppers: the form the pipeline's wiring takes.
@@ -223,16 +290,32 @@ impl ServeConfig {
                 self.payments.url
             ));
         }
-        match env(&self.payments.secret_env) {
-            Some(secret) if secret.len() >= 16 => {}
-            Some(_) => problems.push(format!(
-                "payments.secret_env: `{}` holds a secret shorter than 16 characters",
-                self.payments.secret_env
-            )),
-            None => problems.push(format!(
-                "payments.secret_env: the environment variable `{}` is not set",
-                self.payments.secret_env
-            )),
+        let auth = &self.auth;
+        for (field, var, min) in [
+            ("payments.secret_env", &self.payments.secret_env, 16),
+            ("auth.admin_password_env", &auth.admin_password_env, 8),
+            ("auth.ingest_key_env", &auth.ingest_key_env, 16),
+            ("auth.app_key_env", &auth.app_key_env, 16),
+            ("auth.check_in_secret_env", &auth.check_in_secret_env, 16),
+        ] {
+            match env(var) {
+                Some(secret) if secret.len() >= min => {}
+                Some(_) => problems.push(format!(
+                    "{field}: `{var}` holds a value shorter than {min} characters"
+                )),
+                None => problems.push(format!(
+                    "{field}: the environment variable `{var}` is not set"
+                )),
+            }
+        }
+        if auth.admin_user.trim().is_empty() {
+            problems.push("auth.admin_user: must not be empty".into());
+        }
+        if !(10..=3600).contains(&auth.check_in_ttl_secs) {
+            problems.push(format!(
+                "auth.check_in_ttl_secs: {} is outside 10..=3600",
+                auth.check_in_ttl_secs
+            ));
         }
         problems
     }
@@ -247,7 +330,8 @@ mod tests {
     }
 
     fn env_with_secret(name: &str) -> Option<String> {
-        (name == "WALKOUT_PAYMENTS_SECRET").then(|| "0123456789abcdef0123".to_string())
+        name.starts_with("WALKOUT_")
+            .then(|| "0123456789abcdef0123".to_string())
     }
 
     #[test]
@@ -281,6 +365,7 @@ mod tests {
             "database.url",
             "model.manifest",
             "payments.secret_env",
+            "auth.app_key_env",
         ] {
             assert!(
                 message.contains(needle),

@@ -2,7 +2,9 @@
 
 mod cli;
 mod config;
+mod live;
 mod report;
+mod serve;
 mod wiring;
 
 use std::process::ExitCode;

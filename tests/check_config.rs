@@ -18,12 +18,16 @@ fn the_demo_store_is_fully_watched() {
         .arg("--config")
         .arg(config("demo-store.toml"))
         .env("WALKOUT_PAYMENTS_SECRET", "demo-secret-0123456789")
+        .env("WALKOUT_ADMIN_PASSWORD", "demo-password")
+        .env("WALKOUT_INGEST_KEY", "demo-ingest-key-0123456789")
+        .env("WALKOUT_APP_KEY", "demo-app-key-0123456789")
+        .env("WALKOUT_CHECKIN_SECRET", "demo-check-in-secret-0123456789")
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let summary = stdout(&output);
     assert!(
-        summary.contains("4 cameras, 5 slots, 5 watched"),
+        summary.contains("4 cameras, 48 slots, 48 watched"),
         "{summary}"
     );
 }
@@ -35,6 +39,10 @@ fn a_missing_secret_is_named_and_never_a_default() {
         .arg("--config")
         .arg(config("store.template.toml"))
         .env_remove("WALKOUT_PAYMENTS_SECRET")
+        .env("WALKOUT_ADMIN_PASSWORD", "demo-password")
+        .env("WALKOUT_INGEST_KEY", "demo-ingest-key-0123456789")
+        .env("WALKOUT_APP_KEY", "demo-app-key-0123456789")
+        .env("WALKOUT_CHECKIN_SECRET", "demo-check-in-secret-0123456789")
         .output()
         .unwrap();
     assert_clean_failure(&output, "WALKOUT_PAYMENTS_SECRET");

@@ -1,11 +1,13 @@
 mod bench;
 mod billing;
 mod check_config;
+mod demo;
 mod detect;
 pub(crate) mod eval;
 mod eval_table;
 mod probe;
 mod sandbox;
+mod serve;
 mod simulate;
 mod track;
 
@@ -24,6 +26,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a store from its configuration file: cameras, detector, dashboard, app and gates, billing.
+    Serve(serve::ServeArgs),
+    /// The whole store, live, on a rendered shop served over RTSP; prints receipts beside the truth.
+    Demo(demo::DemoArgs),
     /// Run a detector on a video or an image and print one JSON line per frame.
     Detect(detect::DetectArgs),
     /// Decode a camera source and print what it holds as one JSON object.
@@ -48,6 +54,8 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Bench(args) => bench::run(args),

@@ -42,7 +42,8 @@ pub struct ShelfEvent {
     pub quantity: u32,
     /// The session the event is attributed to, if any.
     pub session: Option<u64>,
-    /// 0..1: how sure the attribution is (the margin to the next candidate).
+    /// 0..1: how sure the event is: the shopper's margin to the next candidate, times how sure the
+    /// slot is (a count change where slot regions overlap) and how well the count settled.
     pub confidence: f32,
     pub evidence: Vec<Evidence>,
 }

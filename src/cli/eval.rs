@@ -211,6 +211,11 @@ fn oracle_frames(
         score: 1.0,
         bbox,
     };
+    let initial_stock: BTreeMap<&str, u32> = scenario
+        .store
+        .slots()
+        .map(|s| (s.id.as_str(), s.initial_stock))
+        .collect();
     let mut frames: Vec<(f64, String, u32)> = Vec::new();
     for camera in &scenario.cameras {
         let Some(camera_truth) = truth.cameras.get(&camera.id) else {
@@ -254,8 +259,11 @@ fn oracle_frames(
                 .contents_at(&Holder::Slot(slot.slot.clone()), time)
                 .values()
                 .sum();
+            // each unit keeps its place on the shelf: unit k sits at the k-th of the slot's initial
+            // places, so that taking one away does not move the others (as on a real shelf)
+            let places = initial_stock.get(slot.slot.as_str()).copied().unwrap_or(0).max(units);
             let r = slot.region;
-            let step = r.width() / (units as f32 + 1.0);
+            let step = r.width() / (places as f32 + 1.0);
             for unit in 0..units {
                 let cx = r.x1 + step * (unit as f32 + 1.0);
                 let cy = (r.y1 + r.y2) / 2.0;

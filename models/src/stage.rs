@@ -15,7 +15,8 @@ use crate::{Detector, Manifest, ModelError, RuntimeConfig, StageTimings};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Scheduling {
-    /// Batch when the model has a dynamic batch dimension, otherwise a pool of one session per core.
+    /// Batch when the model has a dynamic batch dimension, otherwise one single-threaded session per core
+    /// taking frames in turn ([`Scheduling::Interleave`]).
     #[default]
     Auto,
     /// One session; frames waiting from several cameras go into one `Session::run`.
@@ -109,7 +110,7 @@ impl DetectionStage {
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
         let scheduling = match config.scheduling {
             Scheduling::Auto if dynamic_batch => Scheduling::Batch { max_batch: 8 },
-            Scheduling::Auto => Scheduling::Pool {
+            Scheduling::Auto => Scheduling::Interleave {
                 sessions: cores.clamp(1, 4),
             },
             Scheduling::Batch { max_batch } => Scheduling::Batch {

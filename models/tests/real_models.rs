@@ -437,6 +437,27 @@ fn interleaved_stage_is_lossless_and_keeps_the_input_order() {
 }
 
 #[test]
+fn a_fixed_batch_model_interleaves_one_session_per_core() {
+    let config = DetectionConfig {
+        manifest: manifest("yolox_nano"),
+        runtime: runtime(),
+        scheduling: Scheduling::Auto,
+    };
+    let (frames_tx, frames_rx) = crossbeam_channel::bounded::<Frame>(1);
+    let (out_tx, _out_rx) = crossbeam_channel::bounded(1);
+    let stage = DetectionStage::spawn(&config, frames_rx, out_tx).unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        stage.scheduling(),
+        Scheduling::Interleave {
+            sessions: cores.clamp(1, 4)
+        }
+    );
+    drop(frames_tx);
+    stage.join();
+}
+
+#[test]
 fn the_store_detector_loads_through_its_manifest_and_batches() {
     let mut detector =
         Detector::load(&repo("models/walkout_store/walkout_store.toml"), &runtime()).unwrap();

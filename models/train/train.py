@@ -4,12 +4,29 @@ exports it to ONNX in the YOLOX raw-grid layout that `walkout-models` decodes.
 Reproducible: a fixed seed for data order, initialisation and augmentation; the data comes from
 `walkout simulate --export-training` on seeds listed below, validation from seeds never used in training.
 
-    python3 models/train/train.py --walkout target/release/walkout --out models/walkout_store
-    python3 models/train/train.py --smoke        # a minute on random data: shapes, export, the ORT check
+    # the shipped model: started from the first model (commit 33483ab's walkout_store.onnx), 55 minutes
+    git show 33483ab:models/walkout_store/walkout_store.onnx > .cache/walkout_store_v1.onnx
+    nice -n 10 python3 models/train/train.py --walkout target/release/walkout --out models/walkout_store \
+        --warm-start .cache/walkout_store_v1.onnx --threads 2 --max-train-minutes 55
+    python3 models/train/train.py --smoke        # seconds on random data: shapes, export, the ORT check
+    python3 models/train/train.py --resume CKPT  # go on from a checkpoint (a run cut off early)
+    python3 models/train/evaluate.py --model models/walkout_store/walkout_store.onnx --nms 0.6 --score 0.5
 
-Outputs in --out: walkout_store.onnx, metrics.json (mAP@0.5 per class on the validation scenes, training
+Two output levels, both in the YOLOX raw-grid layout and concatenated in the order the manifest's
+`strides = [4, 8]` lists them (each level's cells row-major, exactly how the `yolox` decoder builds its grid):
+- stride 4 (160x120 cells) finds hands and products: hands are 5-19 px and products stand 6-12 px apart on a
+  shelf seen at a glancing angle, so a coarser grid puts two of them in one cell;
+- stride 8 (80x60 cells) finds persons, with context from strides 16 and 32.
+
+Training runs on random 320x256 crops of the 640x480 frames (the net is fully convolutional, so a crop keeps
+every object's size in pixels) for a quarter of a full frame's compute; half of the crops are centred on a
+person or a hand, which are rare next to ~300 products per frame. Hands and persons are weighted up in the
+objectness, class and box losses for the same reason.
+
+Outputs in --out: walkout_store.onnx and metrics.json (mAP@0.5 per class on the validation scenes, training
 time, CPU inference ms per 640x480 frame). The manifest and model card beside it are written by hand from
-metrics.json.
+metrics.json. Checkpoints (--checkpoint) are saved every few minutes, so a run cut off early still leaves a
+model to export with --resume.
 """
 import argparse
 import json
@@ -27,9 +44,17 @@ import torch.nn.functional as F
 from PIL import Image
 
 CLASSES = ["person", "hand", "product"]
-WIDTH, HEIGHT, STRIDE = 640, 480, 8
+PERSON, HAND, PRODUCT = 0, 1, 2
+WIDTH, HEIGHT = 640, 480
+# (stride, classes assigned to the level); the export concatenates the levels in this order
+LEVELS = [(4, (HAND, PRODUCT)), (8, (PERSON,))]
+STRIDES = [s for s, _ in LEVELS]
+CROP_W, CROP_H = 320, 256
 TRAIN_SEEDS = list(range(1000, 1006))
 VAL_SEEDS = [9001, 9002]
+# Positives per class are weighted so that the rare classes are not drowned by ~300 products per frame
+# (per frame: ~1.5 hands with 9 positive cells each, ~300 products with one cell each).
+CLASS_WEIGHT = {PERSON: 1.0, HAND: 6.0, PRODUCT: 1.0}
 
 
 def seed_everything(seed: int) -> None:
@@ -55,9 +80,18 @@ class DepthwiseBlock(nn.Module):
         return F.relu(x + self.pw(self.dw(x)))
 
 
+def head(cin, classes):
+    layer = nn.Conv2d(cin, 5 + classes, 1)
+    with torch.no_grad():  # start with low objectness: most cells are background
+        layer.bias[4:] = -4.0
+    return layer
+
+
 class StoreNet(nn.Module):
-    """Stride-8 anchor-free detector. Small objects (hands, cans) from a ceiling camera are 10-30 px at
-    640x480, so the head works at stride 8 with context fused in from stride 16."""
+    """A small feature pyramid. The backbone to stride 16 and the stride-8 path (lateral, fuse, head8) have
+    the shapes of the first shipped model, so training can start from it (--warm-start); a stride-32 stage
+    adds context to stride 16 through a branch that starts at zero, and a stride-4 path (lat2, fuse1, head4)
+    finds hands and products. The stride-8 head finds persons (see the module docstring)."""
 
     def __init__(self, classes=len(CLASSES)):
         super().__init__()
@@ -65,33 +99,107 @@ class StoreNet(nn.Module):
         self.s1 = nn.Sequential(conv(16, 32, 2), DepthwiseBlock(32))  # /4
         self.s2 = nn.Sequential(conv(32, 64, 2), DepthwiseBlock(64), DepthwiseBlock(64))  # /8
         self.s3 = nn.Sequential(conv(64, 96, 2), DepthwiseBlock(96), DepthwiseBlock(96))  # /16
+        self.s4 = nn.Sequential(conv(96, 128, 2), DepthwiseBlock(128))  # /32
+        self.context = conv(128, 96, 1, k=1)
+        with torch.no_grad():
+            self.context[1].weight.zero_()  # adds nothing until trained: a warm start keeps its stride 16
         self.lateral = conv(96, 64, 1, k=1)
         self.fuse = nn.Sequential(conv(128, 64), DepthwiseBlock(64))
-        self.head = nn.Conv2d(64, 5 + classes, 1)
-        with torch.no_grad():  # start with low objectness: most cells are background
-            self.head.bias[4] = -4.0
-            self.head.bias[5:] = -4.0
+        self.lat2 = conv(64, 32, 1, k=1)
+        self.fuse1 = nn.Sequential(conv(64, 32, 1, k=1), DepthwiseBlock(32), DepthwiseBlock(32))
+        self.head4 = head(32, classes)
+        self.head8 = head(64, classes)
 
     def forward(self, x):
-        c2 = self.s2(self.s1(self.stem(x)))
+        c1 = self.s1(self.stem(x))
+        c2 = self.s2(c1)
         c3 = self.s3(c2)
-        up = F.interpolate(self.lateral(c3), size=c2.shape[-2:], mode="nearest")
-        return self.head(self.fuse(torch.cat([c2, up], 1)))  # [B, 5+C, H/8, W/8], raw
+        p3 = c3 + F.interpolate(self.context(self.s4(c3)), size=c3.shape[-2:], mode="nearest")
+        p2 = self.fuse(torch.cat([c2, F.interpolate(self.lateral(p3), size=c2.shape[-2:], mode="nearest")], 1))
+        p1 = self.fuse1(torch.cat([c1, F.interpolate(self.lat2(p2), size=c1.shape[-2:], mode="nearest")], 1))
+        return [self.head4(p1), self.head8(p2)]  # raw [B, 5+C, H/s, W/s] per level, in LEVELS order
+
+    def warm_pairs(self):
+        """(conv, batch norm) in the first shipped model's graph order, then its head."""
+        blocks = [self.stem, *self.s1, *self.s2, *self.s3, self.lateral, *self.fuse]
+        pairs = []
+        for block in blocks:
+            if isinstance(block, DepthwiseBlock):
+                pairs += [(block.dw[0], block.dw[1]), (block.pw[0], block.pw[1])]
+            else:
+                pairs.append((block[0], block[1]))
+        return pairs, self.head8
+
+
+def warm_start(model: StoreNet, onnx_path: Path, images: torch.Tensor):
+    """Starts from the first shipped model. Its export folded each BatchNorm into the convolution before it,
+    so the convolutions take the folded weights and each BatchNorm gets the scale and shift that make it,
+    in training mode on a batch of real frames, give back exactly the folded layer's output."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    named = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    folded = [named[n] for n in sorted((n for n in named if n.startswith("onnx::Conv_")), key=lambda n: int(n.split("_")[-1]))]
+    pairs, head8 = model.warm_pairs()
+    if len(folded) != 2 * len(pairs):
+        raise SystemExit(f"{onnx_path}: {len(folded) // 2} convolutions, expected {len(pairs)}")
+    hooks = []
+    for (c, bn), weight, bias in zip(pairs, folded[0::2], folded[1::2]):
+        if c.weight.shape != weight.shape:
+            raise SystemExit(f"{onnx_path}: a convolution of {tuple(weight.shape)}, expected {tuple(c.weight.shape)}")
+        with torch.no_grad():
+            c.weight.copy_(weight)
+
+        def calibrate(module, inputs, bias=bias):
+            x = inputs[0]
+            mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+            with torch.no_grad():
+                module.weight.copy_((var + module.eps).sqrt())
+                module.bias.copy_(bias + mean)
+                module.running_mean.copy_(mean)
+                module.running_var.copy_(var)
+
+        hooks.append(bn.register_forward_pre_hook(calibrate))
+    with torch.no_grad():
+        head8.weight.copy_(named["net.head.weight"])
+        head8.bias.copy_(named["net.head.bias"])
+        model.train()
+        model(images)
+    for h in hooks:
+        h.remove()
 
 
 class Exported(nn.Module):
     """The ONNX graph: YOLOX's raw grid [B, N, 5+C], offsets and log sizes raw, objectness and class
-    probabilities through a sigmoid, cells row-major, exactly what the `yolox` decoder reads."""
+    probabilities through a sigmoid; the stride-4 cells row-major, then the stride-8 cells row-major, exactly
+    the grid the `yolox` decoder builds from `strides = [4, 8]`.
 
-    def __init__(self, net):
+    `peaks` (off in the shipped model): hands and persons are trained on the 3x3 cells around their centre,
+    so neighbouring cells report the same object with boxes a pixel or two apart. With peaks the graph keeps,
+    for those classes, only the cell whose score is the largest of its 3x3 neighbourhood (CenterNet's
+    max-pool peak picking). On the validation scenes it raised hand precision at a 0.3 score from 0.09 to
+    0.30 but cost person mAP (0.90 to 0.86) and hand recall, and changed nothing in the pipeline's results,
+    so it is left off. Products are never peak-picked: neighbouring products can be one cell apart."""
+
+    def __init__(self, net, peaks=False):
         super().__init__()
         self.net = net
+        self.peaks = peaks
 
     def forward(self, x):
-        out = self.net(x)
-        b, c, h, w = out.shape
-        out = out.flatten(2).transpose(1, 2)  # [B, H*W, 5+C]
-        return torch.cat([out[..., :4], torch.sigmoid(out[..., 4:])], dim=-1)
+        rows = []
+        for (_, classes_here), level in zip(LEVELS, self.net(x)):
+            obj, cls = torch.sigmoid(level[:, 4:5]), torch.sigmoid(level[:, 5:])
+            best = cls.argmax(1, keepdim=True)
+            for c in classes_here:
+                if c == PRODUCT or not self.peaks:
+                    continue
+                score = obj * cls[:, c : c + 1]
+                beaten = (score < F.max_pool2d(score, 3, 1, 1)) & (best == c)
+                obj = torch.where(beaten, torch.zeros_like(obj), obj)
+            rows.append(torch.cat([level[:, :4], obj, cls], 1).flatten(2))
+        return torch.cat(rows, dim=2).transpose(1, 2)  # [B, N, 5+C]
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -109,88 +217,155 @@ def load_split(folder: Path):
     return items
 
 
-def to_tensor(path: Path, rng: random.Random | None):
-    image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+def pixel_boxes(labels: np.ndarray) -> np.ndarray:
+    """YOLO labels (class, cx, cy, w, h normalised) to (class, cx, cy, w, h) in pixels of the frame."""
+    b = labels.astype(np.float64).copy()
+    b[:, [1, 3]] *= WIDTH
+    b[:, [2, 4]] *= HEIGHT
+    return b
+
+
+def read_image(path: Path) -> np.ndarray:
+    image = np.asarray(Image.open(path).convert("RGB"))
     if image.shape[:2] != (HEIGHT, WIDTH):
         raise ValueError(f"{path}: {image.shape[1]}x{image.shape[0]}, the detector is trained on {WIDTH}x{HEIGHT}")
-    if rng is not None:  # lighting varies in a real store too
-        image = np.clip(image * rng.uniform(0.7, 1.3) + rng.uniform(-0.05, 0.05), 0.0, 1.0)
-    return torch.from_numpy(image.transpose(2, 0, 1).copy())
+    return image
 
 
-def targets_for(boxes: np.ndarray, gh: int, gw: int, classes: int, flip: bool):
-    """Centre-cell assignment (plus the 3x3 neighbourhood for large boxes, which gives persons more
-    positives): objectness, class, and the YOLOX box encoding per positive cell. A cell belongs to the
-    smallest box covering it, so the largest boxes are written first and smaller ones overwrite them."""
+def augment(image: np.ndarray, boxes: np.ndarray, rng: random.Random):
+    """A random crop (half of them centred on a person or hand), a horizontal flip, and lighting."""
+    rare = boxes[boxes[:, 0] != PRODUCT]
+    if len(rare) and rng.random() < 0.5:
+        c = rare[rng.randrange(len(rare))]
+        cx, cy = c[1] + rng.uniform(-0.3, 0.3) * CROP_W, c[2] + rng.uniform(-0.3, 0.3) * CROP_H
+        x0, y0 = int(cx - CROP_W / 2), int(cy - CROP_H / 2)
+    else:
+        x0, y0 = rng.randrange(WIDTH - CROP_W + 1), rng.randrange(HEIGHT - CROP_H + 1)
+    x0, y0 = min(max(x0, 0), WIDTH - CROP_W), min(max(y0, 0), HEIGHT - CROP_H)
+    image = image[y0 : y0 + CROP_H, x0 : x0 + CROP_W].astype(np.float32) / 255.0
+    b = boxes.copy()
+    if len(b):
+        # clip each box to the crop; keep it if most of it (or its centre) is still inside
+        x1, y1 = np.clip(b[:, 1] - b[:, 3] / 2 - x0, 0, CROP_W), np.clip(b[:, 2] - b[:, 4] / 2 - y0, 0, CROP_H)
+        x2, y2 = np.clip(b[:, 1] + b[:, 3] / 2 - x0, 0, CROP_W), np.clip(b[:, 2] + b[:, 4] / 2 - y0, 0, CROP_H)
+        kept = ((x2 - x1) * (y2 - y1)) >= 0.5 * b[:, 3] * b[:, 4]
+        b = np.stack([b[:, 0], (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], 1)[kept]
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+        if len(b):
+            b[:, 1] = CROP_W - b[:, 1]
+    image = image * rng.uniform(0.7, 1.3) + rng.uniform(-0.06, 0.06)
+    image = image * np.array([rng.uniform(0.9, 1.1) for _ in range(3)], np.float32)  # white balance
+    image = np.clip(image, 0.0, 1.0)
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)), b
+
+
+def level_targets(boxes: np.ndarray, stride: int, classes_here, height: int, width: int):
+    """Targets of one level for one image: objectness, class index (-1 background), the YOLOX box encoding
+    and the loss weight per cell. A box owns its centre cell; hands and persons also the 3x3 cells around it
+    (more positives for the rare classes). A cell belongs to the smallest box covering it, so the largest
+    boxes are written first and smaller ones overwrite them."""
+    gh, gw = height // stride, width // stride
     obj = np.zeros((gh, gw), np.float32)
-    cls = np.zeros((classes, gh, gw), np.float32)
+    cls = np.full((gh, gw), -1, np.int64)
     box = np.zeros((4, gh, gw), np.float32)
-    if len(boxes):
-        b = boxes.astype(np.float64)
-        cx = 1.0 - b[:, 1] if flip else b[:, 1]
-        px, py = cx * WIDTH, b[:, 2] * HEIGHT
-        pw, ph = np.maximum(b[:, 3] * WIDTH, 1.0), np.maximum(b[:, 4] * HEIGHT, 1.0)
-        order = np.argsort(-(pw * ph))
-        for i in order:
-            gx, gy = int(px[i] / STRIDE), int(py[i] / STRIDE)
-            r = 1 if min(pw[i], ph[i]) > 4 * STRIDE else 0
-            y0, y1, x0, x1 = max(gy - r, 0), min(gy + r + 1, gh), max(gx - r, 0), min(gx + r + 1, gw)
-            if y0 >= y1 or x0 >= x1:
-                continue
-            ys, xs = np.mgrid[y0:y1, x0:x1]
-            obj[y0:y1, x0:x1] = 1.0
-            cls[:, y0:y1, x0:x1] = 0.0
-            cls[int(b[i, 0]), y0:y1, x0:x1] = 1.0
-            box[0, y0:y1, x0:x1] = px[i] / STRIDE - xs
-            box[1, y0:y1, x0:x1] = py[i] / STRIDE - ys
-            box[2, y0:y1, x0:x1] = np.log(pw[i] / STRIDE)
-            box[3, y0:y1, x0:x1] = np.log(ph[i] / STRIDE)
-    obj_t = torch.from_numpy(obj)
-    return obj_t, torch.from_numpy(cls), torch.from_numpy(box), obj_t > 0
+    weight = np.zeros((gh, gw), np.float32)
+    b = boxes[np.isin(boxes[:, 0].astype(int), classes_here)] if len(boxes) else boxes
+    for i in np.argsort(-(b[:, 3] * b[:, 4])) if len(b) else []:
+        c, px, py = int(b[i, 0]), b[i, 1], b[i, 2]
+        pw, ph = max(b[i, 3], 1.0), max(b[i, 4], 1.0)
+        gx, gy = min(int(px / stride), gw - 1), min(int(py / stride), gh - 1)
+        r = 0 if c == PRODUCT else 1
+        y0, y1, x0, x1 = max(gy - r, 0), min(gy + r + 1, gh), max(gx - r, 0), min(gx + r + 1, gw)
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        obj[y0:y1, x0:x1] = 1.0
+        cls[y0:y1, x0:x1] = c
+        weight[y0:y1, x0:x1] = CLASS_WEIGHT[c]
+        box[0, y0:y1, x0:x1] = px / stride - xs
+        box[1, y0:y1, x0:x1] = py / stride - ys
+        box[2, y0:y1, x0:x1] = np.log(pw / stride)
+        box[3, y0:y1, x0:x1] = np.log(ph / stride)
+    return obj, cls, box, weight
 
 
-def batches(items, batch_size, rng, train=True):
+def train_batches(items, batch_size, rng):
     order = list(range(len(items)))
-    if train:
-        rng.shuffle(order)
-    gh, gw = HEIGHT // STRIDE, WIDTH // STRIDE
-    for start in range(0, len(order), batch_size):
-        chunk = [items[i] for i in order[start : start + batch_size]]
-        images, objs, clss, boxes, masks = [], [], [], [], []
-        for path, labels in chunk:
-            flip = train and rng.random() < 0.5
-            image = to_tensor(path, rng if train else None)
-            if flip:
-                image = image.flip(-1)
-            o, c, b, m = targets_for(labels, gh, gw, len(CLASSES), flip)
-            images.append(image), objs.append(o), clss.append(c), boxes.append(b), masks.append(m)
-        yield torch.stack(images), torch.stack(objs), torch.stack(clss), torch.stack(boxes), torch.stack(masks)
+    rng.shuffle(order)
+    for start in range(0, len(order) - batch_size + 1, batch_size):
+        images, per_level = [], [[] for _ in LEVELS]
+        for i in order[start : start + batch_size]:
+            path, labels = items[i]
+            image, b = augment(read_image(path), pixel_boxes(labels), rng)
+            images.append(image)
+            for level, (stride, classes_here) in enumerate(LEVELS):
+                per_level[level].append(level_targets(b, stride, classes_here, CROP_H, CROP_W))
+        targets = [tuple(torch.from_numpy(np.stack(t)) for t in zip(*level)) for level in per_level]
+        yield torch.stack(images), targets
 
 
-def loss_fn(out, obj, cls, box, mask):
-    obj_loss = F.binary_cross_entropy_with_logits(out[:, 4], obj, reduction="sum") / max(mask.sum().item(), 1)
-    m = mask.unsqueeze(1)
-    positives = max(mask.sum().item(), 1)
-    cls_loss = (F.binary_cross_entropy_with_logits(out[:, 5:], cls, reduction="none") * m).sum() / positives
-    box_loss = (F.smooth_l1_loss(out[:, :4], box, reduction="none") * m).sum() / positives
-    return obj_loss + cls_loss + 2.0 * box_loss
+def box_iou_loss(pred, target):
+    """1 - IoU of boxes in the YOLOX encoding (offset x, y, log w, log h), both [P, 4]."""
+    def corners(t):
+        w, h = t[:, 2].clamp(-6, 6).exp(), t[:, 3].clamp(-6, 6).exp()
+        return t[:, 0] - w / 2, t[:, 1] - h / 2, t[:, 0] + w / 2, t[:, 1] + h / 2, w * h
+
+    px1, py1, px2, py2, pa = corners(pred)
+    tx1, ty1, tx2, ty2, ta = corners(target)
+    inter = (torch.min(px2, tx2) - torch.max(px1, tx1)).clamp(min=0) * (torch.min(py2, ty2) - torch.max(py1, ty1)).clamp(min=0)
+    return 1.0 - inter / (pa + ta - inter + 1e-9)
+
+
+def loss_fn(outputs, targets):
+    """Per level: objectness BCE over every cell (positives weighted by class), class BCE and box L1 + IoU on
+    positives, each normalised by the level's weighted positives."""
+    total, parts = 0.0, []
+    for out, (obj, cls, box, weight) in zip(outputs, targets):
+        positive = obj > 0
+        norm = max(float(weight[positive].sum()), 1.0)
+        cell_weight = torch.where(positive, weight, torch.ones_like(weight))
+        obj_loss = (F.binary_cross_entropy_with_logits(out[:, 4], obj, reduction="none") * cell_weight).sum() / norm
+        if positive.any():
+            p = out.permute(0, 2, 3, 1)[positive]  # [P, 5+C]
+            w = weight[positive]
+            onehot = F.one_hot(cls[positive], len(CLASSES)).float()
+            cls_loss = (F.binary_cross_entropy_with_logits(p[:, 5:], onehot, reduction="none").sum(1) * w).sum() / norm
+            t = box.permute(0, 2, 3, 1)[positive]
+            l1 = F.smooth_l1_loss(p[:, :4], t, reduction="none").sum(1)
+            box_loss = ((l1 + 2.0 * box_iou_loss(p[:, :4], t)) * w).sum() / norm
+        else:
+            cls_loss = box_loss = out.sum() * 0.0
+        total = total + obj_loss + cls_loss + box_loss
+        parts.append((float(obj_loss.detach()), float(cls_loss.detach()), float(box_loss.detach())))
+    return total, parts
 
 
 # ------------------------------------------------------------------------------------------ evaluation
-def decode(grid: np.ndarray, threshold=0.05):
-    """[N, 5+C] YOLOX rows to (class, score, x1, y1, x2, y2) in pixels, with class-aware NMS."""
-    gw = WIDTH // STRIDE
-    idx = np.arange(grid.shape[0])
-    gx, gy = idx % gw, idx // gw
+def grid_cells():
+    """(gx, gy, stride) per output row, in the order of the export and of the Rust decoder."""
+    cells = []
+    for stride in STRIDES:
+        gy, gx = np.mgrid[0 : HEIGHT // stride, 0 : WIDTH // stride]
+        cells.append(np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, stride)], 1))
+    return np.concatenate(cells).astype(np.float32)
+
+
+GRID = None
+
+
+def decode(grid: np.ndarray, threshold=0.05, nms_iou=0.45):
+    """[N, 5+C] YOLOX rows to (class, score, x1, y1, x2, y2) in pixels, with class-aware NMS: what the Rust
+    `yolox` decoder does."""
+    global GRID
+    if GRID is None:
+        GRID = grid_cells()
     scores = grid[:, 4:5] * grid[:, 5:]
     cls = scores.argmax(1)
-    best = scores[idx, cls]
+    best = scores[np.arange(len(grid)), cls]
     keep = best > threshold
-    cx = (grid[:, 0] + gx) * STRIDE
-    cy = (grid[:, 1] + gy) * STRIDE
-    w = np.exp(np.clip(grid[:, 2], -10, 10)) * STRIDE
-    h = np.exp(np.clip(grid[:, 3], -10, 10)) * STRIDE
-    dets = np.stack([cls, best, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)[keep]
+    g, r = GRID[keep], grid[keep]
+    cx, cy = (r[:, 0] + g[:, 0]) * g[:, 2], (r[:, 1] + g[:, 1]) * g[:, 2]
+    w, h = np.exp(np.clip(r[:, 2], -10, 10)) * g[:, 2], np.exp(np.clip(r[:, 3], -10, 10)) * g[:, 2]
+    dets = np.stack([cls[keep], best[keep], cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
     out = []
     for c in np.unique(dets[:, 0]) if len(dets) else []:
         d = dets[dets[:, 0] == c]
@@ -198,7 +373,7 @@ def decode(grid: np.ndarray, threshold=0.05):
         while len(d):
             out.append(d[0])
             ious = iou(d[0, 2:], d[1:, 2:])
-            d = d[1:][ious <= 0.45]
+            d = d[1:][ious <= nms_iou]
     return np.array(out).reshape(-1, 6)
 
 
@@ -211,7 +386,8 @@ def iou(a, b):
 
 
 def average_precision(predictions, truths, cls):
-    """VOC-style all-point AP at IoU 0.5 for one class over a set of images."""
+    """VOC-style all-point AP at IoU 0.5 for one class over a set of images (each detection matched to the
+    best-overlapping unmatched truth)."""
     scored, total = [], 0
     for dets, gts in zip(predictions, truths):
         g = gts[gts[:, 0] == cls]
@@ -221,9 +397,9 @@ def average_precision(predictions, truths, cls):
         for d in sorted(dets[dets[:, 0] == cls], key=lambda r: -r[1]):
             hit = False
             if len(gboxes):
-                ious = iou(d[2:], gboxes)
+                ious = np.where(used, -1.0, iou(d[2:], gboxes))
                 j = int(ious.argmax())
-                if ious[j] >= 0.5 and not used[j]:
+                if ious[j] >= 0.5:
                     used[j], hit = True, True
             scored.append((d[1], hit))
     if total == 0:
@@ -241,13 +417,19 @@ def average_precision(predictions, truths, cls):
     return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
 
 
-def evaluate(model, items):
+def predict(model, items, batch_size=8):
+    """Raw exported grids of the frames, through the same graph the ONNX file holds."""
     exported = Exported(model).eval()
-    predictions, truths = [], []
+    grids = []
     with torch.no_grad():
-        for images, *_ in batches(items, 8, random.Random(0), train=False):
-            for grid in exported(images).numpy():
-                predictions.append(decode(grid))
+        for start in range(0, len(items), batch_size):
+            images = [torch.from_numpy(read_image(p).transpose(2, 0, 1).astype(np.float32) / 255.0) for p, _ in items[start : start + batch_size]]
+            grids.extend(exported(torch.stack(images)).numpy())
+    return grids
+
+
+def evaluate(grids, items, nms_iou=0.45):
+    predictions = [decode(g, nms_iou=nms_iou) for g in grids]
     truths = [labels for _, labels in items]
     return {name: average_precision(predictions, truths, i) for i, name in enumerate(CLASSES)}
 
@@ -286,18 +468,40 @@ def export(model, path: Path):
     diff = float(np.abs(expected - got).max())
     if diff > 1e-3:
         raise SystemExit(f"ONNX Runtime disagrees with PyTorch by {diff}")
+    return diff, cpu_ms_per_frame(path)
+
+
+def cpu_ms_per_frame(path: Path, runs=30):
+    """The median of several timings on one intra-op thread: the machine is shared, the median is what an
+    undisturbed core gives."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     single = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    frame = check[:1].numpy()
+    frame = np.random.rand(1, 3, HEIGHT, WIDTH).astype(np.float32)
     for _ in range(5):
         single.run(None, {"images": frame})
-    start = time.perf_counter()
-    runs = 30
+    times = []
     for _ in range(runs):
+        start = time.perf_counter()
         single.run(None, {"images": frame})
-    return diff, (time.perf_counter() - start) * 1000 / runs
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
+
+
+def schedule(progress: float, warmup=0.04) -> float:
+    """Learning-rate factor at a share of the run: linear warm-up, then a cosine to 2% of the peak."""
+    if progress < warmup:
+        return 0.05 + 0.95 * progress / warmup
+    return 0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * min((progress - warmup) / (1.0 - warmup), 1.0)))
+
+
+def save_checkpoint(path: Path, model, optimiser, scheduler, state):
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(), **state}, tmp)
+    tmp.replace(path)
 
 
 def main():
@@ -305,29 +509,36 @@ def main():
     parser.add_argument("--walkout", default="target/release/walkout", help="the walkout binary that renders the data")
     parser.add_argument("--data", default=".cache/train-data", help="where rendered training frames go")
     parser.add_argument("--out", default="models/walkout_store", help="where the model and metrics go")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--checkpoint", default=".cache/walkout_store.pt", help="saved every few minutes and at the end")
+    parser.add_argument("--warm-start", help="an ONNX file of the first shipped model's shape to start from")
+    parser.add_argument("--resume", help="start from this checkpoint (model, optimiser, schedule and step)")
+    parser.add_argument("--epochs", type=int, default=24, help="epochs of crops (one crop per frame per epoch)")
+    parser.add_argument("--batch", type=int, default=16, help="crops per step")
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--every", type=int, default=10, help="export every Nth rendered frame")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: every core)")
     parser.add_argument("--max-train-minutes", type=float, default=0, help="stop training after this long (0: no limit)")
-    parser.add_argument("--smoke", action="store_true", help="random data, one epoch: checks shapes, export and ORT")
+    parser.add_argument("--nms-iou", type=float, default=0.6, help="NMS IoU for the validation mAP (as in the manifest)")
+    parser.add_argument("--smoke", action="store_true", help="random data, a few steps: checks shapes, export and ORT")
     args = parser.parse_args()
     seed_everything(args.seed)
-    torch.set_num_threads(max(os.cpu_count() or 1, 1))
+    torch.set_num_threads(args.threads or max(os.cpu_count() or 1, 1))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = StoreNet()
     if args.smoke:
-        x = torch.rand(2, 3, HEIGHT, WIDTH)
-        obj, cls, box, mask = [torch.stack(t) for t in zip(*[targets_for(np.array([[0, 0.5, 0.5, 0.2, 0.5], [1, 0.3, 0.3, 0.03, 0.04]], np.float32), HEIGHT // STRIDE, WIDTH // STRIDE, 3, False)] * 2)]
+        x = torch.rand(2, 3, CROP_H, CROP_W)
+        b = np.array([[PERSON, 160, 128, 40, 120], [HAND, 100, 90, 8, 8], [PRODUCT, 200, 60, 12, 18]], np.float64)
+        targets = [tuple(torch.from_numpy(np.stack(t)) for t in zip(*[level_targets(b, s, c, CROP_H, CROP_W)] * 2)) for s, c in LEVELS]
         optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3)
         for _ in range(3):
-            loss = loss_fn(model(x), obj, cls, box, mask)
+            loss, _ = loss_fn(model(x), targets)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
         diff, ms = export(model, out / "smoke.onnx")
-        print(json.dumps({"smoke": True, "loss": float(loss), "ort_max_diff": diff, "cpu_ms_per_frame_1_thread": round(ms, 2)}))
+        print(json.dumps({"smoke": True, "loss": float(loss), "rows": int(sum((WIDTH // s) * (HEIGHT // s) for s in STRIDES)), "ort_max_diff": diff, "cpu_ms_per_frame_1_thread": round(ms, 2)}))
         return
     data = Path(args.data)
     render(args.walkout, "busy", TRAIN_SEEDS, data, args.every)
@@ -335,42 +546,79 @@ def main():
     train = gather(data, [f"busy-{s}" for s in TRAIN_SEEDS])
     val = gather(data, [f"busy-{s}" for s in VAL_SEEDS])
     print(f"{len(train)} training frames, {len(val)} validation frames", file=sys.stderr)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    steps = args.epochs * ((len(train) + args.batch - 1) // args.batch)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=max(steps, 1))
-    rng = random.Random(args.seed)
-    started = time.time()
-    steps_done = 0
-    for epoch in range(args.epochs):
+    if args.warm_start and not args.resume:
+        calibration = [train[i] for i in random.Random(args.seed).sample(range(len(train)), 16)]
+        images = torch.stack([torch.from_numpy(read_image(p).transpose(2, 0, 1).astype(np.float32) / 255.0) for p, _ in calibration])
+        warm_start(model, Path(args.warm_start), images)
+        print(f"warm start from {args.warm_start}", file=sys.stderr)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps_per_epoch = len(train) // args.batch
+    steps = max(args.epochs * steps_per_epoch, 1)
+    budget = args.max_train_minutes * 60
+    progress = {"value": 0.0}
+    # warm-up, then a cosine to zero over whichever ends first: the planned steps or the time budget (a
+    # run cut short by its budget still ends at a low learning rate instead of mid-schedule)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda _: schedule(progress["value"]))
+    state = {"step": 0, "training_secs": 0.0}
+    if args.resume:
+        saved = torch.load(args.resume, weights_only=False)
+        model.load_state_dict(saved["model"])
+        if args.epochs:
+            optimiser.load_state_dict(saved["optimiser"])
+            scheduler.load_state_dict(saved["scheduler"])
+        state = {"step": saved["step"], "training_secs": saved["training_secs"]}
+        print(f"resumed at step {state['step']} ({state['training_secs']:.0f} s of training)", file=sys.stderr)
+    checkpoint = Path(args.checkpoint)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(args.seed + state["step"])
+    started, last_save = time.time() - state["training_secs"], time.time()
+    running = None
+    out_of_time = False
+    while state["step"] < steps and not out_of_time:
         model.train()
-        total = 0.0
-        for images, obj, cls, box, mask in batches(train, args.batch, rng):
-            loss = loss_fn(model(images), obj, cls, box, mask)
+        for images, targets in train_batches(train, args.batch, rng):
+            loss, parts = loss_fn(model(images), targets)
             optimiser.zero_grad()
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             optimiser.step()
+            state["step"] += 1
+            state["training_secs"] = time.time() - started
+            progress["value"] = max(state["step"] / steps, state["training_secs"] / budget if budget else 0.0)
             scheduler.step()
-            total += float(loss.detach())
-            steps_done += 1
-            if steps_done % 50 == 0:
-                print(f"  step {steps_done}: loss {float(loss.detach()):.3f} ({time.time() - started:.0f} s)", file=sys.stderr)
-        print(f"epoch {epoch + 1}/{args.epochs}: loss {total:.2f} ({time.time() - started:.0f} s)", file=sys.stderr)
-        if args.max_train_minutes and time.time() - started > args.max_train_minutes * 60:
-            print(f"stopping after {epoch + 1} epochs: the time budget is spent", file=sys.stderr)
-            break
-    training_secs = time.time() - started
-    ap = evaluate(model, val)
+            running = float(loss) if running is None else 0.95 * running + 0.05 * float(loss)
+            if state["step"] % 20 == 0:
+                detail = " ".join(f"s{s}[obj {o:.2f} cls {c:.2f} box {b:.2f}]" for s, (o, c, b) in zip(STRIDES, parts))
+                print(f"  step {state['step']}/{steps} (epoch {state['step'] / steps_per_epoch:.1f}): loss {running:.3f} {detail} ({state['training_secs']:.0f} s)", file=sys.stderr, flush=True)
+            if time.time() - last_save > 300:
+                save_checkpoint(checkpoint, model, optimiser, scheduler, state)
+                last_save = time.time()
+            if progress["value"] >= 1.0 and state["step"] < steps:
+                print(f"stopping at step {state['step']} of {steps}: the time budget is spent", file=sys.stderr)
+                out_of_time = True
+                break
+            if state["step"] >= steps:
+                break
+    save_checkpoint(checkpoint, model, optimiser, scheduler, state)
+    print(f"trained {state['step']} steps in {state['training_secs']:.0f} s; evaluating on {len(val)} frames", file=sys.stderr, flush=True)
+    grids = predict(model, val)
+    ap = evaluate(grids, val, args.nms_iou)
+    print(f"mAP@0.5 {ap}", file=sys.stderr, flush=True)
     diff, ms = export(model, out / "walkout_store.onnx")
     metrics = {
         "classes": CLASSES,
         "input": [WIDTH, HEIGHT],
+        "strides": STRIDES,
         "train_seeds": TRAIN_SEEDS,
         "validation_seeds": VAL_SEEDS,
         "train_frames": len(train),
         "validation_frames": len(val),
-        "epochs_planned": args.epochs,
-        "steps": steps_done,
-        "training_secs": round(training_secs),
+        "crop": [CROP_W, CROP_H],
+        "batch": args.batch,
+        "steps_planned": steps,
+        "steps": state["step"],
+        "training_secs": round(state["training_secs"]),
+        "nms_iou": args.nms_iou,
         "map50": {k: round(v, 4) for k, v in ap.items()},
         "ort_max_diff": diff,
         "cpu_ms_per_frame_1_thread": round(ms, 2),

@@ -261,7 +261,11 @@ fn oracle_frames(
                 .sum();
             // each unit keeps its place on the shelf: unit k sits at the k-th of the slot's initial
             // places, so that taking one away does not move the others (as on a real shelf)
-            let places = initial_stock.get(slot.slot.as_str()).copied().unwrap_or(0).max(units);
+            let places = initial_stock
+                .get(slot.slot.as_str())
+                .copied()
+                .unwrap_or(0)
+                .max(units);
             let r = slot.region;
             let step = r.width() / (places as f32 + 1.0);
             for unit in 0..units {

@@ -7,12 +7,12 @@ use anyhow::Context;
 use nalgebra::Point3;
 use walkout_core::{BBox, CameraId};
 use walkout_datasets::Scenario;
-use walkout_datasets::scenario::GateKind;
+use walkout_datasets::scenario::{Facing, GateKind};
 use walkout_pipeline::TrackerConfig;
 use walkout_pipeline::calibration::{Calibration, Intrinsics};
 use walkout_pipeline::fusion::{FusionConfig, Zone};
 use walkout_pipeline::sessions::SessionConfig;
-use walkout_pipeline::shelf::{ShelfConfig, SlotView};
+use walkout_pipeline::shelf::{ShelfConfig, SlotView, SlotVolume};
 use walkout_pipeline::store::{CameraSetup, StoreConfig};
 
 /// The calibration of a scenario camera.
@@ -31,7 +31,7 @@ pub fn calibration(camera: &walkout_datasets::scenario::Camera) -> Calibration {
     }
 }
 
-/// The image region of a slot's opening and the products behind it, when the camera sees all of it
+/// The image region of a slot's opening and the products behind it (`depth_m` back from the face), when the camera sees all of it
 /// from in front of the shelf.
 fn slot_region(
     calibration: &Calibration,
@@ -72,6 +72,38 @@ fn slot_region(
     inside.then(|| BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32))
 }
 
+/// How deep a shelf is from its face to its back: products stand in rows all the way back.
+fn shelf_depth_m(shelf: &walkout_datasets::scenario::Shelf) -> f64 {
+    match shelf.facing {
+        Facing::North | Facing::South => shelf.size_m[1],
+        Facing::East | Facing::West => shelf.size_m[0],
+    }
+}
+
+/// Where a slot's products stand, as the camera maps them: the plane at the products' mid-height
+/// (they stand on the board at the bottom of the slot's opening) and the rectangle they fill, from
+/// the face back to the shelf's depth.
+fn slot_volume(
+    calibration: &Calibration,
+    placement: &walkout_datasets::scenario::SlotPlacement<'_>,
+) -> Option<SlotVolume> {
+    let shelf = placement.shelf;
+    let normal = shelf.facing.normal();
+    let depth_m = shelf_depth_m(shelf);
+    let bottom_m = placement.face_center_m[2] - placement.opening_m[1] / 2.0;
+    let mid_height_m = bottom_m + placement.slot.product_size_m[2] / 2.0;
+    let plane_from_image = calibration.plane_from_image(mid_height_m).ok()?;
+    Some(SlotVolume {
+        plane_from_image,
+        front_center_m: [placement.face_center_m[0], placement.face_center_m[1]],
+        along: [-normal[1], normal[0]],
+        inward: [-normal[0], -normal[1]],
+        half_width_m: placement.opening_m[0] / 2.0,
+        depth_m,
+        mid_height_m,
+    })
+}
+
 /// The pipeline's configuration for a scenario's store: every camera calibrated, every slot watched by
 /// the camera that sees it largest (one watcher per slot, so an event is counted once), the entry gates
 /// as birth zones and check-in zones, the exit gates as exit zones.
@@ -97,7 +129,7 @@ pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
                     placement.face_center_m,
                     placement.opening_m,
                     normal,
-                    slot.product_size_m[1].max(0.05),
+                    shelf_depth_m(placement.shelf),
                 )
                 .map(|r| (i, r))
             })
@@ -108,6 +140,7 @@ pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
                 sku: slot.sku.clone(),
                 region,
                 unit_weight_g: None,
+                volume: slot_volume(&calibrations[camera].1, &placement),
             }),
             None => {
                 tracing::warn!(slot = %slot.id, "no camera sees the whole slot: its events cannot be detected")

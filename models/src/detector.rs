@@ -7,7 +7,7 @@ use ort::value::TensorRef;
 use walkout_core::{Detection, Frame, ObjectKind};
 
 use crate::ModelError;
-use crate::decode::{Decoder, OutputView, nms_class_aware};
+use crate::decode::{Decoder, OutputView, nms_per_class};
 use crate::manifest::{Layout, Manifest};
 use crate::preprocess::{Letterbox, PaddedArea, Preprocessor};
 use crate::runtime::{RuntimeConfig, build_session};
@@ -46,6 +46,9 @@ pub struct Detector {
     /// Per input slot, where its padding already lies.
     padded: Vec<Option<PaddedArea>>,
     labels: Vec<Arc<str>>,
+    /// Per class index: the score a detection needs, and the overlap at which NMS suppresses.
+    class_scores: Vec<f32>,
+    class_nms: Vec<f32>,
     last_timings: StageTimings,
 }
 
@@ -91,6 +94,8 @@ impl Detector {
         };
         let preprocessor = Preprocessor::new(&manifest.input);
         let input = vec![0.0; preprocessor.image_len() * batch_capacity];
+        let class_scores = manifest.thresholds.scores_by_class(&manifest.class_names);
+        let class_nms = manifest.thresholds.nms_by_class(&manifest.class_names);
         let labels = manifest
             .class_names
             .iter()
@@ -107,6 +112,8 @@ impl Detector {
             fixed_batch,
             input,
             padded: vec![None; batch_capacity],
+            class_scores,
+            class_nms,
             labels,
             last_timings: StageTimings::default(),
         })
@@ -277,18 +284,36 @@ impl Detector {
                 .map_err(|e| inference_error(format!("output `{name}`: {e}")))?;
             views.push(OutputView { name, shape, data });
         }
-        let thresholds = self.manifest.thresholds;
+        let thresholds = &self.manifest.thresholds;
+        let lowest_score = self
+            .class_scores
+            .iter()
+            .copied()
+            .fold(thresholds.score, f32::min);
         let mut results = Vec::with_capacity(images.len());
         for (index, letterbox) in letterboxes.iter().enumerate() {
-            let candidates = self
-                .decoder
-                .decode(&views, index, thresholds.score)
-                .map_err(|message| ModelError::Decode {
-                    model: model.clone(),
-                    decoder: self.decoder.name(),
-                    message,
-                })?;
-            let kept = nms_class_aware(candidates, thresholds.nms_iou, thresholds.max_detections);
+            let mut candidates =
+                self.decoder
+                    .decode(&views, index, lowest_score)
+                    .map_err(|message| ModelError::Decode {
+                        model: model.clone(),
+                        decoder: self.decoder.name(),
+                        message,
+                    })?;
+            let (scores, default_score) = (&self.class_scores, thresholds.score);
+            candidates.retain(|c| {
+                c.score
+                    >= scores
+                        .get(c.class_id as usize)
+                        .copied()
+                        .unwrap_or(default_score)
+            });
+            let (nms, default_nms) = (&self.class_nms, thresholds.nms_iou);
+            let kept = nms_per_class(
+                candidates,
+                |class| nms.get(class as usize).copied().unwrap_or(default_nms),
+                thresholds.max_detections,
+            );
             let mut detections = Vec::with_capacity(kept.len());
             for candidate in kept {
                 let class = candidate.class_id as usize;

@@ -210,7 +210,7 @@ fn default_max_detections() -> usize {
     300
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     /// Minimum score (after objectness times class probability, or sigmoid) to keep a detection.
@@ -222,6 +222,18 @@ pub struct Thresholds {
     /// At most this many detections per frame, best first.
     #[serde(default = "default_max_detections")]
     pub max_detections: usize,
+    /// Overrides of `score` and `nms_iou` for single classes, by class name (`[thresholds.class.hand]`):
+    /// small hands found twice want a lower NMS overlap than products that stand close on a shelf.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub class: BTreeMap<String, ClassThresholds>,
+}
+
+/// One class's own thresholds; a field left out takes the manifest-wide value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassThresholds {
+    pub score: Option<f32>,
+    pub nms_iou: Option<f32>,
 }
 
 impl Default for Thresholds {
@@ -230,7 +242,36 @@ impl Default for Thresholds {
             score: default_score(),
             nms_iou: default_nms_iou(),
             max_detections: default_max_detections(),
+            class: BTreeMap::new(),
         }
+    }
+}
+
+impl Thresholds {
+    /// The score threshold of each class, by class index.
+    pub fn scores_by_class(&self, names: &[String]) -> Vec<f32> {
+        names
+            .iter()
+            .map(|n| {
+                self.class
+                    .get(n)
+                    .and_then(|c| c.score)
+                    .unwrap_or(self.score)
+            })
+            .collect()
+    }
+
+    /// The NMS overlap of each class, by class index.
+    pub fn nms_by_class(&self, names: &[String]) -> Vec<f32> {
+        names
+            .iter()
+            .map(|n| {
+                self.class
+                    .get(n)
+                    .and_then(|c| c.nms_iou)
+                    .unwrap_or(self.nms_iou)
+            })
+            .collect()
     }
 }
 
@@ -366,6 +407,23 @@ impl Manifest {
         if t.max_detections == 0 {
             problems.push("thresholds.max_detections: must be at least 1".into());
         }
+        for (name, c) in &t.class {
+            if !self.class_names.iter().any(|n| n == name) {
+                problems.push(format!(
+                    "thresholds.class.{name}: no class of that name (classes are {:?})",
+                    self.class_names
+                ));
+            }
+            for (field, value) in [("score", c.score), ("nms_iou", c.nms_iou)] {
+                if let Some(v) = value
+                    && !(0.0..=1.0).contains(&v)
+                {
+                    problems.push(format!(
+                        "thresholds.class.{name}.{field}: must be within 0..1 (got {v})"
+                    ));
+                }
+            }
+        }
         match &self.output {
             DecoderSpec::Yolox { strides } | DecoderSpec::Nanodet { strides, .. } => {
                 for s in strides {
@@ -457,6 +515,32 @@ product = ["can"]
             "{message}"
         );
         assert!(message.contains("thresholds.score"), "{message}");
+    }
+
+    #[test]
+    fn class_thresholds_override_the_defaults_and_are_checked() {
+        let text = format!(
+            "{MINIMAL}[thresholds]\nscore = 0.4\nnms_iou = 0.6\n[thresholds.class.hand]\nnms_iou = 0.3\n"
+        );
+        let m = Manifest::parse(&text, Path::new("m.toml")).unwrap();
+        assert_eq!(m.thresholds.scores_by_class(&m.class_names), vec![0.4; 3]);
+        assert_eq!(
+            m.thresholds.nms_by_class(&m.class_names),
+            vec![0.6, 0.3, 0.6]
+        );
+        let bad = format!(
+            "{MINIMAL}[thresholds.class.hands]\nscore = 0.5\n[thresholds.class.can]\nnms_iou = 2.0\n"
+        );
+        let err = Manifest::parse(&bad, Path::new("m.toml")).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("thresholds.class.hands: no class of that name"),
+            "{message}"
+        );
+        assert!(
+            message.contains("thresholds.class.can.nms_iou: must be within 0..1"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -119,16 +119,23 @@ class StoreNet(nn.Module):
         p1 = self.fuse1(torch.cat([c1, F.interpolate(self.lat2(p2), size=c1.shape[-2:], mode="nearest")], 1))
         return [self.head4(p1), self.head8(p2)]  # raw [B, 5+C, H/s, W/s] per level, in LEVELS order
 
-    def warm_pairs(self):
-        """(conv, batch norm) in the first shipped model's graph order, then its head."""
-        blocks = [self.stem, *self.s1, *self.s2, *self.s3, self.lateral, *self.fuse]
+    def warm_pairs(self, whole=False):
+        """(conv, batch norm) in graph order, then the heads with the ONNX names of their weights: the first
+        shipped model's layers (v1), or with `whole` every layer of this model (an export of this very
+        architecture, v2 on)."""
+        if whole:
+            blocks = [self.stem, *self.s1, *self.s2, *self.s3, *self.s4, self.context, self.lateral, *self.fuse, self.lat2, *self.fuse1]
+            heads = [(self.head4, "net.head4"), (self.head8, "net.head8")]
+        else:
+            blocks = [self.stem, *self.s1, *self.s2, *self.s3, self.lateral, *self.fuse]
+            heads = [(self.head8, "net.head")]
         pairs = []
         for block in blocks:
             if isinstance(block, DepthwiseBlock):
                 pairs += [(block.dw[0], block.dw[1]), (block.pw[0], block.pw[1])]
             else:
                 pairs.append((block[0], block[1]))
-        return pairs, self.head8
+        return pairs, heads
 
 
 def warm_start(model: StoreNet, onnx_path: Path, images: torch.Tensor):
@@ -141,7 +148,7 @@ def warm_start(model: StoreNet, onnx_path: Path, images: torch.Tensor):
     graph = onnx.load(str(onnx_path)).graph
     named = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
     folded = [named[n] for n in sorted((n for n in named if n.startswith("onnx::Conv_")), key=lambda n: int(n.split("_")[-1]))]
-    pairs, head8 = model.warm_pairs()
+    pairs, heads = model.warm_pairs(whole="net.head4.weight" in named)
     if len(folded) != 2 * len(pairs):
         raise SystemExit(f"{onnx_path}: {len(folded) // 2} convolutions, expected {len(pairs)}")
     hooks = []
@@ -162,8 +169,9 @@ def warm_start(model: StoreNet, onnx_path: Path, images: torch.Tensor):
 
         hooks.append(bn.register_forward_pre_hook(calibrate))
     with torch.no_grad():
-        head8.weight.copy_(named["net.head.weight"])
-        head8.bias.copy_(named["net.head.bias"])
+        for layer, name in heads:
+            layer.weight.copy_(named[f"{name}.weight"])
+            layer.bias.copy_(named[f"{name}.bias"])
         model.train()
         model(images)
     for h in hooks:
@@ -510,7 +518,7 @@ def main():
     parser.add_argument("--data", default=".cache/train-data", help="where rendered training frames go")
     parser.add_argument("--out", default="models/walkout_store", help="where the model and metrics go")
     parser.add_argument("--checkpoint", default=".cache/walkout_store.pt", help="saved every few minutes and at the end")
-    parser.add_argument("--warm-start", help="an ONNX file of the first shipped model's shape to start from")
+    parser.add_argument("--warm-start", help="an exported model to start from: v1's shape, or this architecture's (v2 on)")
     parser.add_argument("--resume", help="start from this checkpoint (model, optimiser, schedule and step)")
     parser.add_argument("--epochs", type=int, default=24, help="epochs of crops (one crop per frame per epoch)")
     parser.add_argument("--batch", type=int, default=16, help="crops per step")

@@ -16,9 +16,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use nalgebra::{Matrix3, Point2};
 use serde::{Deserialize, Serialize};
 use walkout_core::{BBox, CameraId, CaptureTime};
 
+use crate::calibration::apply_homography;
 use crate::cart::{EventKind, Evidence, ShelfEvent, SlotId};
 
 /// A slot as one camera sees it.
@@ -30,6 +32,52 @@ pub struct SlotView {
     pub region: BBox,
     /// Grams per item, for weight sensors.
     pub unit_weight_g: Option<f64>,
+    /// Where the slot's products stand in the world, when the camera is calibrated: it tells which slot
+    /// a product belongs to where two slots' image regions overlap.
+    #[serde(default)]
+    pub volume: Option<SlotVolume>,
+}
+
+/// The floor-parallel rectangle a slot's products stand on, at their mid-height, and this camera's
+/// mapping onto that plane. Seen in perspective, neighbouring slots' image regions overlap, but the
+/// line of sight through a product's centre meets the plane of its own slot inside that slot's
+/// rectangle and the plane of a neighbour above or below outside the neighbour's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotVolume {
+    /// Image pixels to the plane at the products' mid-height (metres, floor coordinates).
+    pub plane_from_image: Matrix3<f64>,
+    /// The centre of the slot's front edge on that plane.
+    pub front_center_m: [f64; 2],
+    /// Unit vector along the shelf face.
+    pub along: [f64; 2],
+    /// Unit vector from the face into the shelf.
+    pub inward: [f64; 2],
+    /// Half the slot's width along the face, metres.
+    pub half_width_m: f64,
+    /// How deep the products stand from the face, metres.
+    pub depth_m: f64,
+    /// The height of the plane, metres: of two slots on a line of sight, the higher one's board hides
+    /// the lower one (ceiling cameras look down).
+    pub mid_height_m: f64,
+}
+
+impl SlotVolume {
+    /// How far outside the slot's rectangle the line of sight through `pixel` meets the products'
+    /// plane, in units of the rectangle's size (0 inside; 1 a whole width or depth away).
+    pub fn outside(&self, pixel: (f32, f32)) -> f64 {
+        let Some(p) = apply_homography(
+            &self.plane_from_image,
+            &Point2::new(f64::from(pixel.0), f64::from(pixel.1)),
+        ) else {
+            return f64::INFINITY;
+        };
+        let (dx, dy) = (p.x - self.front_center_m[0], p.y - self.front_center_m[1]);
+        let u = dx * self.along[0] + dy * self.along[1];
+        let v = dx * self.inward[0] + dy * self.inward[1];
+        let across = (u.abs() - self.half_width_m).max(0.0) / (2.0 * self.half_width_m).max(1e-6);
+        let deep = ((-v).max(v - self.depth_m)).max(0.0) / self.depth_m.max(1e-6);
+        across.max(deep)
+    }
 }
 
 /// Detector settings for shelf events.
@@ -108,6 +156,22 @@ pub struct AttributedEvent {
     pub event: ShelfEvent,
     /// The global shopper id, when any shopper's hand was near.
     pub shopper: Option<u64>,
+}
+
+/// Inside a slot's rectangle in the world, give or take this share of its size (boxes are not exact).
+const INSIDE: f64 = 0.15;
+/// A product whose line of sight lands further than this outside the only slot whose region holds
+/// it belongs to another slot.
+const FAR_OUTSIDE: f64 = 0.5;
+
+/// A slot whose image region holds a product's centre.
+struct Claim {
+    slot: usize,
+    /// Squared pixels from the region's centre.
+    centre_distance: f32,
+    /// With the slot's volume: how far outside its rectangle the product's line of sight lands, and
+    /// the height of the plane.
+    world: Option<(f64, f64)>,
 }
 
 /// Products counted for a slot in one frame.
@@ -190,42 +254,78 @@ impl ShelfWatcher {
         out
     }
 
-    /// Products per slot, each product counted once: seen in perspective, the regions of neighbouring
-    /// slots overlap, and a product belongs to the slot whose region centre is nearest. A product that
-    /// other regions reach too is not exclusive to its slot.
+    /// Products per slot, each product counted once. Seen in perspective, the regions of neighbouring
+    /// slots overlap. Where the slots carry their [`SlotVolume`], a product belongs to a slot whose
+    /// rectangle in the world its line of sight meets; when it meets several (from above, the line
+    /// passes over the shelf's levels one above the other), to the highest, since that level's board
+    /// hides the ones below. Otherwise the slot whose region centre is nearest takes it. A product is
+    /// exclusive to its slot when nothing else could claim it: no other region holds it, or no other
+    /// slot on the same level has it in its rectangle.
     fn count_products(&self, products: &[BBox]) -> Vec<SlotCount> {
         let mut counts = vec![SlotCount::default(); self.slots.len()];
+        let mut containing: Vec<Claim> = Vec::new();
         for product in products {
             let (px, py) = (
                 (product.x1 + product.x2) / 2.0,
                 (product.y1 + product.y2) / 2.0,
             );
-            let mut containing = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| contains_center(&s.region, product))
-                .map(|(i, s)| {
-                    let (cx, cy) = (
-                        (s.region.x1 + s.region.x2) / 2.0,
-                        (s.region.y1 + s.region.y2) / 2.0,
-                    );
-                    (i, (cx - px).powi(2) + (cy - py).powi(2))
+            containing.clear();
+            containing.extend(
+                self.slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| contains_center(&s.region, product))
+                    .map(|(i, s)| {
+                        let (cx, cy) = (
+                            (s.region.x1 + s.region.x2) / 2.0,
+                            (s.region.y1 + s.region.y2) / 2.0,
+                        );
+                        Claim {
+                            slot: i,
+                            centre_distance: (cx - px).powi(2) + (cy - py).powi(2),
+                            world: s
+                                .volume
+                                .as_ref()
+                                .map(|v| (v.outside((px, py)), v.mid_height_m)),
+                        }
+                    }),
+            );
+            let claim = if containing.len() > 1 && containing.iter().all(|c| c.world.is_some()) {
+                containing.retain(|c| c.world.is_some_and(|(outside, _)| outside <= INSIDE));
+                let height = |c: &Claim| c.world.map_or(0.0, |w| w.1);
+                let top = containing
+                    .iter()
+                    .map(height)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let level: Vec<&Claim> = containing
+                    .iter()
+                    .filter(|c| (height(c) - top).abs() < 0.02)
+                    .collect();
+                let best = level.iter().min_by(|a, b| {
+                    let outside = |c: &Claim| c.world.map_or(f64::INFINITY, |w| w.0);
+                    outside(a)
+                        .total_cmp(&outside(b))
+                        .then(a.centre_distance.total_cmp(&b.centre_distance))
                 });
-            let Some(first) = containing.next() else {
+                best.map(|c| (c.slot, level.len() == 1))
+            } else if let [only] = containing.as_slice()
+                && only.world.is_some_and(|(outside, _)| outside > FAR_OUTSIDE)
+            {
+                // the world places it on some other slot, one this camera does not watch
+                None
+            } else {
+                let only = containing.len() == 1;
+                containing
+                    .iter()
+                    .min_by(|a, b| a.centre_distance.total_cmp(&b.centre_distance))
+                    .map(|c| (c.slot, only))
+            };
+            let Some((slot, exclusive)) = claim else {
                 continue;
             };
-            let mut shared = false;
-            let mut nearest = first;
-            for candidate in containing {
-                shared = true;
-                if candidate.1 < nearest.1 {
-                    nearest = candidate;
-                }
-            }
-            counts[nearest.0].total += 1;
-            if !shared {
-                counts[nearest.0].exclusive += 1;
+            counts[slot].total += 1;
+            if exclusive {
+                counts[slot].exclusive += 1;
             }
         }
         counts
@@ -517,6 +617,7 @@ mod tests {
                 sku: "cola".into(),
                 region: SLOT,
                 unit_weight_g,
+                volume: None,
             };
             Self {
                 watcher: ShelfWatcher::new(ShelfConfig::default(), vec![slot], 1),
@@ -655,6 +756,89 @@ mod tests {
         );
     }
 
+    /// A slot whose products stand on the plane at `height_m`, where the camera maps pixel (x, y) to
+    /// metres (x / 100 + shift_m, y / 100): a line of sight further down lands further along y.
+    fn slot_in_world(
+        id: &str,
+        region: BBox,
+        x_m: [f64; 2],
+        height_m: f64,
+        shift_m: f64,
+    ) -> SlotView {
+        SlotView {
+            slot: id.into(),
+            sku: id.into(),
+            region,
+            unit_weight_g: None,
+            volume: Some(SlotVolume {
+                plane_from_image: Matrix3::new(0.01, 0.0, shift_m, 0.0, 0.01, 0.0, 0.0, 0.0, 1.0),
+                front_center_m: [(x_m[0] + x_m[1]) / 2.0, 0.0],
+                along: [1.0, 0.0],
+                inward: [0.0, 1.0],
+                half_width_m: (x_m[1] - x_m[0]) / 2.0,
+                depth_m: 0.6,
+                mid_height_m: height_m,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_world_tells_which_slot_a_product_in_an_overlap_stands_on() {
+        let watcher = ShelfWatcher::new(
+            ShelfConfig::default(),
+            vec![
+                // one above the other: the upper plane is nearer the camera, so the same pixel lands
+                // elsewhere on it (shifted 0.5 m along x)
+                slot_in_world(
+                    "upper",
+                    BBox::new(0.0, 0.0, 100.0, 80.0),
+                    [0.0, 1.0],
+                    1.2,
+                    0.5,
+                ),
+                slot_in_world(
+                    "lower",
+                    BBox::new(0.0, 0.0, 100.0, 80.0),
+                    [0.0, 1.0],
+                    0.4,
+                    0.0,
+                ),
+                // beside the lower one, on the same level
+                slot_in_world(
+                    "beside",
+                    BBox::new(90.0, 0.0, 200.0, 80.0),
+                    [1.0, 2.0],
+                    0.4,
+                    0.0,
+                ),
+            ],
+            1,
+        );
+        let at = |x: f32, y: f32| BBox::new(x - 1.0, y - 1.0, x + 1.0, y + 1.0);
+        let counts = watcher.count_products(&[
+            // lands inside both "upper" (x 0.6 m) and "lower" (0.1 m): the upper board hides the lower
+            at(10.0, 30.0),
+            // lands outside "upper" (1.45 m) and inside "lower" (0.95 m), near "beside": lower's, but
+            // within the tolerance of its neighbour's rectangle
+            at(95.0, 30.0),
+        ]);
+        let count = |total, exclusive| SlotCount { total, exclusive };
+        assert_eq!(counts, vec![count(1, 1), count(1, 0), count(0, 0)]);
+        // a product whose line of sight lands far from the only slot whose region holds it is not its
+        let lone = ShelfWatcher::new(
+            ShelfConfig::default(),
+            vec![slot_in_world(
+                "lower",
+                BBox::new(0.0, 0.0, 300.0, 80.0),
+                [0.0, 1.0],
+                0.4,
+                0.0,
+            )],
+            1,
+        );
+        assert_eq!(lone.count_products(&[at(250.0, 30.0)]), vec![count(0, 0)]);
+    }
+
     #[test]
     fn a_product_in_overlapping_regions_counts_for_the_nearest_slot_only() {
         let slot = |id: &str, region: BBox| SlotView {
@@ -662,6 +846,7 @@ mod tests {
             sku: id.into(),
             region,
             unit_weight_g: None,
+            volume: None,
         };
         // seen in perspective, the lower slot's region reaches up into the upper one's
         let watcher = ShelfWatcher::new(
@@ -696,6 +881,7 @@ mod tests {
             sku: id.into(),
             region,
             unit_weight_g: None,
+            volume: None,
         };
         ShelfWatcher::new(
             ShelfConfig::default(),

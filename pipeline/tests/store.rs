@@ -96,6 +96,7 @@ fn config(cameras: &[(CameraId, Calibration)]) -> StoreConfig {
                         sku: "cola".into(),
                         region: slot_region,
                         unit_weight_g: None,
+                        volume: None,
                     }]
                 } else {
                     vec![]

@@ -37,6 +37,16 @@ pub use export::{
 use camera::CameraRenderer;
 use scene::Scene;
 
+/// Where each slot's units stand on its shelf, world metres, in the order the slot fills them: a slot
+/// holding `n` units has them at its first `n` places, as the renderer draws them. For `walkout eval
+/// --oracle`, a product detector that finds every unit where it stands.
+pub fn shelf_places_m(
+    scenario: &Scenario,
+) -> Result<std::collections::BTreeMap<String, Vec<[f32; 3]>>, RenderError> {
+    let timeline = scenario.timeline().map_err(RenderError::Invalid)?;
+    Ok(Scene::new(scenario, timeline).shelf_places_m())
+}
+
 /// Why rendering failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {

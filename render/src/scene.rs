@@ -26,7 +26,8 @@ pub(crate) struct Sku {
     pub rgb: [u8; 3],
 }
 
-/// Where the units of one slot stand: a grid of positions on the shelf board, front row first.
+/// Where the units of one slot stand: a grid of positions on the shelf board; the rows a full slot
+/// uses fill from the back, so a slot's last units (the first taken) stand in its front row.
 #[derive(Debug, Clone)]
 pub(crate) struct SlotLayout {
     pub id: String,
@@ -56,7 +57,15 @@ impl SlotLayout {
         let per_layer = self.per_row * self.rows;
         let layer = position / per_layer;
         let rest = position % per_layer;
+        // the rows a full slot uses are stocked from the back, so that the units taken first (the
+        // slot's last) stand in front, where a shopper takes them and a camera sees them go
+        let rows_used = self.positions.min(per_layer).div_ceil(self.per_row).max(1);
         let (row, column) = (rest / self.per_row, rest % self.per_row);
+        let row = if layer == 0 && row < rows_used {
+            rows_used - 1 - row
+        } else {
+            row
+        };
         let pitch_along = own_size_m[0] + GAP_M;
         let pitch_in = own_size_m[1] + GAP_M;
         let along = (column as f32 - (self.per_row as f32 - 1.0) / 2.0) * pitch_along;
@@ -138,6 +147,22 @@ pub(crate) struct Scene {
     shopper_first_id: u32,
     /// Size of the id space.
     pub id_count: usize,
+}
+
+impl Scene {
+    /// Every slot's unit places, world metres, in the order the slot fills them.
+    pub fn shelf_places_m(&self) -> BTreeMap<String, Vec<[f32; 3]>> {
+        self.slots
+            .iter()
+            .map(|slot| {
+                let size = self.skus.get(slot.own_sku).map_or([0.08; 3], |s| s.size_m);
+                let places = (0..slot.positions)
+                    .filter_map(|p| slot.unit_center_m(p, size, size))
+                    .collect();
+                (slot.id.clone(), places)
+            })
+            .collect()
+    }
 }
 
 /// The ids of one shopper's parts.

@@ -187,8 +187,9 @@ fn detect_videos(
 }
 
 /// The ground truth's visible shopper and hand boxes as detections, every camera's frames in time order,
-/// and a perfect product counter: each watched slot shows as many product boxes as the scenario's
-/// timeline says it holds. (The renderer's ground truth boxes shelf units only while a hand reaches in,
+/// and a perfect product detector: each unit on a watched slot is a small box where the unit stands on
+/// the shelf, as the camera sees it (a slot holding `n` units shows its first `n` places, as the
+/// renderer draws them). (The renderer's ground truth boxes shelf units only while a hand reaches in,
 /// to stay small, so the oracle counts from the timeline instead.)
 fn oracle_frames(
     scenario: &Scenario,
@@ -199,10 +200,42 @@ fn oracle_frames(
     let timeline = scenario
         .timeline()
         .map_err(walkout_datasets::ScenarioError::Invalid)?;
-    let watched: BTreeMap<&str, Vec<&walkout_pipeline::shelf::SlotView>> = config
+    let places = walkout_render::shelf_places_m(scenario)?;
+    // per camera: each watched slot's id and its places in the camera's pixels
+    let watched: BTreeMap<&str, Vec<(&str, Vec<Option<(f32, f32)>>)>> = config
         .cameras
         .iter()
-        .map(|c| (c.id.as_str(), c.slots.iter().collect()))
+        .map(|c| {
+            let slots = c
+                .slots
+                .iter()
+                .map(|slot| {
+                    let shelf = scenario.store.slot(&slot.slot).map(|p| p.shelf);
+                    let pixels = places
+                        .get(slot.slot.as_str())
+                        .into_iter()
+                        .flatten()
+                        .map(|p| {
+                            let world = nalgebra::Point3::new(
+                                f64::from(p[0]),
+                                f64::from(p[1]),
+                                f64::from(p[2]),
+                            );
+                            let camera = c.calibration.world_from_camera.translation.vector;
+                            let hidden = shelf.is_some_and(|shelf| {
+                                under_a_board(shelf, &world, &nalgebra::Point3::from(camera))
+                            });
+                            c.calibration
+                                .image_from_world(&world)
+                                .filter(|_| !hidden)
+                                .map(|px| (px.x as f32, px.y as f32))
+                        })
+                        .collect();
+                    (slot.slot.as_str(), pixels)
+                })
+                .collect();
+            (c.id.as_str(), slots)
+        })
         .collect();
     let detection = |kind: ObjectKind, label: &str, bbox: BBox| Detection {
         class_id: 0,
@@ -211,11 +244,6 @@ fn oracle_frames(
         score: 1.0,
         bbox,
     };
-    let initial_stock: BTreeMap<&str, u32> = scenario
-        .store
-        .slots()
-        .map(|s| (s.id.as_str(), s.initial_stock))
-        .collect();
     let mut frames: Vec<(f64, String, u32)> = Vec::new();
     for camera in &scenario.cameras {
         let Some(camera_truth) = truth.cameras.get(&camera.id) else {
@@ -254,27 +282,16 @@ fn oracle_frames(
                 .filter(|h| h.frame == frame && h.visibility > 0.0)
                 .map(|h| detection(ObjectKind::Hand, "hand", h.bbox)),
         );
-        for slot in watched.get(camera.as_str()).into_iter().flatten() {
+        for (slot, pixels) in watched.get(camera.as_str()).into_iter().flatten() {
             let units: u32 = timeline
-                .contents_at(&Holder::Slot(slot.slot.clone()), time)
+                .contents_at(&Holder::Slot((*slot).to_string()), time)
                 .values()
                 .sum();
-            // each unit keeps its place on the shelf: unit k sits at the k-th of the slot's initial
-            // places, so that taking one away does not move the others (as on a real shelf)
-            let places = initial_stock
-                .get(slot.slot.as_str())
-                .copied()
-                .unwrap_or(0)
-                .max(units);
-            let r = slot.region;
-            let step = r.width() / (places as f32 + 1.0);
-            for unit in 0..units {
-                let cx = r.x1 + step * (unit as f32 + 1.0);
-                let cy = (r.y1 + r.y2) / 2.0;
+            for &(cx, cy) in pixels.iter().take(units as usize).flatten() {
                 detections.push(detection(
                     ObjectKind::Product,
                     "product",
-                    BBox::new(cx - 1.0, cy - 1.0, cx + 1.0, cy + 1.0),
+                    BBox::new(cx - 2.0, cy - 2.0, cx + 2.0, cy + 2.0),
                 ));
             }
         }
@@ -286,6 +303,29 @@ fn oracle_frames(
         );
     }
     Ok(())
+}
+
+/// Whether a shelf's board above `unit` hides it from `camera` (the line of sight crosses a higher
+/// level's board inside the shelf's footprint).
+fn under_a_board(
+    shelf: &walkout_datasets::scenario::Shelf,
+    unit: &nalgebra::Point3<f64>,
+    camera: &nalgebra::Point3<f64>,
+) -> bool {
+    let level_h = shelf.size_m[2] / f64::from(shelf.levels.max(1));
+    let [x0, y0, x1, y1] = shelf.footprint_m();
+    (1..=shelf.levels).any(|level| {
+        let board = f64::from(level) * level_h;
+        if board <= unit.z || board >= camera.z {
+            return false;
+        }
+        let t = (board - unit.z) / (camera.z - unit.z);
+        let (x, y) = (
+            unit.x + t * (camera.x - unit.x),
+            unit.y + t * (camera.y - unit.y),
+        );
+        x > x0 && x < x1 && y > y0 && y < y1
+    })
 }
 
 /// The store logic fed in time order, with the ground truth's check-ins injected at their times, and
@@ -388,6 +428,12 @@ impl<'a> StoreRun<'a> {
                     closed.insert(session.id);
                     closed_sessions.push(session.as_ref().clone());
                     if session.needs_review() {
+                        tracing::info!(
+                            account = %session.account,
+                            reasons = ?session.review,
+                            unmatched_puts = session.cart().has_unmatched_puts(),
+                            "session held for review"
+                        );
                         prediction.review.insert(session.account.clone());
                     }
                 }

@@ -96,8 +96,17 @@ impl Decoder {
 /// Greedy non-maximum suppression per class: boxes of different classes never suppress each other (a hand
 /// over a product must keep both). Returns at most `max_detections`, best first.
 pub fn nms_class_aware(
-    mut candidates: Vec<Candidate>,
+    candidates: Vec<Candidate>,
     iou_threshold: f32,
+    max_detections: usize,
+) -> Vec<Candidate> {
+    nms_per_class(candidates, |_| iou_threshold, max_detections)
+}
+
+/// [`nms_class_aware`] with each class's own overlap threshold, `iou_of(class_id)`.
+pub fn nms_per_class(
+    mut candidates: Vec<Candidate>,
+    iou_of: impl Fn(u32) -> f32,
     max_detections: usize,
 ) -> Vec<Candidate> {
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -106,6 +115,7 @@ pub fn nms_class_aware(
         if kept.len() >= max_detections {
             break;
         }
+        let iou_threshold = iou_of(candidate.class_id);
         let suppressed = kept.iter().any(|k| {
             k.class_id == candidate.class_id
                 && k.bbox.intersection_over_union(&candidate.bbox) > iou_threshold
@@ -205,6 +215,19 @@ mod tests {
         );
         let summary: Vec<(u32, f32)> = kept.iter().map(|c| (c.class_id, c.score)).collect();
         assert_eq!(summary, vec![(0, 0.9), (1, 0.8), (0, 0.7)]);
+    }
+
+    #[test]
+    fn nms_per_class_uses_each_class_threshold() {
+        // the two boxes of each class overlap by IoU 1/3: class 0 suppresses at 0.3, class 1 keeps both
+        let boxes = |class| vec![cand(class, 0.9, 0.0), cand(class, 0.8, 5.0)];
+        let kept = nms_per_class(
+            [boxes(0), boxes(1)].concat(),
+            |class| if class == 0 { 0.3 } else { 0.6 },
+            10,
+        );
+        let summary: Vec<(u32, f32)> = kept.iter().map(|c| (c.class_id, c.score)).collect();
+        assert_eq!(summary, vec![(0, 0.9), (1, 0.9), (1, 0.8)]);
     }
 
     #[test]

@@ -160,6 +160,9 @@ pub struct AttributedEvent {
 
 /// Inside a slot's rectangle in the world, give or take this share of its size (boxes are not exact).
 const INSIDE: f64 = 0.15;
+/// A slot whose rectangle the line of sight misses by less than this more than the chosen slot's
+/// could be the product's too.
+const RIVAL_MARGIN: f64 = 0.05;
 /// A product whose line of sight lands further than this outside the only slot whose region holds
 /// it belongs to another slot.
 const FAR_OUTSIDE: f64 = 0.5;
@@ -255,12 +258,13 @@ impl ShelfWatcher {
     }
 
     /// Products per slot, each product counted once. Seen in perspective, the regions of neighbouring
-    /// slots overlap. Where the slots carry their [`SlotVolume`], a product belongs to a slot whose
-    /// rectangle in the world its line of sight meets; when it meets several (from above, the line
-    /// passes over the shelf's levels one above the other), to the highest, since that level's board
-    /// hides the ones below. Otherwise the slot whose region centre is nearest takes it. A product is
-    /// exclusive to its slot when nothing else could claim it: no other region holds it, or no other
-    /// slot on the same level has it in its rectangle.
+    /// slots overlap. Where the slots carry their [`SlotVolume`], a product belongs to the slot whose
+    /// rectangle in the world its line of sight lands nearest (inside, give or take [`INSIDE`]); when
+    /// it lands inside several (from above, the line passes over the shelf's levels one above the
+    /// other), to the highest, since that level's board hides the ones below. Otherwise the slot whose
+    /// region centre is nearest takes it. A product is exclusive to its slot when nothing else could
+    /// claim it: no other region holds it, or every other slot's rectangle is clearly further (by
+    /// [`RIVAL_MARGIN`]) or hidden under the chosen one.
     fn count_products(&self, products: &[BBox]) -> Vec<SlotCount> {
         let mut counts = vec![SlotCount::default(); self.slots.len()];
         let mut containing: Vec<Claim> = Vec::new();
@@ -291,24 +295,25 @@ impl ShelfWatcher {
                     }),
             );
             let claim = if containing.len() > 1 && containing.iter().all(|c| c.world.is_some()) {
-                containing.retain(|c| c.world.is_some_and(|(outside, _)| outside <= INSIDE));
-                let height = |c: &Claim| c.world.map_or(0.0, |w| w.1);
-                let top = containing
-                    .iter()
-                    .map(height)
-                    .fold(f64::NEG_INFINITY, f64::max);
-                let level: Vec<&Claim> = containing
-                    .iter()
-                    .filter(|c| (height(c) - top).abs() < 0.02)
-                    .collect();
-                let best = level.iter().min_by(|a, b| {
-                    let outside = |c: &Claim| c.world.map_or(f64::INFINITY, |w| w.0);
-                    outside(a)
-                        .total_cmp(&outside(b))
+                let world = |c: &Claim| c.world.unwrap_or((f64::INFINITY, 0.0));
+                containing.retain(|c| world(c).0 <= INSIDE);
+                // nearest its rectangle first; of two it lies in, the higher (its board hides the other)
+                containing.sort_by(|a, b| {
+                    world(a)
+                        .0
+                        .total_cmp(&world(b).0)
+                        .then(world(b).1.total_cmp(&world(a).1))
                         .then(a.centre_distance.total_cmp(&b.centre_distance))
                 });
-                best.map(|c| (c.slot, level.len() == 1))
-            } else if let [only] = containing.as_slice()
+                containing.first().map(|best| {
+                    let (outside, height) = world(best);
+                    let rivals = containing[1..].iter().filter(|c| {
+                        let (other_outside, other_height) = world(c);
+                        let hidden = outside == 0.0 && other_height < height - 0.02;
+                        !hidden && other_outside <= outside + RIVAL_MARGIN
+                    });
+                    (best.slot, rivals.count() == 0)
+                })            } else if let [only] = containing.as_slice()
                 && only.world.is_some_and(|(outside, _)| outside > FAR_OUTSIDE)
             {
                 // the world places it on some other slot, one this camera does not watch
@@ -818,9 +823,9 @@ mod tests {
         let counts = watcher.count_products(&[
             // lands inside both "upper" (x 0.6 m) and "lower" (0.1 m): the upper board hides the lower
             at(10.0, 30.0),
-            // lands outside "upper" (1.45 m) and inside "lower" (0.95 m), near "beside": lower's, but
-            // within the tolerance of its neighbour's rectangle
-            at(95.0, 30.0),
+            // lands outside "upper" (1.46 m) and inside "lower" (0.96 m), 4 cm from "beside": lower's, but
+            // too near its neighbour's rectangle to be sure
+            at(96.0, 30.0),
         ]);
         let count = |total, exclusive| SlotCount { total, exclusive };
         assert_eq!(counts, vec![count(1, 1), count(1, 0), count(0, 0)]);

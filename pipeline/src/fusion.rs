@@ -35,6 +35,13 @@ impl Zone {
         }
     }
 
+    pub fn center(&self) -> Point2<f64> {
+        Point2::new(
+            (self.min_m[0] + self.max_m[0]) / 2.0,
+            (self.min_m[1] + self.max_m[1]) / 2.0,
+        )
+    }
+
     pub fn contains(&self, p: &Point2<f64>) -> bool {
         p.x >= self.min_m[0] && p.x <= self.max_m[0] && p.y >= self.min_m[1] && p.y <= self.max_m[1]
     }

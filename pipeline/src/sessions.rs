@@ -31,6 +31,14 @@ pub struct SessionConfig {
     pub match_window_secs: f64,
     /// Events attributed with less confidence than this send the session to review.
     pub min_event_confidence: f32,
+    /// Of the shoppers at the gate when the app scanned, the one nearest the scanner is bound; another
+    /// within this many metres of as near makes the check-in ambiguous.
+    #[serde(default = "default_check_in_margin_m")]
+    pub check_in_margin_m: f64,
+}
+
+fn default_check_in_margin_m() -> f64 {
+    0.3
 }
 
 impl Default for SessionConfig {
@@ -39,6 +47,7 @@ impl Default for SessionConfig {
             entry_gates: BTreeMap::new(),
             match_window_secs: 3.0,
             min_event_confidence: 0.6,
+            check_in_margin_m: default_check_in_margin_m(),
         }
     }
 }
@@ -299,6 +308,10 @@ impl Sessions {
                 continue;
             };
             let t = p.check_in.time.unix_nanos as f64 / 1e9;
+            let gate = zone.center();
+            // each unbound shopper in the gate zone within the window, scored by how far from the
+            // scanner they stood at the moment nearest the scan (a second away counts as a metre:
+            // about a walking shopper's way)
             let mut candidates: Vec<(u64, f64)> = fusion
                 .tracks()
                 .filter(|g| !self.by_track.contains_key(&g.id))
@@ -309,12 +322,20 @@ impl Sessions {
                             zone.contains(pos)
                                 && ((time.unix_nanos as f64 / 1e9) - t).abs() <= window
                         })
-                        .map(|(time, _)| ((time.unix_nanos as f64 / 1e9) - t).abs())
-                        .min_by(f64::total_cmp)
-                        .map(|dt| (g.id, dt))
+                        .map(|(time, pos)| {
+                            let dt = ((time.unix_nanos as f64 / 1e9) - t).abs();
+                            (dt, dt + (pos - gate).norm())
+                        })
+                        .min_by(|a, b| a.0.total_cmp(&b.0))
+                        .map(|(_, score)| (g.id, score))
                 })
                 .collect();
             candidates.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            // the others are rivals only when they stood nearly as close to the scanner
+            let margin = self.config.check_in_margin_m;
+            if let Some(&(_, best)) = candidates.first() {
+                candidates.retain(|c| c.1 - best < margin);
+            }
             let window_over = now.is_some_and(|now| (now.unix_nanos as f64 / 1e9) > t + window);
             match (candidates.len(), window_over) {
                 (0, true) => {
@@ -486,6 +507,19 @@ mod tests {
         assert!(
             matches!(&session.review[..], [ReviewReason::AmbiguousCheckIn { candidates }] if candidates == &vec![1, 2])
         );
+    }
+
+    #[test]
+    fn the_shopper_at_the_scanner_binds_although_another_is_in_the_gate_zone() {
+        let (mut fusion, mut sessions) = store();
+        // the one who scans stands at the gate; the other is still 0.8 m off to the side
+        let walkers = [(1, 0, 0.0), (2, 0, 0.8)];
+        run(&mut fusion, &mut sessions, &walkers, 0, 200);
+        sessions.check_in(check_in("acct-1", 100), &fusion);
+        run(&mut fusion, &mut sessions, &walkers, 300, 4_000);
+        let session = sessions.get(1).unwrap();
+        assert_eq!(session.tracks, [1].into_iter().collect());
+        assert!(session.review.is_empty(), "{:?}", session.review);
     }
 
     #[test]

@@ -313,7 +313,8 @@ impl ShelfWatcher {
                         !hidden && other_outside <= outside + RIVAL_MARGIN
                     });
                     (best.slot, rivals.count() == 0)
-                })            } else if let [only] = containing.as_slice()
+                })
+            } else if let [only] = containing.as_slice()
                 && only.world.is_some_and(|(outside, _)| outside > FAR_OUTSIDE)
             {
                 // the world places it on some other slot, one this camera does not watch

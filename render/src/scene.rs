@@ -26,8 +26,8 @@ pub(crate) struct Sku {
     pub rgb: [u8; 3],
 }
 
-/// Where the units of one slot stand: a grid of positions on the shelf board; the rows a full slot
-/// uses fill from the back, so a slot's last units (the first taken) stand in its front row.
+/// Where the units of one slot stand: a grid of positions on the shelf board, stocked from the back,
+/// so that a slot's last units (the first taken) stand in its front row.
 #[derive(Debug, Clone)]
 pub(crate) struct SlotLayout {
     pub id: String,
@@ -55,17 +55,16 @@ impl SlotLayout {
         size_m: [f32; 3],
     ) -> Option<[f32; 3]> {
         let per_layer = self.per_row * self.rows;
+        // a slot is stocked from the back, so the units taken first (the slot's last) fill the front
+        // row, where a shopper takes them and a camera sees them go
+        let position = if self.positions <= per_layer && position < self.positions {
+            self.positions - 1 - position
+        } else {
+            position
+        };
         let layer = position / per_layer;
         let rest = position % per_layer;
-        // the rows a full slot uses are stocked from the back, so that the units taken first (the
-        // slot's last) stand in front, where a shopper takes them and a camera sees them go
-        let rows_used = self.positions.min(per_layer).div_ceil(self.per_row).max(1);
         let (row, column) = (rest / self.per_row, rest % self.per_row);
-        let row = if layer == 0 && row < rows_used {
-            rows_used - 1 - row
-        } else {
-            row
-        };
         let pitch_along = own_size_m[0] + GAP_M;
         let pitch_in = own_size_m[1] + GAP_M;
         let along = (column as f32 - (self.per_row as f32 - 1.0) / 2.0) * pitch_along;

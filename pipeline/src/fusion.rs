@@ -74,27 +74,10 @@ pub struct FusionConfig {
     /// identity doubt from then on.
     #[serde(default = "default_identity_margin_m")]
     pub identity_margin_m: f64,
-    /// A doubtful binding made while every shopper it may have confused was also seen by other
-    /// cameras is checked against them: once the camera track has been this many steps clearly nearer
-    /// its own shopper's other sightings than any rival's, the doubt is dismissed; once it has been
-    /// as many steps nearer a rival's, it is bound to that rival instead (and the doubt stays).
-    #[serde(default = "default_verify_steps")]
-    pub verify_steps: u32,
-    /// Clearly nearer: by at least this much, metres.
-    #[serde(default = "default_verify_margin_m")]
-    pub verify_margin_m: f64,
 }
 
 fn default_identity_margin_m() -> f64 {
     0.5
-}
-
-fn default_verify_steps() -> u32 {
-    5
-}
-
-fn default_verify_margin_m() -> f64 {
-    0.15
 }
 
 impl Default for FusionConfig {
@@ -109,8 +92,6 @@ impl Default for FusionConfig {
             exit_zones: Vec::new(),
             orphan_birth_steps: 15,
             identity_margin_m: default_identity_margin_m(),
-            verify_steps: default_verify_steps(),
-            verify_margin_m: default_verify_margin_m(),
         }
     }
 }
@@ -180,18 +161,6 @@ pub struct FusionEvents {
 
 type LocalKey = (CameraId, u64);
 
-/// A doubtful binding being checked against the other cameras' sightings of the shoppers involved.
-#[derive(Debug, Clone)]
-struct PendingDoubt {
-    key: LocalKey,
-    chosen: u64,
-    rivals: Vec<u64>,
-    time: CaptureTime,
-    /// Steps the camera track was clearly nearer its own shopper, and nearer a rival (which one).
-    agree: u32,
-    disagree: BTreeMap<u64, u32>,
-}
-
 /// The fusion state over the whole store.
 #[derive(Debug, Clone)]
 pub struct Fusion {
@@ -199,7 +168,6 @@ pub struct Fusion {
     tracks: BTreeMap<u64, GlobalTrack>,
     bindings: BTreeMap<LocalKey, u64>,
     orphans: BTreeMap<LocalKey, u32>,
-    pending_doubts: Vec<PendingDoubt>,
     next_id: u64,
 }
 
@@ -210,7 +178,6 @@ impl Fusion {
             tracks: BTreeMap::new(),
             bindings: BTreeMap::new(),
             orphans: BTreeMap::new(),
-            pending_doubts: Vec::new(),
             next_id: 1,
         }
     }
@@ -238,9 +205,6 @@ impl Fusion {
         // camera tracks that ended release their bindings
         self.bindings.retain(|key, _| present.contains(key));
         self.orphans.retain(|key, _| present.contains(key));
-
-        // 0. doubtful bindings from earlier steps are checked against the other cameras
-        self.verify_doubts(observations, &present);
 
         // 1. bound observations update their global track (several cameras average)
         let mut sums: BTreeMap<u64, (Vector2<f64>, f64)> = BTreeMap::new();
@@ -311,28 +275,10 @@ impl Fusion {
             let Some(best) = reach(chosen) else {
                 continue;
             };
-            let rivals: Vec<u64> = candidates
-                .iter()
-                .copied()
-                .filter(|&id| id != chosen)
-                .filter(|&id| reach(id).is_some_and(|d| d - best < self.config.identity_margin_m))
-                .collect();
-            for &other in &rivals {
-                doubts.insert((chosen.min(other), chosen.max(other)));
-            }
-            // while every shopper involved is seen by other cameras, the binding can be checked
-            if !rivals.is_empty()
-                && sums.contains_key(&chosen)
-                && rivals.iter().all(|id| sums.contains_key(id))
-            {
-                self.pending_doubts.push(PendingDoubt {
-                    key: (o.camera.clone(), o.local_id),
-                    chosen,
-                    rivals,
-                    time,
-                    agree: 0,
-                    disagree: BTreeMap::new(),
-                });
+            for &other in candidates.iter().filter(|&&id| id != chosen) {
+                if reach(other).is_some_and(|d| d - best < self.config.identity_margin_m) {
+                    doubts.insert((chosen.min(other), chosen.max(other)));
+                }
             }
         }
         for (a, b) in doubts {
@@ -452,87 +398,6 @@ impl Fusion {
             }
         }
         events
-    }
-}
-
-impl Fusion {
-    /// Checks each pending doubtful binding against this step's sightings (see
-    /// [`FusionConfig::verify_steps`]): dismissed when the camera track keeps to its own shopper,
-    /// rebound when it keeps to a rival, left as it is when it cannot be checked any more.
-    fn verify_doubts(&mut self, observations: &[FloorObservation], present: &BTreeSet<LocalKey>) {
-        let (steps, margin) = (self.config.verify_steps.max(1), self.config.verify_margin_m);
-        let mut pending = std::mem::take(&mut self.pending_doubts);
-        pending
-            .retain(|p| present.contains(&p.key) && self.bindings.get(&p.key) == Some(&p.chosen));
-        let mut keep = Vec::new();
-        for mut doubt in pending {
-            let Some(own) = observations
-                .iter()
-                .find(|o| (o.camera.clone(), o.local_id) == doubt.key)
-            else {
-                continue;
-            };
-            // where the other cameras see a shopper this step, without the camera track in question
-            let elsewhere = |id: u64| -> Option<Point2<f64>> {
-                let (sum, n) = observations
-                    .iter()
-                    .filter(|o| (o.camera.clone(), o.local_id) != doubt.key)
-                    .filter(|o| self.bindings.get(&(o.camera.clone(), o.local_id)) == Some(&id))
-                    .fold((Vector2::zeros(), 0.0), |(s, n), o| {
-                        (s + o.position_m.coords, n + 1.0)
-                    });
-                (n > 0.0).then(|| Point2::from(sum / n))
-            };
-            let Some(chosen_at) = elsewhere(doubt.chosen) else {
-                keep.push(doubt);
-                continue;
-            };
-            let to_chosen = (own.position_m - chosen_at).norm();
-            let mut clearly_own = true;
-            for &rival in &doubt.rivals {
-                let Some(rival_at) = elsewhere(rival) else {
-                    clearly_own = false;
-                    continue;
-                };
-                let to_rival = (own.position_m - rival_at).norm();
-                if to_rival + margin < to_chosen {
-                    *doubt.disagree.entry(rival).or_insert(0) += 1;
-                }
-                if to_chosen + margin >= to_rival {
-                    clearly_own = false;
-                }
-            }
-            if clearly_own {
-                doubt.agree += 1;
-            }
-            if doubt.agree >= steps {
-                self.dismiss(&doubt);
-                continue;
-            }
-            if let Some((&rival, _)) = doubt.disagree.iter().find(|(_, n)| **n >= steps) {
-                // the camera track follows the rival: it was bound to the wrong shopper
-                self.bindings.insert(doubt.key.clone(), rival);
-                continue;
-            }
-            keep.push(doubt);
-        }
-        self.pending_doubts = keep;
-    }
-
-    /// Takes back the identity doubts a binding raised, on both sides.
-    fn dismiss(&mut self, doubt: &PendingDoubt) {
-        for &rival in &doubt.rivals {
-            for (track, other) in [(doubt.chosen, rival), (rival, doubt.chosen)] {
-                if let Some(t) = self.tracks.get_mut(&track)
-                    && let Some(k) = t
-                        .identity_doubts
-                        .iter()
-                        .position(|d| d.time == doubt.time && d.other == other)
-                {
-                    t.identity_doubts.remove(k);
-                }
-            }
-        }
     }
 }
 
@@ -695,50 +560,6 @@ mod tests {
             // not before the moment of the doubt
             assert_eq!(track.doubted_with(at(3_900)).count(), 0);
         }
-    }
-
-    /// Two shoppers walk 0.3 m apart, seen by camera a from the entry on; from step 10 camera b sees
-    /// one more track, first at `b_from_y` and then where `b_follows_y`'s shopper walks.
-    fn second_camera_joins(b_from_y: f64, b_follows_y: f64) -> Fusion {
-        let mut fusion = Fusion::new(config());
-        for step in 0..30u64 {
-            let x = step as f64 * 0.1;
-            let mut seen = vec![obs("a", 1, x, -0.15), obs("a", 2, x, 0.15)];
-            if step >= 10 {
-                let y = if step == 10 { b_from_y } else { b_follows_y };
-                seen.push(obs("b", 9, x, y));
-            }
-            fusion.update(at(step * 100), &seen);
-        }
-        fusion
-    }
-
-    #[test]
-    fn a_doubtful_binding_that_keeps_to_its_shopper_is_cleared() {
-        let fusion = second_camera_joins(0.15, 0.15);
-        assert_eq!(fusion.global_id(&CameraId::new("b"), 9), Some(2));
-        for id in [1, 2] {
-            assert!(
-                fusion.track(id).unwrap().identity_doubts.is_empty(),
-                "{:?}",
-                fusion.track(id).unwrap().identity_doubts
-            );
-        }
-    }
-
-    #[test]
-    fn a_doubtful_binding_that_follows_the_rival_is_rebound_and_stays_doubted() {
-        // joins nearer shopper 2, then walks with shopper 1
-        let fusion = second_camera_joins(0.1, -0.15);
-        assert_eq!(fusion.global_id(&CameraId::new("b"), 9), Some(1));
-        assert_eq!(
-            fusion
-                .track(2)
-                .unwrap()
-                .doubted_with(at(3_000))
-                .collect::<Vec<_>>(),
-            vec![1]
-        );
     }
 
     #[test]

@@ -202,7 +202,7 @@ fn oracle_frames(
         .map_err(walkout_datasets::ScenarioError::Invalid)?;
     let places = walkout_render::shelf_places_m(scenario)?;
     // per camera: each watched slot's id and its places in the camera's pixels
-    let watched: BTreeMap<&str, Vec<(&str, Vec<Option<(f32, f32)>>)>> = config
+    let watched: BTreeMap<&str, Vec<WatchedSlot>> = config
         .cameras
         .iter()
         .map(|c| {
@@ -304,6 +304,10 @@ fn oracle_frames(
     }
     Ok(())
 }
+
+/// A slot a camera watches, and where each of its unit places shows in the camera's pixels (`None`:
+/// hidden or behind the camera).
+type WatchedSlot<'a> = (&'a str, Vec<Option<(f32, f32)>>);
 
 /// Whether a shelf's board above `unit` hides it from `camera` (the line of sight crosses a higher
 /// level's board inside the shelf's footprint).

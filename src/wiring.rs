@@ -7,7 +7,7 @@ use anyhow::Context;
 use nalgebra::Point3;
 use walkout_core::{BBox, CameraId};
 use walkout_datasets::Scenario;
-use walkout_datasets::scenario::{Facing, GateKind};
+use walkout_datasets::scenario::GateKind;
 use walkout_pipeline::TrackerConfig;
 use walkout_pipeline::calibration::{Calibration, Intrinsics};
 use walkout_pipeline::fusion::{FusionConfig, Zone};
@@ -31,8 +31,8 @@ pub fn calibration(camera: &walkout_datasets::scenario::Camera) -> Calibration {
     }
 }
 
-/// The image region of a slot's opening and the products behind it (`depth_m` back from the face), when the camera sees all of it
-/// from in front of the shelf.
+/// The image region of a slot's opening and the products behind it (`depth_m` back from the face),
+/// when the camera sees all of it from in front of the shelf.
 fn slot_region(
     calibration: &Calibration,
     face_center_m: [f64; 3],
@@ -72,14 +72,6 @@ fn slot_region(
     inside.then(|| BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32))
 }
 
-/// How deep a shelf is from its face to its back: products stand in rows all the way back.
-fn shelf_depth_m(shelf: &walkout_datasets::scenario::Shelf) -> f64 {
-    match shelf.facing {
-        Facing::North | Facing::South => shelf.size_m[1],
-        Facing::East | Facing::West => shelf.size_m[0],
-    }
-}
-
 /// Where a slot's products stand, as the camera maps them: the plane at the products' mid-height
 /// (they stand on the board at the bottom of the slot's opening) and the rectangle they fill, from
 /// the face back to the shelf's depth.
@@ -89,7 +81,7 @@ fn slot_volume(
 ) -> Option<SlotVolume> {
     let shelf = placement.shelf;
     let normal = shelf.facing.normal();
-    let depth_m = shelf_depth_m(shelf);
+    let depth_m = shelf.depth_m();
     let bottom_m = placement.face_center_m[2] - placement.opening_m[1] / 2.0;
     let mid_height_m = bottom_m + placement.slot.product_size_m[2] / 2.0;
     let plane_from_image = calibration.plane_from_image(mid_height_m).ok()?;
@@ -129,7 +121,7 @@ pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
                     placement.face_center_m,
                     placement.opening_m,
                     normal,
-                    shelf_depth_m(placement.shelf),
+                    placement.shelf.depth_m(),
                 )
                 .map(|r| (i, r))
             })

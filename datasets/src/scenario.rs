@@ -659,12 +659,25 @@ impl Shelf {
         ]
     }
 
+    /// How far the shelf reaches from its face to its back, metres: products stand in rows all the
+    /// way back.
+    pub fn depth_m(&self) -> f64 {
+        match self.facing {
+            Facing::North | Facing::South => self.size_m[1],
+            Facing::East | Facing::West => self.size_m[0],
+        }
+    }
+
+    /// The height of one level, metres: level `k` (from 1) has its board at `(k - 1)` times this.
+    pub fn level_height_m(&self) -> f64 {
+        self.size_m[2] / f64::from(self.levels.max(1))
+    }
+
     /// Centre of a slot's opening on the face, and the opening's width and height.
     pub fn slot_face(&self, level: u32, column: u32) -> ([f64; 3], [f64; 2]) {
         let [x0, y0, x1, y1] = self.footprint_m();
-        let levels = f64::from(self.levels.max(1));
         let columns = f64::from(self.columns.max(1));
-        let height = self.size_m[2] / levels;
+        let height = self.level_height_m();
         let z = (f64::from(level) - 0.5) * height;
         let along = (f64::from(column) - 0.5) / columns;
         let (center, width) = match self.facing {

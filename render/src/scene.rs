@@ -885,13 +885,9 @@ fn slot_layout(
     let n = shelf.facing.normal().map(|v| v as f32);
     let inward = [-n[0], -n[1]];
     let along = [n[1].abs(), n[0].abs()];
-    let levels = shelf.levels.max(1) as f32;
-    let level_h = shelf.size_m[2] as f32 / levels;
+    let level_h = shelf.level_height_m() as f32;
     let base_z = (slot.level as f32 - 1.0) * level_h + BOARD_M / 2.0;
-    let depth = match shelf.facing {
-        Facing::North | Facing::South => shelf.size_m[1],
-        Facing::East | Facing::West => shelf.size_m[0],
-    } as f32;
+    let depth = shelf.depth_m() as f32;
     let size = slot.product_size_m.map(|v| v as f32);
     let per_row = (((opening[0] as f32 - 0.04) / (size[0] + GAP_M)).floor() as u32).max(1);
     let rows = (((depth - 0.06 - PANEL_M) / (size[1] + GAP_M)).floor() as u32).max(1);

@@ -316,7 +316,7 @@ fn under_a_board(
     unit: &nalgebra::Point3<f64>,
     camera: &nalgebra::Point3<f64>,
 ) -> bool {
-    let level_h = shelf.size_m[2] / f64::from(shelf.levels.max(1));
+    let level_h = shelf.level_height_m();
     let [x0, y0, x1, y1] = shelf.footprint_m();
     (1..=shelf.levels).any(|level| {
         let board = f64::from(level) * level_h;

@@ -104,6 +104,13 @@ pub struct ShelfConfig {
     /// An event's confidence is multiplied by the share of the settle frames (before and after, the
     /// lower of the two) that agree with the settled count, raised to this power: 0 trusts any median.
     pub unsettled_penalty: f32,
+    /// A hand box counts only within this many person-box heights of some person box in the frame: a
+    /// hand belongs to an arm, and a "hand" on a shelf nobody stands at is a false detection.
+    pub hand_reach: f32,
+    /// The most confidence an event gets when no hand was ever seen in the slot (only a body in front
+    /// of it): the count changed while the slot was hidden, which a passing body does as well as a
+    /// reaching hand. Below the sessions' `min_event_confidence`, such an event goes to review.
+    pub handless_confidence: f32,
 }
 
 impl Default for ShelfConfig {
@@ -116,6 +123,8 @@ impl Default for ShelfConfig {
             occlusion_share: 0.15,
             overlap_penalty: 1.0,
             unsettled_penalty: 1.0,
+            hand_reach: 0.5,
+            handless_confidence: 0.5,
         }
     }
 }
@@ -349,6 +358,7 @@ impl ShelfWatcher {
             .hands
             .iter()
             .filter(|h| overlap_share(h, &region) >= config.hand_overlap)
+            .filter(|h| attached(h, frame.bodies, config.hand_reach))
             .collect();
         let occluded = frame
             .bodies
@@ -467,12 +477,15 @@ impl ShelfWatcher {
             let rival = finished.rival_reach.values().copied().fold(0.0, f32::max);
             reach_margin(finished.reach, rival).max(slot_certainty(delta, exclusive_delta))
         };
-        let confidence = margin
+        let mut confidence = margin
             * certainty.powf(config.overlap_penalty)
             * before
                 .agreement
                 .min(after.agreement)
                 .powf(config.unsettled_penalty);
+        if finished.last_hand.is_none() {
+            confidence = confidence.min(config.handless_confidence);
+        }
         let id = self.next_event_id;
         self.next_event_id += 1;
         Some(AttributedEvent {
@@ -521,6 +534,17 @@ fn hand_support(hand: &BBox, people: &[PersonView], scale: f32) -> Vec<(u64, f32
             (p.shopper, 0.5f32.powf(distance / scale.max(1e-3)))
         })
         .collect()
+}
+
+/// Whether the hand lies within `reach` person-heights of some person box (its centre's distance to the
+/// box, 0 inside it).
+fn attached(hand: &BBox, bodies: &[BBox], reach: f32) -> bool {
+    let (hx, hy) = ((hand.x1 + hand.x2) / 2.0, (hand.y1 + hand.y2) / 2.0);
+    bodies.iter().any(|b| {
+        let dx = (b.x1 - hx).max(hx - b.x2).max(0.0);
+        let dy = (b.y1 - hy).max(hy - b.y2).max(0.0);
+        (dx * dx + dy * dy).sqrt() <= reach * b.height().max(1.0)
+    })
 }
 
 /// 1 when the box's centre is the region's centre, falling to 0 at the region's edge (the larger of the
@@ -722,8 +746,38 @@ mod tests {
         let mut s = Script::new(None);
         let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
         s.frames(10, 3, &[], &[]);
-        s.frames(5, 1, &hand, &[]);
+        s.frames(5, 1, &hand, &[person(3, 150.0)]);
         assert!(s.frames(12, 3, &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_hand_nobody_stands_near_is_no_hand() {
+        let mut s = Script::new(None);
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        // the nearest person box ends 300 px (about one of its heights) to the right of the hand
+        let far = person(8, 460.0);
+        s.frames(10, 4, &[], &[far]);
+        assert!(s.frames(6, 1, &hand, &[far]).is_empty());
+        // the products it "took" were only missed by the detector for a moment
+        assert!(s.frames(12, 4, &[], &[far]).is_empty());
+        // the same change with a shopper at the slot is a pick
+        s.frames(6, 1, &hand, &[person(3, 150.0), far]);
+        let events = s.frames(12, 2, &[], &[far]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].shopper, Some(3));
+    }
+
+    #[test]
+    fn a_change_only_a_body_hid_goes_to_review() {
+        let mut s = Script::new(None);
+        let body = [person(3, 120.0)];
+        s.frames(10, 4, &[], &[]);
+        // a shopper stands in front of the slot, no hand is ever seen in it, and then one unit is gone
+        assert!(s.frames(8, 0, &[], &body).is_empty());
+        let events = s.frames(12, 3, &[], &[]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].shopper, Some(3));
+        assert!(reviewed(events[0].event.confidence), "{}", events[0].event.confidence);
     }
 
     #[test]

@@ -86,6 +86,10 @@ pub struct Detection {
     pub kind: ObjectKind,
     pub score: f32,
     pub bbox: BBox,
+    /// For persons: their colour histogram in this frame, when the frame was at hand (see
+    /// [`crate::Appearance`]); it tells apart shoppers standing close together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appearance: Option<crate::Appearance>,
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@
 //! Threads and state: none. Every type here is plain data, `Send + Sync`, cheap to move between the
 //! pipeline's threads.
 
+mod appearance;
 mod clock;
 mod detection;
 mod frame;
 
+pub use appearance::{APPEARANCE_BINS, Appearance, describe_people};
 pub use clock::{CaptureClock, CaptureTime};
 pub use detection::{BBox, Detection, ObjectKind};
 pub use frame::{CameraId, Frame, FrameError};

@@ -337,6 +337,7 @@ impl Detector {
                     kind,
                     score: candidate.score,
                     bbox: letterbox.to_source(candidate.bbox),
+                    appearance: None,
                 });
             }
             results.push(detections);

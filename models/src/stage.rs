@@ -303,7 +303,12 @@ fn spawn_worker(
                         batch.iter().map(|_| (Vec::new(), Some(err.to_string()))).collect()
                     }
                 };
-                for (frame, (detections, error)) in batch.drain(..).zip(outcome) {
+                for (frame, (mut detections, error)) in batch.drain(..).zip(outcome) {
+                    let source = sources
+                        .get(&frame.camera)
+                        .copied()
+                        .unwrap_or((frame.width(), frame.height()));
+                    walkout_core::describe_people(&frame, source, &mut detections);
                     if output.send(DetectedFrame { frame, detections, error }).is_err() {
                         return stats;
                     }

@@ -439,6 +439,7 @@ mod tests {
                     camera: CameraId::new("a"),
                     local_id: *id,
                     position_m: Point2::new(x, *y),
+                    appearance: None,
                 })
                 .collect();
             let changes = fusion.update(at(ms), &seen);

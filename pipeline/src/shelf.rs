@@ -144,7 +144,9 @@ pub struct ShelfFrame<'a> {
     pub time: CaptureTime,
     pub products: &'a [BBox],
     pub hands: &'a [BBox],
-    /// People fusion has given a shopper id, for attribution.
+    /// Every tracked person, for attribution: with the global shopper id fusion gave its track, or a
+    /// camera-local id (from [`crate::store::LOCAL_ID_BASE`] on) while it is bound to no shopper, who
+    /// is a rival all the same.
     pub people: &'a [PersonView],
     /// Every person box in the frame, bound or not: a body in front of a slot hides its products.
     pub bodies: &'a [BBox],
@@ -777,7 +779,11 @@ mod tests {
         let events = s.frames(12, 3, &[], &[]);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].shopper, Some(3));
-        assert!(reviewed(events[0].event.confidence), "{}", events[0].event.confidence);
+        assert!(
+            reviewed(events[0].event.confidence),
+            "{}",
+            events[0].event.confidence
+        );
     }
 
     #[test]

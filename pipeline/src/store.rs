@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use nalgebra::{Matrix3, Point2};
 use serde::Serialize;
-use walkout_core::{BBox, CameraId, CaptureTime, Detection, ObjectKind};
+use walkout_core::{Appearance, BBox, CameraId, CaptureTime, Detection, ObjectKind};
 
 use crate::fusion::GlobalState;
 
@@ -98,6 +98,44 @@ pub enum StoreOutput {
     },
 }
 
+/// A track's look moves this far towards each frame's histogram.
+const LOOK_WEIGHT: f32 = 0.3;
+
+/// Updates each active track's look from the person box it stands on in this frame (IoU at least 0.5),
+/// unless that box overlaps another person's (their pixels mix); forgets the looks of tracks that ended.
+fn learn_looks(camera: &mut CameraState, people: &[&Detection]) {
+    for track in camera.tracker.active() {
+        let b = track.bbox();
+        let Some((i, _)) = people
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i, d.bbox.intersection_over_union(&b)))
+            .filter(|(_, iou)| *iou >= 0.5)
+            .max_by(|x, y| x.1.total_cmp(&y.1))
+        else {
+            continue;
+        };
+        let Some(look) = &people[i].appearance else {
+            continue;
+        };
+        let crowded = people
+            .iter()
+            .enumerate()
+            .any(|(j, d)| j != i && d.bbox.intersection_over_union(&people[i].bbox) > 0.05);
+        if crowded {
+            continue;
+        }
+        match camera.looks.get_mut(&track.id) {
+            Some(known) => known.blend(look, LOOK_WEIGHT),
+            None => {
+                camera.looks.insert(track.id, *look);
+            }
+        }
+    }
+    let live: BTreeSet<u64> = camera.tracker.tracks().iter().map(|t| t.id).collect();
+    camera.looks.retain(|id, _| live.contains(id));
+}
+
 /// Track ids at or above this are camera-local (not yet bound to a shopper).
 pub const LOCAL_ID_BASE: u64 = 1 << 32;
 
@@ -107,6 +145,8 @@ struct CameraState {
     shelf: ShelfWatcher,
     /// The latest frame's tracks on the floor, waiting for the fusion step.
     observations: Vec<FloorObservation>,
+    /// Each live track's look, a running mean over the frames where its box stood clear of others.
+    looks: BTreeMap<u64, Appearance>,
 }
 
 /// The store logic; see the module docs.
@@ -144,6 +184,7 @@ impl StoreLogic {
                         ((index as u64) + 1) << 40,
                     ),
                     observations: Vec::new(),
+                    looks: BTreeMap::new(),
                 },
             );
         }
@@ -224,6 +265,7 @@ impl StoreLogic {
             .collect();
         camera.tracker.update(&inputs);
         camera.observations.clear();
+        learn_looks(camera, &people);
         let mut views = Vec::new();
         let mut tracks = Vec::new();
         for track in camera.tracker.active() {
@@ -238,12 +280,16 @@ impl StoreLogic {
                 camera.observations.push(FloorObservation {
                     camera: frame.camera.clone(),
                     local_id: track.id,
+                    appearance: camera.looks.get(&track.id).copied(),
                     position_m: floor,
                 });
             }
-            if let Some(shopper) = self.fusion.global_id(&frame.camera, track.id) {
-                views.push(PersonView { shopper, bbox: b });
-            }
+            // a person fusion has not bound (yet) is still a candidate for a hand at a shelf: the
+            // event then goes to nobody, or is as unsure as that person is near
+            views.push(PersonView {
+                shopper: id,
+                bbox: b,
+            });
         }
         emit(StoreOutput::CameraTracks {
             camera: frame.camera.clone(),
@@ -284,7 +330,7 @@ impl StoreLogic {
         event: ShelfEvent,
         emit: &mut dyn FnMut(StoreOutput),
     ) {
-        let Some(shopper) = shopper else {
+        let Some(shopper) = shopper.filter(|&s| s < LOCAL_ID_BASE) else {
             // no shopper's hand was near: an operator has to decide
             emit(StoreOutput::Event {
                 event,

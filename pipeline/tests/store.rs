@@ -60,6 +60,7 @@ fn detection(kind: ObjectKind, bbox: BBox) -> Detection {
         kind,
         score: 0.9,
         bbox,
+        appearance: None,
     }
 }
 

@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, bounded};
 use std::sync::Arc;
 use walkout_cameras::{CameraStream, Source, StreamConfig};
 
-use walkout_core::{BBox, CameraId, CaptureTime, Detection, Frame, ObjectKind};
+use walkout_core::{Appearance, BBox, CameraId, CaptureTime, Detection, Frame, ObjectKind};
 use walkout_datasets::eval::{PredictedEvent, PredictedReceipt, ProcessingStats};
 use walkout_datasets::mot::MotRecord;
 use walkout_datasets::truth::{EventKind as TruthKind, Holder, Receipt};
@@ -112,7 +112,7 @@ pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<EvalOutco
     let mut run = StoreRun::new(&scenario, &truth)?;
     match detector {
         Detector::Model(detection) => detect_videos(dataset, &scenario, detection, &mut run)?,
-        Detector::Oracle => oracle_frames(&scenario, &truth, &mut run)?,
+        Detector::Oracle => oracle_frames(dataset, &scenario, &truth, &mut run)?,
     }
     let (prediction, tracked_paths) = run.finish(started)?;
     let metrics = score(&truth, &prediction, &ScoringConfig::default());
@@ -190,12 +190,15 @@ fn detect_videos(
 /// and a perfect product detector: each unit on a watched slot is a small box where the unit stands on
 /// the shelf, as the camera sees it (a slot holding `n` units shows its first `n` places, as the
 /// renderer draws them). (The renderer's ground truth boxes shelf units only while a hand reaches in,
-/// to stay small, so the oracle counts from the timeline instead.)
+/// to stay small, so the oracle counts from the timeline instead.) Each shopper box carries its look in
+/// the decoded video, as the detection stage gives a detected one.
 fn oracle_frames(
+    dataset: &Path,
     scenario: &Scenario,
     truth: &GroundTruth,
     run: &mut StoreRun,
 ) -> anyhow::Result<()> {
+    let looks = oracle_looks(dataset, scenario, truth)?;
     let config = crate::wiring::store_config(scenario)?;
     let timeline = scenario
         .timeline()
@@ -243,6 +246,7 @@ fn oracle_frames(
         kind,
         score: 1.0,
         bbox,
+        appearance: None,
     };
     let mut frames: Vec<(f64, String, u32)> = Vec::new();
     for camera in &scenario.cameras {
@@ -264,12 +268,16 @@ fn oracle_frames(
         let Some(t) = truth.cameras.get(&camera) else {
             continue;
         };
+        let frame_looks = looks.get(&(camera.clone(), frame));
         let mut detections: Vec<Detection> = t
             .shoppers
             .iter()
             .filter(|r| r.frame == frame && r.visibility != 0.0)
-            .map(|r| {
-                detection(
+            .map(|r| Detection {
+                appearance: frame_looks
+                    .and_then(|l| l.iter().find(|(id, _)| *id == r.id))
+                    .map(|(_, look)| *look),
+                ..detection(
                     ObjectKind::Person,
                     "person",
                     BBox::new(r.left, r.top, r.left + r.width, r.top + r.height),
@@ -303,6 +311,66 @@ fn oracle_frames(
         );
     }
     Ok(())
+}
+
+/// Per camera and frame number: each ground-truth shopper box's look in the decoded video (every
+/// camera decoded on its own thread).
+type OracleLooks = BTreeMap<(String, u32), Vec<(i64, Appearance)>>;
+
+fn oracle_looks(
+    dataset: &Path,
+    scenario: &Scenario,
+    truth: &GroundTruth,
+) -> anyhow::Result<OracleLooks> {
+    thread::scope(|scope| {
+        let workers: Vec<_> = scenario
+            .cameras
+            .iter()
+            .filter_map(|camera| truth.cameras.get(&camera.id).map(|t| (camera, t)))
+            .map(|(camera, camera_truth)| {
+                scope.spawn(move || -> anyhow::Result<OracleLooks> {
+                    let video = camera_video(dataset, &camera.id);
+                    let source = Source::parse(&video.display().to_string())?;
+                    let mut stream =
+                        CameraStream::open(StreamConfig::new(CameraId::new(&camera.id), source))
+                            .with_context(|| format!("camera `{}`", camera.id))?;
+                    let mut boxes: BTreeMap<u32, Vec<&MotRecord>> = BTreeMap::new();
+                    for r in camera_truth.shoppers.iter().filter(|r| r.visibility != 0.0) {
+                        boxes.entry(r.frame).or_default().push(r);
+                    }
+                    let mut looks = OracleLooks::new();
+                    while let Some(frame) = stream
+                        .next_frame()
+                        .with_context(|| format!("decoding camera `{}`", camera.id))?
+                    {
+                        let pts = frame.pts.unwrap_or_default().as_secs_f64();
+                        let number = (pts * camera.fps).round() as u32 + 1;
+                        let Some(records) = boxes.get(&number) else {
+                            continue;
+                        };
+                        let found = records
+                            .iter()
+                            .filter_map(|r| {
+                                let b =
+                                    BBox::new(r.left, r.top, r.left + r.width, r.top + r.height);
+                                Appearance::of_box(&frame, &b).map(|look| (r.id, look))
+                            })
+                            .collect();
+                        looks.insert((camera.id.clone(), number), found);
+                    }
+                    Ok(looks)
+                })
+            })
+            .collect();
+        let mut all = OracleLooks::new();
+        for worker in workers {
+            let looks = worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a decode thread panicked"))??;
+            all.extend(looks);
+        }
+        Ok(all)
+    })
 }
 
 /// A slot a camera watches, and where each of its unit places shows in the camera's pixels (`None`:

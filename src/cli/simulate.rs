@@ -32,6 +32,9 @@ pub struct SimulateArgs {
     /// With --export-training: every Nth frame of every camera.
     #[arg(long, default_value_t = 5)]
     every: u32,
+    /// With --export-training: hands less visible than this share are left unlabelled.
+    #[arg(long, default_value_t = ExportOptions::default().min_hand_visibility)]
+    min_hand_visibility: f32,
     /// Render every camera at this size instead (WIDTHxHEIGHT), scaling its intrinsics to match.
     #[arg(long, value_parser = parse_resolution)]
     resolution: Option<[u32; 2]>,
@@ -64,6 +67,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.export_training {
         let options = ExportOptions {
             threads: args.threads,
+            min_hand_visibility: args.min_hand_visibility,
             ..ExportOptions::default()
         };
         let report = export_training_with(&scenario, dir, args.every, &options)?;

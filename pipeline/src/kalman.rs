@@ -1,8 +1,11 @@
-//! The constant-velocity Kalman filter ByteTrack and SORT use, over a box's centre, aspect ratio and
-//! height: state `[cx, cy, a, h, vx, vy, va, vh]`, measurement `[cx, cy, a, h]`.
+//! A constant-velocity Kalman filter over a box's centre, width and height (as BoT-SORT has it): state
+//! `[cx, cy, w, h, vx, vy, vw, vh]`, measurement `[cx, cy, w, h]`.
 //!
-//! Noise scales with the box height, so a near (large) shopper and a far (small) one are tracked with the
-//! same relative confidence.
+//! Noise scales with the box's width (for x and w) and height (for y and h), so a near (large) shopper
+//! and a far (small) one are tracked with the same relative confidence. ByteTrack's aspect-ratio state
+//! with its fixed, small aspect noise followed a box whose shape changes quickly (a shopper stepping
+//! into the picture from its edge: a wide, clipped box, then a tall one) ten frames late: the entrance
+//! camera's tracks stayed up to three times too wide and spanned two shoppers entering together.
 
 use nalgebra::{SMatrix, SVector};
 use walkout_core::BBox;
@@ -36,7 +39,12 @@ pub struct KalmanBox {
 
 pub fn measurement_from_bbox(b: &BBox) -> [f32; 4] {
     let h = b.height().max(1e-3);
-    [(b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0, b.width() / h, h]
+    [
+        (b.x1 + b.x2) / 2.0,
+        (b.y1 + b.y2) / 2.0,
+        b.width().max(1e-3),
+        h,
+    ]
 }
 
 impl KalmanBox {
@@ -44,16 +52,16 @@ impl KalmanBox {
         let m = measurement_from_bbox(bbox);
         let mut mean = State::zeros();
         mean.fixed_rows_mut::<4>(0).copy_from(&Measurement::from(m));
-        let h = m[3];
+        let (w, h) = (m[2], m[3]);
         let (p, v) = (config.std_weight_position, config.std_weight_velocity);
         let std = [
+            2.0 * p * w,
             2.0 * p * h,
+            2.0 * p * w,
             2.0 * p * h,
-            1e-2,
-            2.0 * p * h,
+            10.0 * v * w,
             10.0 * v * h,
-            10.0 * v * h,
-            1e-5,
+            10.0 * v * w,
             10.0 * v * h,
         ];
         let covariance = Covariance::from_diagonal(&State::from(std.map(|s| s * s)));
@@ -62,7 +70,7 @@ impl KalmanBox {
 
     /// Advances one frame: `x = F x`, `P = F P Fᵀ + Q`, with `F` adding each velocity to its position.
     pub fn predict(&mut self, config: &KalmanConfig) {
-        let h = self.mean[3];
+        let (w, h) = (self.mean[2].max(1e-3), self.mean[3].max(1e-3));
         let (p, v) = (config.std_weight_position, config.std_weight_velocity);
         for i in 0..4 {
             self.mean[i] += self.mean[i + 4];
@@ -77,7 +85,7 @@ impl KalmanBox {
             .copy_from(&(p11 + p12 + p21 + p22));
         c.fixed_view_mut::<4, 4>(0, 4).copy_from(&(p12 + p22));
         c.fixed_view_mut::<4, 4>(4, 0).copy_from(&(p21 + p22));
-        let q = [p * h, p * h, 1e-2, p * h, v * h, v * h, 1e-5, v * h];
+        let q = [p * w, p * h, p * w, p * h, v * w, v * h, v * w, v * h];
         for (i, s) in q.iter().enumerate() {
             c[(i, i)] += s * s;
         }
@@ -87,9 +95,9 @@ impl KalmanBox {
     /// blocks of `P` and the gain needs only a 4x4 inverse.
     pub fn update(&mut self, config: &KalmanConfig, bbox: &BBox) {
         let z = Measurement::from(measurement_from_bbox(bbox));
-        let h = self.mean[3];
+        let (w, h) = (self.mean[2].max(1e-3), self.mean[3].max(1e-3));
         let p = config.std_weight_position;
-        let r = [p * h, p * h, 1e-1, p * h];
+        let r = [p * w, p * h, p * w, p * h];
         let mut innovation_cov = self.covariance.fixed_view::<4, 4>(0, 0).into_owned();
         for (i, s) in r.iter().enumerate() {
             innovation_cov[(i, i)] += s * s;
@@ -105,13 +113,13 @@ impl KalmanBox {
     }
 
     pub fn bbox(&self) -> BBox {
-        let (cx, cy, a, h) = (
+        let (cx, cy, w, h) = (
             self.mean[0],
             self.mean[1],
-            self.mean[2],
+            self.mean[2].max(1e-3),
             self.mean[3].max(1e-3),
         );
-        BBox::from_center(cx, cy, a * h, h)
+        BBox::from_center(cx, cy, w, h)
     }
 }
 
@@ -146,17 +154,17 @@ mod tests {
             f[(i, i + 4)] = 1.0;
         }
         let before = k.covariance;
-        let h = k.mean[3];
+        let (w, h) = (k.mean[2], k.mean[3]);
         k.predict(&config);
         let mut expected = f * before * f.transpose();
         let q = [
+            w / 20.0,
             h / 20.0,
+            w / 20.0,
             h / 20.0,
-            1e-2,
-            h / 20.0,
+            w / 160.0,
             h / 160.0,
-            h / 160.0,
-            1e-5,
+            w / 160.0,
             h / 160.0,
         ];
         for (i, s) in q.iter().enumerate() {
@@ -167,6 +175,26 @@ mod tests {
             "{}",
             (k.covariance - expected).abs().max()
         );
+    }
+
+    #[test]
+    fn a_box_that_changes_shape_fast_is_followed_within_a_few_frames() {
+        // a shopper stepping into the picture from its bottom edge: clipped wide and low at first, then
+        // the whole body, a third as wide as high
+        let config = KalmanConfig::default();
+        let mut k = KalmanBox::initiate(&config, &BBox::new(130.0, 400.0, 280.0, 480.0));
+        for step in 1..=6 {
+            let top = 400.0 - 40.0 * step as f32;
+            k.predict(&config);
+            k.update(&config, &BBox::new(140.0, top, 270.0, 480.0));
+        }
+        for _ in 0..4 {
+            k.predict(&config);
+            k.update(&config, &BBox::new(150.0, 160.0, 260.0, 480.0));
+        }
+        let b = k.bbox();
+        assert!((b.width() - 110.0).abs() < 15.0, "{b:?}");
+        assert!((b.height() - 320.0).abs() < 40.0, "{b:?}");
     }
 
     #[test]

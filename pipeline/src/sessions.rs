@@ -73,6 +73,12 @@ pub enum ReviewReason {
         event: u64,
         tracks: Vec<u64>,
     },
+    /// An event went to another shopper, but this session's shopper had a hand near the slot too:
+    /// the item may be this cart's.
+    ContestedEvent {
+        event: u64,
+        attributed_to: u64,
+    },
     UnmatchedPut {
         sku: String,
     },
@@ -272,6 +278,23 @@ impl Sessions {
     /// An event attributed to `track` (which may have been swapped with `others`) cannot be trusted to
     /// the right session: the sessions of all of them go to review, since the event may belong to any
     /// one, and the ones it was not given to may be missing it.
+    /// Flags the session of `rival` (when it has one other than `shopper`'s) for an event that went to
+    /// `shopper` though `rival`'s hand was near the slot too.
+    pub fn flag_contested(&mut self, event: u64, shopper: u64, rival: u64) {
+        let Some(&session) = self.by_track.get(&rival) else {
+            return;
+        };
+        if self.by_track.get(&shopper) == Some(&session) {
+            return; // one cart either way
+        }
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.review.push(ReviewReason::ContestedEvent {
+                event,
+                attributed_to: shopper,
+            });
+        }
+    }
+
     pub fn flag_uncertain_identity(&mut self, event: u64, track: u64, others: &[u64]) {
         let tracks: Vec<u64> = std::iter::once(track)
             .chain(others.iter().copied())
@@ -611,6 +634,41 @@ mod tests {
                 }]
             );
         }
+    }
+
+    #[test]
+    fn a_rival_at_the_slot_has_their_session_reviewed_not_the_chosen_one() {
+        let (mut fusion, mut sessions) = store();
+        run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 100);
+        sessions.check_in(check_in("acct-1", 50), &fusion);
+        run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, 0.0), (2, 2_000, 0.0)],
+            200,
+            2_100,
+        );
+        sessions.check_in(check_in("acct-2", 2_050), &fusion);
+        run(
+            &mut fusion,
+            &mut sessions,
+            &[(1, 0, 0.0), (2, 2_000, 0.0)],
+            2_200,
+            3_000,
+        );
+        sessions.add_event(1, event(7, 2_500, 0.95));
+        sessions.flag_contested(7, 1, 2);
+        assert!(!sessions.get(1).unwrap().needs_review());
+        assert_eq!(
+            sessions.get(2).unwrap().review,
+            vec![ReviewReason::ContestedEvent {
+                event: 7,
+                attributed_to: 1
+            }]
+        );
+        // a rival without a session (no check-in) is nobody to review
+        sessions.flag_contested(7, 1, 99);
+        assert!(!sessions.get(1).unwrap().needs_review());
     }
 
     #[test]

@@ -320,6 +320,12 @@ impl StoreLogic {
             bodies: &bodies,
         };
         for attributed in camera.shelf.observe(&shelf_frame) {
+            if let Some(shopper) = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE) {
+                for &rival in attributed.rivals.iter().filter(|&&r| r < LOCAL_ID_BASE) {
+                    self.sessions
+                        .flag_contested(attributed.event.id, shopper, rival);
+                }
+            }
             self.attribute(attributed.shopper, attributed.event, emit);
         }
     }

@@ -247,6 +247,12 @@ impl CloseRequest {
                 R::UncertainIdentity { event, tracks } => {
                     format!("event {event}: the shopper may be swapped with tracks {tracks:?}")
                 }
+                R::ContestedEvent {
+                    event,
+                    attributed_to,
+                } => format!(
+                    "event {event} went to shopper {attributed_to}, but this shopper's hand was near too"
+                ),
                 R::UnmatchedPut { sku } => format!("put-back of {sku} that was never picked"),
                 R::Disputed { line } => format!("disputed: {line}"),
             })

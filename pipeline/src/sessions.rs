@@ -596,8 +596,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_event_by_a_shopper_who_may_have_been_swapped_sends_both_sessions_to_review() {
+    /// Two shoppers enter two seconds apart, each checking in on their own account: tracks 1 and 2 in
+    /// sessions 1 and 2.
+    fn two_shoppers_two_accounts() -> Sessions {
         let (mut fusion, mut sessions) = store();
         // two shoppers enter two seconds apart, each checking in on their own account
         run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 100);
@@ -621,6 +622,12 @@ mod tests {
             (sessions.session_of_track(1), sessions.session_of_track(2)),
             (Some(1), Some(2))
         );
+        sessions
+    }
+
+    #[test]
+    fn an_event_by_a_shopper_who_may_have_been_swapped_sends_both_sessions_to_review() {
+        let mut sessions = two_shoppers_two_accounts();
         sessions.add_event(1, event(7, 2_500, 0.95));
         sessions.flag_uncertain_identity(7, 1, &[2]);
         for id in [1, 2] {
@@ -638,24 +645,7 @@ mod tests {
 
     #[test]
     fn a_rival_at_the_slot_has_their_session_reviewed_not_the_chosen_one() {
-        let (mut fusion, mut sessions) = store();
-        run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 100);
-        sessions.check_in(check_in("acct-1", 50), &fusion);
-        run(
-            &mut fusion,
-            &mut sessions,
-            &[(1, 0, 0.0), (2, 2_000, 0.0)],
-            200,
-            2_100,
-        );
-        sessions.check_in(check_in("acct-2", 2_050), &fusion);
-        run(
-            &mut fusion,
-            &mut sessions,
-            &[(1, 0, 0.0), (2, 2_000, 0.0)],
-            2_200,
-            3_000,
-        );
+        let mut sessions = two_shoppers_two_accounts();
         sessions.add_event(1, event(7, 2_500, 0.95));
         sessions.flag_contested(7, 1, 2);
         assert!(!sessions.get(1).unwrap().needs_review());

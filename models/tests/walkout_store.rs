@@ -170,7 +170,6 @@ fn the_store_detector_finds_shoppers_hands_and_products_on_a_fresh_seed() {
         }
     }
     let [person, hand, product] = tallies;
-    eprintln!("measured: person {person:?}, hand {hand:?}, product {product:?}");
     assert!(
         person.labelled >= 10 && hand.labelled >= 5,
         "too few shoppers in the sample: {person:?} {hand:?}"

@@ -320,7 +320,8 @@ impl StoreLogic {
             bodies: &bodies,
         };
         for attributed in camera.shelf.observe(&shelf_frame) {
-            if let Some(shopper) = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE) {
+            // the rivals are reviewed whoever the event went to, a person not yet bound included
+            if let Some(shopper) = attributed.shopper {
                 for &rival in attributed.rivals.iter().filter(|&&r| r < LOCAL_ID_BASE) {
                     self.sessions
                         .flag_contested(attributed.event.id, shopper, rival);

@@ -558,7 +558,44 @@ impl Drop for CameraStream {
     fn drop(&mut self) {
         // Unblocks an offline sink waiting for room, so that the state change cannot deadlock on it.
         self.sink.closing.store(true, Ordering::Release);
-        let _ = self.pipeline.set_state(gst::State::Null);
+        stop_pipeline(&self.pipeline, &self.config.camera, TEARDOWN_WAIT);
+    }
+}
+
+/// How long a stream's pipeline may take to reach `Null` before its camera stops waiting for it.
+const TEARDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// Sets `pipeline` to `Null` from a helper thread and waits at most `wait` for it; returns whether it got
+/// there in time.
+///
+/// A network source's state change can block in GStreamer (rtspsrc stopping its task while its connection
+/// waits on a peer that went away). Waiting without bound there would hold the camera's thread, and with it
+/// the frames channel and the shutdown of everything downstream; so the wait is bounded, the camera moves on,
+/// and the helper thread finishes the teardown whenever GStreamer lets it.
+pub(crate) fn stop_pipeline(pipeline: &gst::Pipeline, camera: &CameraId, wait: Duration) -> bool {
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let pipeline_ref = pipeline.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("teardown-{camera}"))
+        .spawn(move || {
+            let _ = pipeline_ref.set_state(gst::State::Null);
+            let _ = done_tx.send(());
+        });
+    if spawned.is_err() {
+        // no thread to spare: tear down here, unbounded, as before
+        let _ = pipeline.set_state(gst::State::Null);
+        return true;
+    }
+    match done_rx.recv_timeout(wait) {
+        Ok(()) => true,
+        Err(_) => {
+            tracing::error!(
+                camera = %camera,
+                waited_ms = wait.as_millis() as u64,
+                "the camera's pipeline did not stop in time; its teardown goes on in the background"
+            );
+            false
+        }
     }
 }
 
@@ -716,5 +753,58 @@ mod tests {
         let px = &frames[0].rgb()[..3];
         assert!(px.iter().all(|&c| c > 150), "{px:?}");
         assert_eq!(stream.frames_dropped(), 0);
+    }
+
+    #[test]
+    fn a_pipeline_that_will_not_stop_does_not_hold_its_camera() {
+        crate::init().unwrap();
+        let pipeline = gst::parse::launch("videotestsrc is-live=true ! appsink name=sink")
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        let appsink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        // The streaming thread parks in the sink until released, as rtspsrc's task does on a dead peer:
+        // going to `Null` has to wait for that thread.
+        let (entered_tx, entered_rx) = crossbeam_channel::bounded::<()>(1);
+        let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let _ = sink.pull_sample();
+                    let _ = entered_tx.try_send(());
+                    let _ = release_rx.recv();
+                    Err(gst::FlowError::Flushing)
+                })
+                .build(),
+        );
+        pipeline.set_state(gst::State::Playing).unwrap();
+        entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let camera = CameraId::new("stuck");
+        let started = Instant::now();
+        assert!(!stop_pipeline(
+            &pipeline,
+            &camera,
+            Duration::from_millis(200)
+        ));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // once GStreamer can finish, the background teardown gets the pipeline to `Null`
+        drop(release_tx);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pipeline.current_state() != gst::State::Null && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(pipeline.current_state(), gst::State::Null);
+        // and a pipeline that stops normally reports so
+        let quick = gst::parse::launch("videotestsrc num-buffers=1 ! fakesink")
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        quick.set_state(gst::State::Playing).unwrap();
+        assert!(stop_pipeline(&quick, &camera, Duration::from_secs(5)));
+        assert_eq!(quick.current_state(), gst::State::Null);
     }
 }

@@ -5,7 +5,9 @@
 //! A hand in front of the shelf hides products, so counts during an interaction mean nothing: the event
 //! compares the settled count before the first hand arrived with the settled count after the last hand
 //! left. Attribution accumulates, over the interaction, how close each shopper's body was to each hand in
-//! the slot; the confidence is the margin between the best shopper and the next. A weight sensor on the
+//! the slot; the confidence is the margin between the best shopper and the next. A moment of clear,
+//! unanimous counts inside an interaction (one shopper's hand left, the next one's came) splits it: each
+//! stretch is its own event, attributed to the hands seen in it. A weight sensor on the
 //! slot, when there is one, overrides the quantity vision counted.
 //!
 //! An event can also be unsure of its slot or its quantity, and then its confidence drops too, so that
@@ -118,6 +120,10 @@ pub struct ShelfConfig {
     /// gone to the wrong one of two shoppers reaching side by side, and the one left out would be
     /// charged too little without review).
     pub rival_share: f32,
+    /// Frames of a clear, unanimous count (no hand nor body over the slot) that split an interaction
+    /// in two without ending it: a second shopper reaching in soon after the first does not
+    /// merge their events, and each stretch is attributed to the hands seen in it only. 0: never split.
+    pub checkpoint_frames: usize,
 }
 
 impl Default for ShelfConfig {
@@ -133,6 +139,7 @@ impl Default for ShelfConfig {
             hand_reach: 0.5,
             handless_confidence: 1.0,
             rival_share: 0.1,
+            checkpoint_frames: 4,
         }
     }
 }
@@ -223,14 +230,17 @@ struct SlotState {
     interaction: Option<Interaction>,
 }
 
+/// A stretch of an interaction between two settled counts: what moved in it is attributed to the hands
+/// seen in it only.
 #[derive(Debug, Clone)]
-struct Interaction {
+struct Segment {
     started: CaptureTime,
     /// The last frame with a hand in the slot (a body in front of it is not a hand): when the item
     /// moved. A body can hide the slot for seconds after the hand left.
     last_hand: Option<CaptureTime>,
-    frames_without_hand: u32,
-    after_counts: VecDeque<SlotCount>,
+    /// Frames with a hand in the slot, and frames with only a body over it.
+    hand_frames: u32,
+    body_frames: u32,
     support: BTreeMap<u64, f32>,
     evidence: Vec<Evidence>,
     /// How centrally the hands lay in the slot's region, summed over hands and frames.
@@ -238,6 +248,35 @@ struct Interaction {
     /// The same for every other slot whose region overlaps this one and the hands were in too: the
     /// products in the overlap could have gone to or come from either.
     rival_reach: BTreeMap<usize, f32>,
+}
+
+impl Segment {
+    fn new(started: CaptureTime) -> Self {
+        Self {
+            started,
+            last_hand: None,
+            hand_frames: 0,
+            body_frames: 0,
+            support: BTreeMap::new(),
+            evidence: Vec::new(),
+            reach: 0.0,
+            rival_reach: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Interaction {
+    /// The stretch going on now.
+    current: Segment,
+    /// Earlier stretches, each with the count the slot settled at after it (a short clear view of the
+    /// slot between two shoppers' reaches, too short to end the interaction).
+    closed: Vec<(Segment, Settled)>,
+    frames_without_hand: u32,
+    /// Counts of the frames since the last hand or body over the slot.
+    clear_counts: Vec<SlotCount>,
+    /// The same, less the first `hand_gap_frames`: the count the interaction ends at.
+    after_counts: VecDeque<SlotCount>,
 }
 
 /// Watches the slots one camera sees.
@@ -272,9 +311,7 @@ impl ShelfWatcher {
         let counts = self.count_products(frame.products);
         let mut out = Vec::new();
         for (index, count) in counts.into_iter().enumerate() {
-            if let Some(event) = self.observe_slot(index, count, frame) {
-                out.push(event);
-            }
+            out.extend(self.observe_slot(index, count, frame));
         }
         out
     }
@@ -364,7 +401,7 @@ impl ShelfWatcher {
         index: usize,
         count: SlotCount,
         frame: &ShelfFrame<'_>,
-    ) -> Option<AttributedEvent> {
+    ) -> Vec<AttributedEvent> {
         let config = self.config;
         let region = self.slots[index].region;
         let hands: Vec<&BBox> = frame
@@ -393,37 +430,59 @@ impl ShelfWatcher {
             })
             .filter(|(_, share)| *share > 0.0)
             .collect();
+        tracing::trace!(
+            camera = %frame.camera,
+            slot = %self.slots[index].slot,
+            seq = frame.frame_seq,
+            total = count.total,
+            exclusive = count.exclusive,
+            hands = hands.len(),
+            occluded,
+            "slot count"
+        );
         let state = &mut self.states[index];
         if !hands.is_empty() || occluded {
             let interaction = state.interaction.get_or_insert_with(|| Interaction {
-                started: frame.time,
-                last_hand: None,
+                current: Segment::new(frame.time),
+                closed: Vec::new(),
                 frames_without_hand: 0,
+                clear_counts: Vec::new(),
                 after_counts: VecDeque::new(),
-                support: BTreeMap::new(),
-                evidence: Vec::new(),
-                reach: 0.0,
-                rival_reach: BTreeMap::new(),
             });
-            if !hands.is_empty() {
-                interaction.last_hand = Some(frame.time);
+            // The slot was seen clear and settled for a moment since the last hand: what moved before
+            // that moment moved before these hands came.
+            if config.checkpoint_frames > 0
+                && interaction.clear_counts.len() >= config.checkpoint_frames
+                && let Some(checkpoint) = settle(&interaction.clear_counts)
+                && checkpoint.agreement >= 1.0
+            {
+                let done = std::mem::replace(&mut interaction.current, Segment::new(frame.time));
+                interaction.closed.push((done, checkpoint));
             }
             interaction.frames_without_hand = 0;
+            interaction.clear_counts.clear();
             interaction.after_counts.clear();
-            if interaction.evidence.len() < 8 {
-                interaction.evidence.push(Evidence {
+            let segment = &mut interaction.current;
+            if hands.is_empty() {
+                segment.body_frames += 1;
+            } else {
+                segment.last_hand = Some(frame.time);
+                segment.hand_frames += 1;
+            }
+            if segment.evidence.len() < 8 {
+                segment.evidence.push(Evidence {
                     camera: frame.camera.clone(),
                     frame_seq: frame.frame_seq,
                 });
             }
-            interaction.reach += reach;
+            segment.reach += reach;
             for (other, share) in rival_reach {
-                *interaction.rival_reach.entry(other).or_insert(0.0) += share;
+                *segment.rival_reach.entry(other).or_insert(0.0) += share;
             }
             for hand in hands {
                 for (shopper, support) in hand_support(hand, frame.people, config.attribution_scale)
                 {
-                    *interaction.support.entry(shopper).or_insert(0.0) += support;
+                    *segment.support.entry(shopper).or_insert(0.0) += support;
                 }
             }
             // A shopper standing in front of the slot is weak evidence (a hand can hide behind a body);
@@ -431,10 +490,10 @@ impl ShelfWatcher {
             for person in frame.people {
                 let share = overlap_share(&region, &person.bbox);
                 if share > 0.0 {
-                    *interaction.support.entry(person.shopper).or_insert(0.0) += 0.1 * share;
+                    *segment.support.entry(person.shopper).or_insert(0.0) += 0.1 * share;
                 }
             }
-            return None;
+            return Vec::new();
         }
         let Some(interaction) = state.interaction.as_mut() else {
             // settled: remember the count a future interaction starts from
@@ -445,32 +504,61 @@ impl ShelfWatcher {
             if state.recent_counts.len() == config.settle_frames {
                 state.before = settle(&state.recent_counts);
             }
-            return None;
+            return Vec::new();
         };
         interaction.frames_without_hand += 1;
+        interaction.clear_counts.push(count);
         if interaction.frames_without_hand <= config.hand_gap_frames {
-            return None;
+            return Vec::new();
         }
         interaction.after_counts.push_back(count);
         if interaction.after_counts.len() < config.settle_frames {
-            return None;
+            return Vec::new();
         }
         let after = settle(&interaction.after_counts).unwrap_or(Settled {
             count,
             agreement: 1.0,
         });
-        let finished = state.interaction.take()?;
+        let Some(finished) = state.interaction.take() else {
+            return Vec::new();
+        };
         let before = state.before.unwrap_or(after);
         state.recent_counts = finished.after_counts.clone();
         state.before = Some(after);
+        let mut out = Vec::new();
+        let mut from = before;
+        let segments = finished
+            .closed
+            .into_iter()
+            .chain(std::iter::once((finished.current, after)));
+        for (segment, to) in segments {
+            if let Some(event) = self.segment_event(index, segment, from, to, frame.camera) {
+                out.push(event);
+            }
+            from = to;
+        }
+        out
+    }
+
+    /// The event (if any) of one stretch of an interaction: the change from the settled count `before`
+    /// it to the one `after`.
+    fn segment_event(
+        &mut self,
+        index: usize,
+        segment: Segment,
+        before: Settled,
+        after: Settled,
+        camera: &CameraId,
+    ) -> Option<AttributedEvent> {
+        let config = self.config;
         let slot = &self.slots[index];
-        let moved_at = finished.last_hand.unwrap_or(finished.started);
+        let moved_at = segment.last_hand.unwrap_or(segment.started);
         let mut delta = i64::from(after.count.total) - i64::from(before.count.total);
         let exclusive_delta = i64::from(after.count.exclusive) - i64::from(before.count.exclusive);
         // a reading from a second before the first hand to two seconds after the last one belongs here
         let weight = self.weights.iter().position(|w| {
             w.slot == slot.slot
-                && finished.started.saturating_since(w.time).as_secs_f64() <= 1.0
+                && segment.started.saturating_since(w.time).as_secs_f64() <= 1.0
                 && w.time.saturating_since(moved_at).as_secs_f64() <= 2.0
         });
         if let (Some(position), Some(unit)) = (weight, slot.unit_weight_g) {
@@ -481,14 +569,14 @@ impl ShelfWatcher {
         if delta == 0 {
             return None;
         }
-        let (shopper, margin) = attribute(&finished.support);
+        let (shopper, margin) = attribute(&segment.support);
         // a change in the slot's own part is sure; one in an overlap is as sure as the hands were in
         // this slot rather than the other
         let certainty = if exclusive_delta == delta {
             1.0
         } else {
-            let rival = finished.rival_reach.values().copied().fold(0.0, f32::max);
-            reach_margin(finished.reach, rival).max(slot_certainty(delta, exclusive_delta))
+            let rival = segment.rival_reach.values().copied().fold(0.0, f32::max);
+            reach_margin(segment.reach, rival).max(slot_certainty(delta, exclusive_delta))
         };
         let mut confidence = margin
             * certainty.powf(config.overlap_penalty)
@@ -496,14 +584,14 @@ impl ShelfWatcher {
                 .agreement
                 .min(after.agreement)
                 .powf(config.unsettled_penalty);
-        if finished.last_hand.is_none() {
+        if segment.last_hand.is_none() {
             confidence = confidence.min(config.handless_confidence);
         }
         let best = shopper
-            .and_then(|s| finished.support.get(&s))
+            .and_then(|s| segment.support.get(&s))
             .copied()
             .unwrap_or(0.0);
-        let rivals = finished
+        let rivals = segment
             .support
             .iter()
             .filter(|(s, v)| Some(**s) != shopper && best > 0.0 && **v >= config.rival_share * best)
@@ -511,6 +599,22 @@ impl ShelfWatcher {
             .collect();
         let id = self.next_event_id;
         self.next_event_id += 1;
+        tracing::debug!(
+            camera = %camera,
+            slot = %slot.slot,
+            id,
+            delta,
+            before = before.count.total,
+            before_agreement = before.agreement,
+            after = after.count.total,
+            after_agreement = after.agreement,
+            hand_frames = segment.hand_frames,
+            body_frames = segment.body_frames,
+            certainty,
+            confidence,
+            shopper = ?shopper,
+            "shelf event"
+        );
         Some(AttributedEvent {
             event: ShelfEvent {
                 id,
@@ -525,7 +629,7 @@ impl ShelfWatcher {
                 quantity: delta.unsigned_abs() as u32,
                 session: None,
                 confidence,
-                evidence: finished.evidence,
+                evidence: segment.evidence,
             },
             shopper,
             rivals,
@@ -603,8 +707,8 @@ fn overlap_share(hand: &BBox, region: &BBox) -> f32 {
 
 /// The median count of a window of frames (by total, ties broken by the exclusive share) and how
 /// many frames agree with it.
-fn settle(values: &VecDeque<SlotCount>) -> Option<Settled> {
-    let mut sorted: Vec<SlotCount> = values.iter().copied().collect();
+fn settle<'a>(values: impl IntoIterator<Item = &'a SlotCount>) -> Option<Settled> {
+    let mut sorted: Vec<SlotCount> = values.into_iter().copied().collect();
     sorted.sort_unstable();
     let count = sorted.get(sorted.len() / 2).copied()?;
     let agreeing = sorted.iter().filter(|c| c.total == count.total).count();
@@ -764,6 +868,49 @@ mod tests {
         let events = s.frames(12, 3, &[], &[]);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].event.time, CaptureTime::from_unix_millis(1_300));
+    }
+
+    /// Shopper 7 takes one, the slot is seen clear for half a second, then shopper 8 reaches in.
+    fn two_reaches_in_a_row(checkpoint_frames: usize, second_count: usize) -> Vec<AttributedEvent> {
+        let mut s = Script::new(None);
+        s.watcher.config.checkpoint_frames = checkpoint_frames;
+        let first = [BBox::new(160.0, 120.0, 180.0, 140.0)];
+        let second = [BBox::new(100.0, 120.0, 120.0, 140.0)];
+        let mut events = s.frames(10, 4, &[], &[]);
+        events.extend(s.frames(6, 1, &first, &[person(7, 150.0)]));
+        events.extend(s.frames(5, 3, &[], &[]));
+        events.extend(s.frames(6, 1, &second, &[person(8, 40.0)]));
+        events.extend(s.frames(12, second_count, &[], &[]));
+        events
+    }
+
+    #[test]
+    fn a_short_clear_view_between_two_reaches_splits_their_events() {
+        let events = two_reaches_in_a_row(4, 3);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!(
+            (e.event.kind, e.event.quantity, e.shopper),
+            (EventKind::Pick, 1, Some(7))
+        );
+        assert!(e.event.confidence > 0.9, "{}", e.event.confidence);
+        assert!(e.rivals.is_empty(), "{:?}", e.rivals);
+        assert_eq!(e.event.time, CaptureTime::from_unix_millis(1_600));
+        // the second shopper's stretch is theirs: they put one back
+        let events = two_reaches_in_a_row(4, 4);
+        let kinds: Vec<_> = events
+            .iter()
+            .map(|e| (e.event.kind, e.event.quantity, e.shopper))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![(EventKind::Pick, 1, Some(7)), (EventKind::Put, 1, Some(8))]
+        );
+        // unsplit, the two reaches are one interaction: the pick is contested between them
+        let events = two_reaches_in_a_row(0, 3);
+        assert_eq!(events.len(), 1);
+        assert!(events[0].rivals.contains(&8) || events[0].shopper == Some(8));
+        assert!(events[0].event.confidence < 0.9);
     }
 
     #[test]

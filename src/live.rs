@@ -539,7 +539,15 @@ mod tests {
             thread::sleep(Duration::from_millis(10));
         }
         let health = pipeline.health();
-        pipeline.stop();
+        // a shutdown that hangs fails here, not at CI's timeout
+        let (stopped_tx, stopped_rx) = bounded::<()>(1);
+        thread::spawn(move || {
+            pipeline.stop();
+            let _ = stopped_tx.send(());
+        });
+        stopped_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the live pipeline did not stop within 60 s");
         updates.extend(rx.try_iter());
         server.stop();
         let opened: Vec<&str> = updates

@@ -15,6 +15,8 @@
 //! - seen at a glancing angle, neighbouring slots' regions overlap, and a product in the overlap cannot
 //!   be placed in one slot by the image alone: a count change that happened there is ambiguous;
 //! - a count that does not settle (the frames before or after the hand disagree) is a guess.
+//! - a camera that saw nothing for a while (an outage) cannot say whose hand moved what: a count that
+//!   changed across the gap is an event for review, for the shopper nearest the slot afterwards.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -124,6 +126,13 @@ pub struct ShelfConfig {
     /// in two without ending it: a second shopper reaching in soon after the first does not
     /// merge their events, and each stretch is attributed to the hands seen in it only. 0: never split.
     pub checkpoint_frames: usize,
+    /// A gap longer than this between a camera's frames (an outage, a stall) is a blind stretch: the
+    /// count after it is compared with the count before, as if a hand had been in every slot.
+    pub blind_after_secs: f64,
+    /// The most confidence an event from a blind stretch gets: nobody saw whose hand it was, so below
+    /// the sessions' `min_event_confidence` the session of the shopper nearest the slot afterwards goes
+    /// to review rather than being charged for a guess (or, worse, not charged for a pick it missed).
+    pub blind_confidence: f32,
 }
 
 impl Default for ShelfConfig {
@@ -140,6 +149,8 @@ impl Default for ShelfConfig {
             handless_confidence: 1.0,
             rival_share: 0.1,
             checkpoint_frames: 4,
+            blind_after_secs: 1.0,
+            blind_confidence: 0.0,
         }
     }
 }
@@ -248,6 +259,8 @@ struct Segment {
     /// The same for every other slot whose region overlaps this one and the hands were in too: the
     /// products in the overlap could have gone to or come from either.
     rival_reach: BTreeMap<usize, f32>,
+    /// The camera saw nothing for a while in this stretch (see `ShelfConfig::blind_after_secs`).
+    blind: bool,
 }
 
 impl Segment {
@@ -261,6 +274,7 @@ impl Segment {
             evidence: Vec::new(),
             reach: 0.0,
             rival_reach: BTreeMap::new(),
+            blind: false,
         }
     }
 }
@@ -287,6 +301,8 @@ pub struct ShelfWatcher {
     states: Vec<SlotState>,
     next_event_id: u64,
     weights: Vec<WeightReading>,
+    /// When the camera's previous frame was taken.
+    last_frame: Option<CaptureTime>,
 }
 
 impl ShelfWatcher {
@@ -299,6 +315,7 @@ impl ShelfWatcher {
             states,
             next_event_id: first_event_id,
             weights: Vec::new(),
+            last_frame: None,
         }
     }
 
@@ -309,8 +326,15 @@ impl ShelfWatcher {
 
     pub fn observe(&mut self, frame: &ShelfFrame<'_>) -> Vec<AttributedEvent> {
         let counts = self.count_products(frame.products);
+        let blind_since = self.last_frame.filter(|previous| {
+            frame.time.saturating_since(*previous).as_secs_f64() > self.config.blind_after_secs
+        });
+        self.last_frame = Some(frame.time);
         let mut out = Vec::new();
         for (index, count) in counts.into_iter().enumerate() {
+            if let Some(since) = blind_since {
+                self.went_blind(index, since, frame.people);
+            }
             out.extend(self.observe_slot(index, count, frame));
         }
         out
@@ -394,6 +418,30 @@ impl ShelfWatcher {
             }
         }
         counts
+    }
+
+    /// The camera saw nothing since `since`: whatever moved in the slot meanwhile is compared across the
+    /// gap, and the shoppers near the slot now are its candidates.
+    fn went_blind(&mut self, index: usize, since: CaptureTime, people: &[PersonView]) {
+        let region = self.slots[index].region;
+        let scale = self.config.attribution_scale;
+        let interaction = self.states[index]
+            .interaction
+            .get_or_insert_with(|| Interaction {
+                current: Segment::new(since),
+                closed: Vec::new(),
+                frames_without_hand: 0,
+                clear_counts: Vec::new(),
+                after_counts: VecDeque::new(),
+            });
+        interaction.frames_without_hand = 0;
+        interaction.clear_counts.clear();
+        interaction.after_counts.clear();
+        let segment = &mut interaction.current;
+        segment.blind = true;
+        for (shopper, support) in hand_support(&region, people, scale) {
+            *segment.support.entry(shopper).or_insert(0.0) += support;
+        }
     }
 
     fn observe_slot(
@@ -587,6 +635,9 @@ impl ShelfWatcher {
         if segment.last_hand.is_none() {
             confidence = confidence.min(config.handless_confidence);
         }
+        if segment.blind {
+            confidence = confidence.min(config.blind_confidence);
+        }
         let best = shopper
             .and_then(|s| segment.support.get(&s))
             .copied()
@@ -610,6 +661,7 @@ impl ShelfWatcher {
             after_agreement = after.agreement,
             hand_frames = segment.hand_frames,
             body_frames = segment.body_frames,
+            blind = segment.blind,
             certainty,
             confidence,
             shopper = ?shopper,
@@ -911,6 +963,34 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert!(events[0].rivals.contains(&8) || events[0].shopper == Some(8));
         assert!(events[0].event.confidence < 0.9);
+    }
+
+    #[test]
+    fn a_pick_while_the_camera_was_out_is_an_event_for_review() {
+        let mut s = Script::new(None);
+        assert!(s.frames(10, 4, &[], &[]).is_empty());
+        // three seconds without frames; afterwards one is gone and a shopper stands beside the slot
+        s.seq += 30;
+        let events = s.frames(12, 3, &[], &[person(5, 210.0)]);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!(
+            (e.event.kind, e.event.quantity, e.shopper),
+            (EventKind::Pick, 1, Some(5))
+        );
+        assert_eq!(e.event.confidence, 0.0);
+        // nobody near afterwards: still an event, for nobody
+        let mut s = Script::new(None);
+        s.frames(10, 4, &[], &[]);
+        s.seq += 30;
+        let events = s.frames(12, 3, &[], &[]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].shopper, None);
+        // a gap with nothing moved is no event
+        let mut s = Script::new(None);
+        s.frames(10, 4, &[], &[]);
+        s.seq += 30;
+        assert!(s.frames(12, 4, &[], &[person(5, 210.0)]).is_empty());
     }
 
     #[test]

@@ -73,6 +73,12 @@ pub enum ReviewReason {
         event: u64,
         tracks: Vec<u64>,
     },
+    /// Nobody's hand was seen at an event (its camera was out, or no shopper was near in its view),
+    /// and this session's shopper came near the slot while it happened: the item may be this cart's.
+    UnseenEventNearby {
+        event: u64,
+        slot: String,
+    },
     /// An event went to another shopper, but this session's shopper had a hand near the slot too:
     /// the item may be this cart's.
     ContestedEvent {
@@ -291,6 +297,23 @@ impl Sessions {
             s.review.push(ReviewReason::ContestedEvent {
                 event,
                 attributed_to: shopper,
+            });
+        }
+    }
+
+    /// Flags the session of `track` (when it has one other than the event's own `owner`) for an event at
+    /// `slot` that nobody was seen doing while this shopper was near.
+    pub fn flag_unseen_nearby(&mut self, event: u64, slot: &str, track: u64, owner: Option<u64>) {
+        let Some(&session) = self.by_track.get(&track) else {
+            return;
+        };
+        if owner.and_then(|o| self.by_track.get(&o)) == Some(&session) {
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.review.push(ReviewReason::UnseenEventNearby {
+                event,
+                slot: slot.to_owned(),
             });
         }
     }

@@ -133,6 +133,10 @@ pub struct ShelfConfig {
     /// the sessions' `min_event_confidence` the session of the shopper nearest the slot afterwards goes
     /// to review rather than being charged for a guess (or, worse, not charged for a pick it missed).
     pub blind_confidence: f32,
+    /// An event no shopper's hand was seen at (the camera was out, or the hand was hidden) sends to
+    /// review the session of every shopper whose floor track came this close to the slot's front
+    /// during it, in metres: one of them may have taken the item.
+    pub suspect_radius_m: f64,
 }
 
 impl Default for ShelfConfig {
@@ -151,6 +155,7 @@ impl Default for ShelfConfig {
             checkpoint_frames: 4,
             blind_after_secs: 1.0,
             blind_confidence: 0.0,
+            suspect_radius_m: 1.5,
         }
     }
 }
@@ -196,6 +201,10 @@ pub struct AttributedEvent {
     /// Others whose support reached `ShelfConfig::rival_share` of the chosen shopper's: the item may
     /// be theirs, so their sessions are reviewed too.
     pub rivals: Vec<u64>,
+    /// From the first frame of the interaction (or the last one before a blind stretch) to its last.
+    pub span: (CaptureTime, CaptureTime),
+    /// The camera saw nothing for a while during the event (see `ShelfConfig::blind_after_secs`).
+    pub blind: bool,
 }
 
 /// Inside a slot's rectangle in the world, give or take this share of its size (boxes are not exact).
@@ -246,6 +255,8 @@ struct SlotState {
 #[derive(Debug, Clone)]
 struct Segment {
     started: CaptureTime,
+    /// The last frame with a hand or body over the slot (or the first after a blind stretch).
+    ended: CaptureTime,
     /// The last frame with a hand in the slot (a body in front of it is not a hand): when the item
     /// moved. A body can hide the slot for seconds after the hand left.
     last_hand: Option<CaptureTime>,
@@ -267,6 +278,7 @@ impl Segment {
     fn new(started: CaptureTime) -> Self {
         Self {
             started,
+            ended: started,
             last_hand: None,
             hand_frames: 0,
             body_frames: 0,
@@ -333,7 +345,7 @@ impl ShelfWatcher {
         let mut out = Vec::new();
         for (index, count) in counts.into_iter().enumerate() {
             if let Some(since) = blind_since {
-                self.went_blind(index, since, frame.people);
+                self.went_blind(index, since, frame.time, frame.people);
             }
             out.extend(self.observe_slot(index, count, frame));
         }
@@ -422,7 +434,13 @@ impl ShelfWatcher {
 
     /// The camera saw nothing since `since`: whatever moved in the slot meanwhile is compared across the
     /// gap, and the shoppers near the slot now are its candidates.
-    fn went_blind(&mut self, index: usize, since: CaptureTime, people: &[PersonView]) {
+    fn went_blind(
+        &mut self,
+        index: usize,
+        since: CaptureTime,
+        now: CaptureTime,
+        people: &[PersonView],
+    ) {
         let region = self.slots[index].region;
         let scale = self.config.attribution_scale;
         let interaction = self.states[index]
@@ -439,6 +457,7 @@ impl ShelfWatcher {
         interaction.after_counts.clear();
         let segment = &mut interaction.current;
         segment.blind = true;
+        segment.ended = now;
         for (shopper, support) in hand_support(&region, people, scale) {
             *segment.support.entry(shopper).or_insert(0.0) += support;
         }
@@ -511,6 +530,7 @@ impl ShelfWatcher {
             interaction.clear_counts.clear();
             interaction.after_counts.clear();
             let segment = &mut interaction.current;
+            segment.ended = frame.time;
             if hands.is_empty() {
                 segment.body_frames += 1;
             } else {
@@ -685,6 +705,8 @@ impl ShelfWatcher {
             },
             shopper,
             rivals,
+            span: (segment.started, segment.ended),
+            blind: segment.blind,
         })
     }
 }

@@ -159,6 +159,8 @@ pub struct StoreLogic {
     /// Events whose shopper had no session yet (a check-in still inside its window); retried every step.
     unattributed: Vec<(u64, ShelfEvent)>,
     unknown_camera_frames: u64,
+    /// Where each slot's front is on the floor (from the slots' volumes), for who was near an event.
+    slot_fronts: BTreeMap<String, Point2<f64>>,
 }
 
 impl std::fmt::Debug for StoreLogic {
@@ -172,7 +174,14 @@ impl std::fmt::Debug for StoreLogic {
 impl StoreLogic {
     pub fn new(config: StoreConfig) -> Result<Self, CalibrationError> {
         let mut cameras = BTreeMap::new();
+        let mut slot_fronts = BTreeMap::new();
         for (index, camera) in config.cameras.iter().enumerate() {
+            for slot in &camera.slots {
+                if let Some(volume) = &slot.volume {
+                    let [x, y] = volume.front_center_m;
+                    slot_fronts.insert(slot.slot.clone(), Point2::new(x, y));
+                }
+            }
             cameras.insert(
                 camera.id.clone(),
                 CameraState {
@@ -195,6 +204,7 @@ impl StoreLogic {
             step_end: None,
             unattributed: Vec::new(),
             unknown_camera_frames: 0,
+            slot_fronts,
             config,
         })
     }
@@ -320,6 +330,10 @@ impl StoreLogic {
             bodies: &bodies,
         };
         for attributed in camera.shelf.observe(&shelf_frame) {
+            let bound = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE);
+            if bound.is_none() || attributed.blind {
+                self.flag_suspects(&attributed.event, attributed.span, bound);
+            }
             // the rivals are reviewed whoever the event went to, a person not yet bound included
             if let Some(shopper) = attributed.shopper {
                 for &rival in attributed.rivals.iter().filter(|&&r| r < LOCAL_ID_BASE) {
@@ -328,6 +342,43 @@ impl StoreLogic {
                 }
             }
             self.attribute(attributed.shopper, attributed.event, emit);
+        }
+    }
+
+    /// Reviews the session of every shopper whose floor track came within `suspect_radius_m` of the
+    /// event's slot during `span` (a second either side), but for `owner`'s: nobody's hand was seen
+    /// doing it, and one of them may have.
+    fn flag_suspects(
+        &mut self,
+        event: &ShelfEvent,
+        span: (CaptureTime, CaptureTime),
+        owner: Option<u64>,
+    ) {
+        let Some(front) = self.slot_fronts.get(&event.slot) else {
+            return;
+        };
+        let slack = Duration::from_secs(1);
+        let slack_nanos = u64::try_from(slack.as_nanos()).unwrap_or(u64::MAX);
+        let from = CaptureTime {
+            unix_nanos: span.0.unix_nanos.saturating_sub(slack_nanos),
+        };
+        let to = CaptureTime {
+            unix_nanos: span.1.unix_nanos.saturating_add(slack_nanos),
+        };
+        let radius = self.config.shelf.suspect_radius_m;
+        let suspects: Vec<u64> = self
+            .fusion
+            .tracks()
+            .filter(|t| {
+                t.path
+                    .iter()
+                    .any(|(at, p)| *at >= from && *at <= to && (p - front).norm() <= radius)
+            })
+            .map(|t| t.id)
+            .collect();
+        for track in suspects {
+            self.sessions
+                .flag_unseen_nearby(event.id, &event.slot, track, owner);
         }
     }
 

@@ -12,8 +12,8 @@ use walkout_pipeline::TrackerConfig;
 use walkout_pipeline::calibration::{Calibration, Intrinsics};
 use walkout_pipeline::cart::EventKind;
 use walkout_pipeline::fusion::{FusionConfig, Zone};
-use walkout_pipeline::sessions::{CheckIn, SessionConfig};
-use walkout_pipeline::shelf::{ShelfConfig, SlotView};
+use walkout_pipeline::sessions::{CheckIn, ReviewReason, SessionConfig};
+use walkout_pipeline::shelf::{ShelfConfig, SlotView, SlotVolume};
 use walkout_pipeline::stage::{Backpressure, edge, spawn_stage};
 use walkout_pipeline::store::{
     CameraSetup, FrameDetections, StoreConfig, StoreInput, StoreLogic, StoreOutput,
@@ -257,4 +257,69 @@ fn a_shopper_checks_in_takes_a_can_and_leaves_with_exactly_that_in_the_cart() {
         .filter(|o| matches!(o, StoreOutput::Positions { .. }))
         .count();
     assert!(positions > 100);
+}
+
+#[test]
+fn a_pick_while_the_slot_camera_was_out_reviews_the_shopper_who_was_there() {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let mut config = config(&cameras);
+    let slot_region = config.cameras[1].slots[0].region;
+    config.cameras[1].slots[0].volume = Some(SlotVolume {
+        plane_from_image: cameras[1].1.plane_from_image(SLOT_M[2]).unwrap(),
+        front_center_m: [SLOT_M[0], SLOT_M[1]],
+        along: [1.0, 0.0],
+        inward: [0.0, 1.0],
+        half_width_m: 0.25,
+        depth_m: 0.3,
+        mid_height_m: SLOT_M[2],
+    });
+    // this scene's shopper walks the aisle's middle, 1.4 m from the slot's front, and with the slot's
+    // camera out the other one last sees them 1.6 m from it
+    config.shelf = ShelfConfig {
+        suspect_radius_m: 2.0,
+        ..ShelfConfig::default()
+    };
+    // the camera that watches the slot is out from 4 s, before the shopper comes, until they have
+    // walked out of its view
+    let inputs: Vec<StoreInput> = inputs(&cameras, slot_region)
+        .into_iter()
+        .filter(|input| match input {
+            StoreInput::Frame(f) => {
+                let t = (f.time.unix_millis() - 1_000_000) as f64 / 1000.0;
+                !(f.camera.as_str() == "aisle-east" && (4.0..12.45).contains(&t))
+            }
+            _ => true,
+        })
+        .collect();
+    let mut store = StoreLogic::new(config).unwrap();
+    let mut outputs = Vec::new();
+    for input in inputs {
+        store.handle(input, &mut |o| outputs.push(o));
+    }
+    store.flush(&mut |o| outputs.push(o));
+    let events: Vec<_> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            StoreOutput::Event { event, session } => Some((event, *session)),
+            _ => None,
+        })
+        .collect();
+    // the pick is not lost: it waits for an operator, with no session (nobody was seen taking it)
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].0.kind, events[0].0.quantity, events[0].1),
+        (EventKind::Pick, 1, None)
+    );
+    // and the shopper who stood at the slot meanwhile is not charged without a look
+    let session = store.sessions().get(1).unwrap();
+    assert!(
+        session.review.iter().any(|r| matches!(
+            r,
+            ReviewReason::UnseenEventNearby { event, slot } if *event == events[0].0.id && slot == "A1"
+        )),
+        "{:?}",
+        session.review
+    );
+    assert!(session.needs_review());
+    assert_eq!(session.cart().quantity("cola"), 0);
 }

@@ -253,6 +253,9 @@ impl CloseRequest {
                 } => format!(
                     "event {event} went to shopper {attributed_to}, but this shopper's hand was near too"
                 ),
+                R::UnseenEventNearby { event, slot } => format!(
+                    "event {event} at slot {slot} was seen by no shopper's hand, and this shopper was near"
+                ),
                 R::UnmatchedPut { sku } => format!("put-back of {sku} that was never picked"),
                 R::Disputed { line } => format!("disputed: {line}"),
             })

@@ -10,7 +10,7 @@ use nalgebra::Point3;
 use walkout_core::{BBox, CameraId, CaptureTime, Detection, ObjectKind};
 use walkout_pipeline::TrackerConfig;
 use walkout_pipeline::calibration::{Calibration, Intrinsics};
-use walkout_pipeline::cart::EventKind;
+use walkout_pipeline::cart::{EventKind, ShelfEvent};
 use walkout_pipeline::fusion::{FusionConfig, Zone};
 use walkout_pipeline::sessions::{CheckIn, ReviewReason, SessionConfig};
 use walkout_pipeline::shelf::{ShelfConfig, SlotView, SlotVolume};
@@ -184,6 +184,17 @@ fn inputs(cameras: &[(CameraId, Calibration)], slot_region: BBox) -> Vec<StoreIn
     out
 }
 
+/// The shelf events the store reported, each with the session it went to.
+fn shelf_events(outputs: &[StoreOutput]) -> Vec<(&ShelfEvent, Option<u64>)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            StoreOutput::Event { event, session } => Some((event, *session)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_shopper_checks_in_takes_a_can_and_leaves_with_exactly_that_in_the_cart() {
     let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
@@ -213,13 +224,7 @@ fn a_shopper_checks_in_takes_a_can_and_leaves_with_exactly_that_in_the_cart() {
         })
         .collect();
     assert_eq!(opened, vec![1]);
-    let events: Vec<_> = outputs
-        .iter()
-        .filter_map(|o| match o {
-            StoreOutput::Event { event, session } => Some((event, *session)),
-            _ => None,
-        })
-        .collect();
+    let events = shelf_events(&outputs);
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         (events[0].0.kind, events[0].0.quantity, events[0].1),
@@ -297,13 +302,7 @@ fn a_pick_while_the_slot_camera_was_out_reviews_the_shopper_who_was_there() {
         store.handle(input, &mut |o| outputs.push(o));
     }
     store.flush(&mut |o| outputs.push(o));
-    let events: Vec<_> = outputs
-        .iter()
-        .filter_map(|o| match o {
-            StoreOutput::Event { event, session } => Some((event, *session)),
-            _ => None,
-        })
-        .collect();
+    let events = shelf_events(&outputs);
     // the pick is not lost: it waits for an operator, with no session (nobody was seen taking it)
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(

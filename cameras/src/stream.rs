@@ -581,8 +581,8 @@ pub(crate) fn stop_pipeline(pipeline: &gst::Pipeline, camera: &CameraId, wait: D
             let _ = pipeline_ref.set_state(gst::State::Null);
             let _ = done_tx.send(());
         });
-    if spawned.is_err() {
-        // no thread to spare: tear down here, unbounded, as before
+    if let Err(error) = spawned {
+        tracing::warn!(camera = %camera, "no thread for a bounded teardown ({error}); stopping the pipeline unbounded");
         let _ = pipeline.set_state(gst::State::Null);
         return true;
     }

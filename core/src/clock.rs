@@ -29,6 +29,22 @@ impl CaptureTime {
         Duration::from_nanos(self.unix_nanos.saturating_sub(earlier.unix_nanos))
     }
 
+    /// `duration` later, or the latest representable time.
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        Self {
+            unix_nanos: self.unix_nanos.saturating_add(nanos),
+        }
+    }
+
+    /// `duration` earlier, or the epoch.
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        Self {
+            unix_nanos: self.unix_nanos.saturating_sub(nanos),
+        }
+    }
+
     pub fn checked_add(self, duration: Duration) -> Option<Self> {
         let nanos = u64::try_from(duration.as_nanos()).ok()?;
         Some(Self {

@@ -305,6 +305,18 @@ struct Interaction {
     after_counts: VecDeque<SlotCount>,
 }
 
+impl Interaction {
+    fn new(started: CaptureTime) -> Self {
+        Self {
+            current: Segment::new(started),
+            closed: Vec::new(),
+            frames_without_hand: 0,
+            clear_counts: Vec::new(),
+            after_counts: VecDeque::new(),
+        }
+    }
+}
+
 /// Watches the slots one camera sees.
 #[derive(Debug, Clone)]
 pub struct ShelfWatcher {
@@ -445,13 +457,7 @@ impl ShelfWatcher {
         let scale = self.config.attribution_scale;
         let interaction = self.states[index]
             .interaction
-            .get_or_insert_with(|| Interaction {
-                current: Segment::new(since),
-                closed: Vec::new(),
-                frames_without_hand: 0,
-                clear_counts: Vec::new(),
-                after_counts: VecDeque::new(),
-            });
+            .get_or_insert_with(|| Interaction::new(since));
         interaction.frames_without_hand = 0;
         interaction.clear_counts.clear();
         interaction.after_counts.clear();
@@ -509,13 +515,9 @@ impl ShelfWatcher {
         );
         let state = &mut self.states[index];
         if !hands.is_empty() || occluded {
-            let interaction = state.interaction.get_or_insert_with(|| Interaction {
-                current: Segment::new(frame.time),
-                closed: Vec::new(),
-                frames_without_hand: 0,
-                clear_counts: Vec::new(),
-                after_counts: VecDeque::new(),
-            });
+            let interaction = state
+                .interaction
+                .get_or_insert_with(|| Interaction::new(frame.time));
             // The slot was seen clear and settled for a moment since the last hand: what moved before
             // that moment moved before these hands came.
             if config.checkpoint_frames > 0

@@ -358,13 +358,7 @@ impl StoreLogic {
             return;
         };
         let slack = Duration::from_secs(1);
-        let slack_nanos = u64::try_from(slack.as_nanos()).unwrap_or(u64::MAX);
-        let from = CaptureTime {
-            unix_nanos: span.0.unix_nanos.saturating_sub(slack_nanos),
-        };
-        let to = CaptureTime {
-            unix_nanos: span.1.unix_nanos.saturating_add(slack_nanos),
-        };
+        let (from, to) = (span.0.saturating_sub(slack), span.1.saturating_add(slack));
         let radius = self.config.shelf.suspect_radius_m;
         let suspects: Vec<u64> = self
             .fusion

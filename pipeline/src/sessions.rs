@@ -7,11 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use nalgebra::{Point2, Vector2};
 use serde::{Deserialize, Serialize};
 use walkout_core::CaptureTime;
 
+use crate::assignment::assign;
 use crate::cart::{Cart, Correction, ShelfEvent};
-use crate::fusion::{Fusion, FusionEvents, Zone};
+use crate::fusion::{Fusion, FusionEvents, GlobalTrack, Zone};
 
 /// The app's check-in, as the gate posts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +37,15 @@ pub struct SessionConfig {
     /// within this many metres of as near makes the check-in ambiguous.
     #[serde(default = "default_check_in_margin_m")]
     pub check_in_margin_m: f64,
+    /// A check-in binds at once, before its window is over, when one shopper stood this near the
+    /// scanner at the scan and no other waiting check-in at the gate wants them as much; otherwise the
+    /// gate's waiting check-ins are assigned together when the window is over.
+    #[serde(default = "default_check_in_sure_m")]
+    pub check_in_sure_m: f64,
+}
+
+fn default_check_in_sure_m() -> f64 {
+    0.5
 }
 
 fn default_check_in_margin_m() -> f64 {
@@ -48,6 +59,7 @@ impl Default for SessionConfig {
             match_window_secs: 3.0,
             min_event_confidence: 0.6,
             check_in_margin_m: default_check_in_margin_m(),
+            check_in_sure_m: default_check_in_sure_m(),
         }
     }
 }
@@ -341,85 +353,232 @@ impl Sessions {
         }
     }
 
+    /// Binds waiting check-ins to shoppers. All of a gate's waiting check-ins are assigned together
+    /// (least total distance from the scanner at each scan), so a shopper who scanned first is not taken
+    /// by a later scan that happened to find them first. A check-in binds at once when one shopper
+    /// clearly stood at the scanner, and otherwise when its window is over.
     fn resolve_pending(&mut self, fusion: &Fusion, now: Option<CaptureTime>) {
+        let mut by_gate: BTreeMap<String, Vec<PendingCheckIn>> = BTreeMap::new();
+        for p in std::mem::take(&mut self.pending) {
+            if self.config.entry_gates.contains_key(&p.check_in.gate) {
+                by_gate.entry(p.check_in.gate.clone()).or_default().push(p);
+            } else if let Some(session) = self.sessions.get_mut(&p.session) {
+                session.review.push(ReviewReason::NoShopperAtCheckIn {
+                    gate: p.check_in.gate.clone(),
+                });
+            }
+        }
+        for (gate, waiting) in by_gate {
+            let zone = self.config.entry_gates[&gate];
+            self.resolve_gate(fusion, now, zone, waiting);
+        }
+    }
+
+    /// How well `track` fits the scan at `time`, in metres (a second counts as a metre: about a walking
+    /// shopper's way), if it was in the gate zone within the window. A shopper walking through the gate
+    /// fits by when and how near they passed the scanner: a straight line through their first second
+    /// in the zone, so that a track the cameras picked up late is placed back at the door (shoppers in
+    /// a queue come in the order they scanned). A shopper standing, or just seen, fits by how near they
+    /// stood at the moment nearest the scan.
+    fn scan_cost(&self, zone: &Zone, track: &GlobalTrack, time: CaptureTime) -> Option<f64> {
         let window = self.config.match_window_secs;
-        let pending = std::mem::take(&mut self.pending);
-        for p in pending {
-            let Some(zone) = self.config.entry_gates.get(&p.check_in.gate).copied() else {
-                if let Some(session) = self.sessions.get_mut(&p.session) {
-                    session.review.push(ReviewReason::NoShopperAtCheckIn {
-                        gate: p.check_in.gate.clone(),
-                    });
-                }
+        let t = secs(time);
+        let scanner = zone.center();
+        let near: Vec<(f64, Point2<f64>)> = track
+            .path
+            .iter()
+            .filter(|(at, pos)| zone.contains(pos) && (secs(*at) - t).abs() <= window)
+            .map(|(at, pos)| (secs(*at), *pos))
+            .collect();
+        let first = near.first()?.0;
+        let early: Vec<(f64, Point2<f64>)> = near
+            .iter()
+            .copied()
+            .take_while(|(at, _)| *at <= first + PASSAGE_FIT_SECS)
+            .collect();
+        if let Some((mean_t, mean_p, velocity)) = fit_line(&early) {
+            let speed = velocity.norm();
+            if speed >= WALKING_SPEED_M_PER_S {
+                let passed = mean_t + (scanner - mean_p).dot(&velocity) / (speed * speed);
+                let miss = (mean_p + velocity * (passed - mean_t) - scanner).norm();
+                return Some((passed - t).abs() + miss);
+            }
+        }
+        near.iter()
+            .map(|(at, pos)| {
+                let dt = (at - t).abs();
+                (dt, dt + (pos - scanner).norm())
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, cost)| cost)
+    }
+
+    fn resolve_gate(
+        &mut self,
+        fusion: &Fusion,
+        now: Option<CaptureTime>,
+        zone: Zone,
+        waiting: Vec<PendingCheckIn>,
+    ) {
+        let margin = self.config.check_in_margin_m;
+        let window = self.config.match_window_secs;
+        let free: Vec<&GlobalTrack> = fusion
+            .tracks()
+            .filter(|g| !self.by_track.contains_key(&g.id))
+            .collect();
+        // costs[i][j]: check-in i, free track j
+        let costs: Vec<Vec<Option<f64>>> = waiting
+            .iter()
+            .map(|p| {
+                free.iter()
+                    .map(|g| self.scan_cost(&zone, g, p.check_in.time))
+                    .collect()
+            })
+            .collect();
+        let cap = costs
+            .iter()
+            .flatten()
+            .flatten()
+            .fold(0.0f64, |a, &c| a.max(c))
+            + 1.0;
+        // maximising the sum of (cap - cost) over pairs: as many pairs as possible, then the nearest
+        let pairs = assign(waiting.len(), free.len(), 0.0, |i, j| {
+            costs[i][j].map_or(0.0, |c| (cap - c) as f32)
+        });
+        let mut assigned: Vec<Option<usize>> = vec![None; waiting.len()];
+        for (i, j) in pairs {
+            assigned[i] = Some(j);
+        }
+        let owner_of = |j: usize| assigned.iter().position(|a| *a == Some(j));
+        let best: Vec<Option<f64>> = costs
+            .iter()
+            .map(|row| row.iter().flatten().copied().reduce(f64::min))
+            .collect();
+        let mut decisions = Vec::new();
+        for (i, p) in waiting.iter().enumerate() {
+            let window_over = now.is_some_and(|now| secs(now) > secs(p.check_in.time) + window);
+            let Some(j) = assigned[i] else {
+                decisions.push((i, window_over.then_some(None)));
                 continue;
             };
-            let t = p.check_in.time.unix_nanos as f64 / 1e9;
-            let gate = zone.center();
-            // each unbound shopper in the gate zone within the window, scored by how far from the
-            // scanner they stood at the moment nearest the scan (a second away counts as a metre:
-            // about a walking shopper's way)
-            let mut candidates: Vec<(u64, f64)> = fusion
-                .tracks()
-                .filter(|g| !self.by_track.contains_key(&g.id))
-                .filter_map(|g| {
-                    g.path
-                        .iter()
-                        .filter(|(time, pos)| {
-                            zone.contains(pos)
-                                && ((time.unix_nanos as f64 / 1e9) - t).abs() <= window
-                        })
-                        .map(|(time, pos)| {
-                            let dt = ((time.unix_nanos as f64 / 1e9) - t).abs();
-                            (dt, dt + (pos - gate).norm())
-                        })
-                        .min_by(|a, b| a.0.total_cmp(&b.0))
-                        .map(|(_, score)| (g.id, score))
+            let cost = costs[i][j].unwrap_or(f64::INFINITY);
+            // another shopper is a rival when giving them this check-in costs less than the margin
+            // more, counting what the swap does to the check-in they went to (not within one account)
+            let mut rivals: Vec<(f64, u64)> = (0..free.len())
+                .filter(|&k| k != j)
+                .filter_map(|k| {
+                    let alternative = costs[i][k]?;
+                    let extra = match owner_of(k) {
+                        None => alternative - cost,
+                        Some(o) if waiting[o].session == p.session => return None,
+                        Some(o) => alternative + costs[o][j]? - cost - costs[o][k].unwrap_or(0.0),
+                    };
+                    (extra < margin).then_some((alternative, free[k].id))
                 })
                 .collect();
-            candidates.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-            // the others are rivals only when they stood nearly as close to the scanner
-            let margin = self.config.check_in_margin_m;
-            if let Some(&(_, best)) = candidates.first() {
-                candidates.retain(|c| c.1 - best < margin);
-            }
-            let window_over = now.is_some_and(|now| (now.unix_nanos as f64 / 1e9) > t + window);
-            match (candidates.len(), window_over) {
-                (0, true) => {
+            rivals.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            // sure at once: one shopper at the scanner, whom no other waiting check-in wants as much
+            let wanted_elsewhere = waiting.iter().enumerate().any(|(o, other)| {
+                o != i
+                    && other.session != p.session
+                    && costs[o][j]
+                        .zip(best[o])
+                        .is_some_and(|(c, b)| c - b < margin)
+            });
+            let sure =
+                rivals.is_empty() && cost <= self.config.check_in_sure_m && !wanted_elsewhere;
+            let candidates = std::iter::once((cost, free[j].id))
+                .chain(rivals)
+                .collect::<Vec<_>>();
+            decisions.push((i, (window_over || sure).then_some(Some(candidates))));
+        }
+        for ((_, decision), p) in decisions.into_iter().zip(waiting) {
+            match decision {
+                None => self.pending.push(p),
+                Some(None) => {
+                    // nobody left for this scan; a shopper already bound to another account may be the
+                    // one who scanned
+                    let taken: Vec<u64> = fusion
+                        .tracks()
+                        .filter(|g| self.by_track.get(&g.id).is_some_and(|s| *s != p.session))
+                        .filter(|g| {
+                            self.scan_cost(&zone, g, p.check_in.time)
+                                .is_some_and(|c| c < window)
+                        })
+                        .map(|g| g.id)
+                        .collect();
+                    for track in taken {
+                        let other = self.by_track[&track];
+                        if let Some(session) = self.sessions.get_mut(&other) {
+                            session.review.push(ReviewReason::AmbiguousCheckIn {
+                                candidates: vec![track],
+                            });
+                        }
+                    }
                     if let Some(session) = self.sessions.get_mut(&p.session) {
                         session.review.push(ReviewReason::NoShopperAtCheckIn {
                             gate: p.check_in.gate.clone(),
                         });
                     }
-                    continue;
                 }
-                // nobody yet, or several: others may still walk in; decide when the window closes
-                (0, false) => {
-                    self.pending.push(p);
-                    continue;
-                }
-                (n, false) if n > 1 => {
-                    self.pending.push(p);
-                    continue;
-                }
-                _ => {}
-            }
-            let chosen = candidates[0].0;
-            self.by_track.insert(chosen, p.session);
-            if let Some(session) = self.sessions.get_mut(&p.session) {
-                session.tracks.insert(chosen);
-                if candidates.len() > 1 {
-                    session.review.push(ReviewReason::AmbiguousCheckIn {
-                        candidates: candidates.iter().map(|c| c.0).collect(),
-                    });
+                Some(Some(candidates)) => {
+                    let chosen = candidates[0].1;
+                    tracing::debug!(
+                        account = %p.check_in.account,
+                        gate = %p.check_in.gate,
+                        shopper = chosen,
+                        ?candidates,
+                        "check-in bound"
+                    );
+                    self.by_track.insert(chosen, p.session);
+                    if let Some(session) = self.sessions.get_mut(&p.session) {
+                        session.tracks.insert(chosen);
+                        if candidates.len() > 1 {
+                            let mut ids: Vec<u64> = candidates.iter().map(|c| c.1).collect();
+                            ids.sort_unstable();
+                            session
+                                .review
+                                .push(ReviewReason::AmbiguousCheckIn { candidates: ids });
+                        }
+                    }
                 }
             }
         }
     }
 }
 
+fn secs(time: CaptureTime) -> f64 {
+    time.unix_nanos as f64 / 1e9
+}
+
+/// A track's first this many seconds in the gate zone give its way through the gate.
+const PASSAGE_FIT_SECS: f64 = 1.0;
+/// Slower than this, a track is standing: its line through the gate means nothing.
+const WALKING_SPEED_M_PER_S: f64 = 0.3;
+
+/// The least-squares line through `(time, position)` samples: mean time, mean position and velocity;
+/// `None` for fewer than three samples or no spread in time.
+fn fit_line(samples: &[(f64, Point2<f64>)]) -> Option<(f64, Point2<f64>, Vector2<f64>)> {
+    if samples.len() < 3 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mean_t = samples.iter().map(|(t, _)| t).sum::<f64>() / n;
+    let mean_p = Point2::from(samples.iter().map(|(_, p)| p.coords).sum::<Vector2<f64>>() / n);
+    let spread: f64 = samples.iter().map(|(t, _)| (t - mean_t).powi(2)).sum();
+    if spread <= f64::EPSILON {
+        return None;
+    }
+    let velocity = samples
+        .iter()
+        .map(|(t, p)| (p - mean_p) * (t - mean_t))
+        .sum::<Vector2<f64>>()
+        / spread;
+    Some((mean_t, mean_p, velocity))
+}
+
 #[cfg(test)]
 mod tests {
-    use nalgebra::Point2;
     use walkout_core::CameraId;
 
     use super::*;
@@ -567,6 +726,38 @@ mod tests {
         let session = sessions.get(1).unwrap();
         assert_eq!(session.tracks, [1].into_iter().collect());
         assert!(session.review.is_empty(), "{:?}", session.review);
+    }
+
+    #[test]
+    fn shoppers_picked_up_late_are_given_to_the_scans_in_the_order_they_passed_the_scanner() {
+        let (mut fusion, mut sessions) = store();
+        // two shoppers scan 0.4 s apart and walk in at 1 m/s; the cameras pick both up only once they
+        // are 0.6 m and 0.2 m inside, when the second one stands nearer the scanner
+        sessions.check_in(check_in("first", 0), &fusion);
+        for ms in (0..=4_000).step_by(100) {
+            if ms == 400 {
+                sessions.check_in(check_in("second", 400), &fusion);
+            }
+            let seen: Vec<FloorObservation> = [(1, 0), (2, 400)]
+                .into_iter()
+                .filter(|_| ms >= 600)
+                .map(|(id, start)| FloorObservation {
+                    camera: CameraId::new("a"),
+                    local_id: id,
+                    position_m: Point2::new((ms - start) as f64 / 1000.0, 0.0),
+                    appearance: None,
+                })
+                .collect();
+            let changes = fusion.update(at(ms), &seen);
+            sessions.on_fusion(at(ms), &changes, &fusion);
+        }
+        // the tracks were born in the order the cameras saw them: 1 for the first walker
+        assert_eq!(fusion.global_id(&CameraId::new("a"), 1), Some(1));
+        for (track, session) in [(1, 1), (2, 2)] {
+            assert_eq!(sessions.session_of_track(track), Some(session));
+            let review = &sessions.get(session).unwrap().review;
+            assert!(review.is_empty(), "session {session}: {review:?}");
+        }
     }
 
     #[test]

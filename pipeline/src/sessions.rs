@@ -42,6 +42,15 @@ pub struct SessionConfig {
     /// gate's waiting check-ins are assigned together when the window is over.
     #[serde(default = "default_check_in_sure_m")]
     pub check_in_sure_m: f64,
+    /// A session whose shoppers have all left is final (charged, or held for review) once every shelf
+    /// interaction going on when they left has settled, so that a pick they made just before leaving
+    /// is on the cart; after this many seconds it is final anyway, and reviewed.
+    #[serde(default = "default_settle_wait_secs")]
+    pub settle_wait_secs: f64,
+}
+
+fn default_settle_wait_secs() -> f64 {
+    10.0
 }
 
 fn default_check_in_sure_m() -> f64 {
@@ -60,6 +69,7 @@ impl Default for SessionConfig {
             min_event_confidence: 0.6,
             check_in_margin_m: default_check_in_margin_m(),
             check_in_sure_m: default_check_in_sure_m(),
+            settle_wait_secs: default_settle_wait_secs(),
         }
     }
 }
@@ -97,6 +107,11 @@ pub enum ReviewReason {
         event: u64,
         attributed_to: u64,
     },
+    /// The session's shoppers had left, but these slots were still being handled and had not settled
+    /// within `SessionConfig::settle_wait_secs`: an item of this cart may be missing or extra.
+    ShelfUnsettled {
+        slots: Vec<String>,
+    },
     UnmatchedPut {
         sku: String,
     },
@@ -121,6 +136,9 @@ pub struct Session {
     pub tracks: BTreeSet<u64>,
     pub opened_at: CaptureTime,
     pub closed_at: Option<CaptureTime>,
+    /// When the cart became final: the shelves its shoppers touched had settled after they left.
+    #[serde(default)]
+    pub final_at: Option<CaptureTime>,
     pub state: SessionState,
     pub review: Vec<ReviewReason>,
     pub events: Vec<ShelfEvent>,
@@ -206,6 +224,7 @@ impl Sessions {
                         tracks: BTreeSet::new(),
                         opened_at: check_in.time,
                         closed_at: None,
+                        final_at: None,
                         state: SessionState::Open,
                         review: Vec::new(),
                         events: Vec::new(),
@@ -327,6 +346,21 @@ impl Sessions {
                 event,
                 slot: slot.to_owned(),
             });
+        }
+    }
+
+    /// Marks a closed session's cart final at `time` and returns the session.
+    pub fn finalise(&mut self, session: u64, time: CaptureTime) -> Option<&Session> {
+        let s = self.sessions.get_mut(&session)?;
+        s.final_at = Some(time);
+        Some(s)
+    }
+
+    /// Reviews a closed session whose shoppers left while `slots` were still being handled and did not
+    /// settle in time.
+    pub fn flag_unsettled(&mut self, session: u64, slots: Vec<String>) {
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.review.push(ReviewReason::ShelfUnsettled { slots });
         }
     }
 

@@ -343,6 +343,22 @@ impl ShelfWatcher {
         }
     }
 
+    /// Each slot with an interaction going on (a hand or body over it, or a count not settled yet),
+    /// and when that interaction started.
+    pub fn open_interactions(&self) -> impl Iterator<Item = (&str, CaptureTime)> + '_ {
+        self.slots
+            .iter()
+            .zip(&self.states)
+            .filter_map(|(slot, state)| {
+                let interaction = state.interaction.as_ref()?;
+                let started = interaction
+                    .closed
+                    .first()
+                    .map_or(interaction.current.started, |(segment, _)| segment.started);
+                Some((slot.slot.as_str(), started))
+            })
+    }
+
     /// Records a weight sensor reading; it is used by the next event on that slot within two seconds.
     pub fn weight(&mut self, reading: WeightReading) {
         self.weights.push(reading);

@@ -161,6 +161,10 @@ pub struct StoreLogic {
     unknown_camera_frames: u64,
     /// Where each slot's front is on the floor (from the slots' volumes), for who was near an event.
     slot_fronts: BTreeMap<String, Point2<f64>>,
+    /// Sessions whose shoppers have left, waiting for the shelves they may have touched to settle.
+    settling: Vec<u64>,
+    /// Sessions reported closed: their carts are final.
+    final_sessions: BTreeSet<u64>,
 }
 
 impl std::fmt::Debug for StoreLogic {
@@ -205,6 +209,8 @@ impl StoreLogic {
             unattributed: Vec::new(),
             unknown_camera_frames: 0,
             slot_fronts,
+            settling: Vec::new(),
+            final_sessions: BTreeSet::new(),
             config,
         })
     }
@@ -403,6 +409,24 @@ impl StoreLogic {
         mut event: ShelfEvent,
         emit: &mut dyn FnMut(StoreOutput),
     ) -> Result<(), ShelfEvent> {
+        if let Some(session) = self
+            .sessions
+            .session_of_track(shopper)
+            .filter(|s| self.final_sessions.contains(s))
+        {
+            // its cart is charged or with an operator already: the event is the operator's to place
+            tracing::warn!(
+                event = event.id,
+                session,
+                slot = %event.slot,
+                "shelf event settled after its session was final"
+            );
+            emit(StoreOutput::Event {
+                event,
+                session: None,
+            });
+            return Ok(());
+        }
         let session = self
             .sessions
             .add_event(shopper, event.clone())
@@ -447,11 +471,8 @@ impl StoreLogic {
                 }),
             }
         }
-        for id in session_changes.closed {
-            if let Some(session) = self.sessions.get(id) {
-                emit(StoreOutput::SessionClosed(Box::new(session.clone())));
-            }
-        }
+        self.settling.extend(session_changes.closed);
+        self.finalise_settled(time, false, emit);
         let shoppers = self
             .fusion
             .tracks()
@@ -465,10 +486,71 @@ impl StoreLogic {
         emit(StoreOutput::Positions { time, shoppers });
     }
 
+    /// Reports closed every settling session whose shelves have settled: no interaction that was going
+    /// on when its shoppers left is still open. One still open after `settle_wait_secs` (or at the end
+    /// of the input, with `force`) sends the session to review.
+    fn finalise_settled(
+        &mut self,
+        now: CaptureTime,
+        force: bool,
+        emit: &mut dyn FnMut(StoreOutput),
+    ) {
+        let wait = Duration::from_secs_f64(self.config.sessions.settle_wait_secs.max(0.0));
+        for id in std::mem::take(&mut self.settling) {
+            let Some(session) = self.sessions.get(id) else {
+                continue;
+            };
+            let Some(left) = session.closed_at else {
+                continue;
+            };
+            let paths: Vec<&[(CaptureTime, Point2<f64>)]> = session
+                .tracks
+                .iter()
+                .filter_map(|t| self.fusion.track(*t))
+                .map(|t| t.path.as_slice())
+                .collect();
+            // the interactions going on when they left that one of them came near (all, for a slot
+            // whose place on the floor is not known)
+            let radius = self.config.shelf.suspect_radius_m;
+            let unsettled: BTreeSet<String> = self
+                .cameras
+                .values()
+                .flat_map(|c| c.shelf.open_interactions())
+                .filter(|(_, started)| *started <= left)
+                .filter(|(slot, started)| {
+                    let Some(front) = self.slot_fronts.get(*slot) else {
+                        return true;
+                    };
+                    let from = started.saturating_sub(Duration::from_secs(1));
+                    paths.iter().any(|path| {
+                        let start = path.partition_point(|(at, _)| *at < from);
+                        path[start..]
+                            .iter()
+                            .any(|(_, p)| (p - front).norm() <= radius)
+                    })
+                })
+                .map(|(slot, _)| slot.to_owned())
+                .collect();
+            if !unsettled.is_empty() {
+                if !force && now.saturating_since(left) < wait {
+                    self.settling.push(id);
+                    continue;
+                }
+                self.sessions
+                    .flag_unsettled(id, unsettled.into_iter().collect());
+            }
+            self.final_sessions.insert(id);
+            if let Some(session) = self.sessions.finalise(id, now) {
+                emit(StoreOutput::SessionClosed(Box::new(session.clone())));
+            }
+        }
+    }
+
     /// Runs the last step and closes whatever can be closed; called when the input ends.
     pub fn flush(&mut self, emit: &mut dyn FnMut(StoreOutput)) {
         if let Some(end) = self.step_end {
             self.run_step(end, emit);
+            self.finalise_settled(end, true, emit);
         }
         for (_, event) in std::mem::take(&mut self.unattributed) {
             emit(StoreOutput::Event {

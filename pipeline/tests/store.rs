@@ -296,12 +296,7 @@ fn a_pick_while_the_slot_camera_was_out_reviews_the_shopper_who_was_there() {
             _ => true,
         })
         .collect();
-    let mut store = StoreLogic::new(config).unwrap();
-    let mut outputs = Vec::new();
-    for input in inputs {
-        store.handle(input, &mut |o| outputs.push(o));
-    }
-    store.flush(&mut |o| outputs.push(o));
+    let (store, outputs) = run_store(config, inputs);
     let events = shelf_events(&outputs);
     // the pick is not lost: it waits for an operator, with no session (nobody was seen taking it)
     assert_eq!(events.len(), 1, "{events:?}");
@@ -321,4 +316,112 @@ fn a_pick_while_the_slot_camera_was_out_reviews_the_shopper_who_was_there() {
     );
     assert!(session.needs_review());
     assert_eq!(session.cart().quantity("cola"), 0);
+}
+
+/// The scene of `inputs`, but someone steps in front of the slot as the shopper takes the can and
+/// stands there, hiding it, until after the shopper has left: the slot cannot settle before they are
+/// out of the door.
+fn hidden_after_the_pick(
+    cameras: &[(CameraId, Calibration)],
+    slot_region: BBox,
+) -> Vec<StoreInput> {
+    inputs(cameras, slot_region)
+        .into_iter()
+        .map(|mut input| {
+            if let StoreInput::Frame(f) = &mut input {
+                let t = (f.time.unix_millis() - 1_000_000) as f64 / 1000.0;
+                if f.camera.as_str() == "aisle-east" && (6.4..12.8).contains(&t) {
+                    let body = BBox::new(
+                        slot_region.x1 - 10.0,
+                        slot_region.y1 - 40.0,
+                        slot_region.x2 + 10.0,
+                        slot_region.y2 + 60.0,
+                    );
+                    f.detections.push(detection(ObjectKind::Person, body));
+                }
+            }
+            input
+        })
+        .collect()
+}
+
+fn run_store(config: StoreConfig, inputs: Vec<StoreInput>) -> (StoreLogic, Vec<StoreOutput>) {
+    let mut store = StoreLogic::new(config).unwrap();
+    let mut outputs = Vec::new();
+    for input in inputs {
+        store.handle(input, &mut |o| outputs.push(o));
+    }
+    store.flush(&mut |o| outputs.push(o));
+    (store, outputs)
+}
+
+#[test]
+fn a_pick_whose_slot_settles_after_the_shopper_left_is_on_the_charged_cart() {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let config = config(&cameras);
+    let slot_region = config.cameras[1].slots[0].region;
+    let (_, outputs) = run_store(config, hidden_after_the_pick(&cameras, slot_region));
+
+    let pick = outputs
+        .iter()
+        .position(
+            |o| matches!(o, StoreOutput::Event { event, .. } if event.kind == EventKind::Pick),
+        )
+        .expect("the pick is reported");
+    let (closed_at, session) = outputs
+        .iter()
+        .enumerate()
+        .find_map(|(i, o)| match o {
+            StoreOutput::SessionClosed(s) => Some((i, s)),
+            _ => None,
+        })
+        .expect("the session closes");
+    let StoreOutput::Event { event, session: to } = &outputs[pick] else {
+        unreachable!()
+    };
+    assert_eq!(*to, Some(session.id), "the pick is the shopper's");
+    assert!(
+        pick < closed_at,
+        "the cart is final only after the pick settled"
+    );
+    assert!(
+        session.final_at.unwrap() > session.closed_at.unwrap(),
+        "the shopper left before the slot settled: {:?} .. {:?}",
+        session.closed_at,
+        session.final_at
+    );
+    assert!(event.time < session.closed_at.unwrap());
+    assert_eq!(session.cart().quantity("cola"), 1);
+}
+
+#[test]
+fn a_slot_still_unsettled_after_the_wait_reviews_the_session_and_the_late_pick_goes_to_an_operator()
+{
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let mut config = config(&cameras);
+    config.sessions.settle_wait_secs = 0.2;
+    let slot_region = config.cameras[1].slots[0].region;
+    let (_, outputs) = run_store(config, hidden_after_the_pick(&cameras, slot_region));
+
+    let closed = outputs
+        .iter()
+        .position(|o| matches!(o, StoreOutput::SessionClosed(_)))
+        .expect("the session closes");
+    let StoreOutput::SessionClosed(session) = &outputs[closed] else {
+        unreachable!()
+    };
+    assert_eq!(
+        session.review,
+        vec![ReviewReason::ShelfUnsettled {
+            slots: vec!["A1".into()]
+        }]
+    );
+    assert_eq!(session.cart().quantity("cola"), 0);
+    // the pick settles after the cart was final: not lost, not silently on a charged cart
+    let events = shelf_events(&outputs[closed..]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].0.kind, events[0].0.quantity, events[0].1),
+        (EventKind::Pick, 1, None)
+    );
 }

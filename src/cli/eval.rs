@@ -587,9 +587,11 @@ impl<'a> StoreRun<'a> {
                 account: session.account.clone(),
                 lines,
             });
-            if let (Some(closed_at), Some(true_session)) =
-                (session.closed_at, self.truth.session(&session.account))
-            {
+            // detection ends when the cart is final (its shelves settled), not when the shopper left
+            if let (Some(closed_at), Some(true_session)) = (
+                session.final_at.or(session.closed_at),
+                self.truth.session(&session.account),
+            ) {
                 let detection_ms =
                     ((secs(closed_at) - true_session.exit_time_secs) * 1000.0).max(0.0);
                 let billing_ms = billed

@@ -256,6 +256,10 @@ impl CloseRequest {
                 R::UnseenEventNearby { event, slot } => format!(
                     "event {event} at slot {slot} was seen by no shopper's hand, and this shopper was near"
                 ),
+                R::ShelfUnsettled { slots } => format!(
+                    "the shopper left while slots {} were still being handled",
+                    slots.join(", ")
+                ),
                 R::UnmatchedPut { sku } => format!("put-back of {sku} that was never picked"),
                 R::Disputed { line } => format!("disputed: {line}"),
             })

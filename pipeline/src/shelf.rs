@@ -137,6 +137,12 @@ pub struct ShelfConfig {
     /// review the session of every shopper whose floor track came this close to the slot's front
     /// during it, in metres: one of them may have taken the item.
     pub suspect_radius_m: f64,
+    /// A hand reaching into a slot belongs to someone standing at the slot: where both the person's
+    /// place on the floor and the slot's front are known, a hand's support for a person halves for
+    /// every `floor_reach_m` metres they stand beyond `arm_reach_m` from the slot's front (in a crowd at
+    /// one shelf, everyone's box is near every hand, but only one of them stands at that slot). 0: off.
+    pub floor_reach_m: f64,
+    pub arm_reach_m: f64,
 }
 
 impl Default for ShelfConfig {
@@ -156,6 +162,8 @@ impl Default for ShelfConfig {
             blind_after_secs: 1.0,
             blind_confidence: 0.0,
             suspect_radius_m: 1.5,
+            floor_reach_m: 0.3,
+            arm_reach_m: 0.6,
         }
     }
 }
@@ -165,6 +173,8 @@ impl Default for ShelfConfig {
 pub struct PersonView {
     pub shopper: u64,
     pub bbox: BBox,
+    /// Where the person stands on the floor (their box's foot point through the calibration), metres.
+    pub floor_m: Option<[f64; 2]>,
 }
 
 /// What one camera frame shows near the shelves.
@@ -470,7 +480,7 @@ impl ShelfWatcher {
         people: &[PersonView],
     ) {
         let region = self.slots[index].region;
-        let scale = self.config.attribution_scale;
+        let front = self.slots[index].volume.as_ref().map(|v| v.front_center_m);
         let interaction = self.states[index]
             .interaction
             .get_or_insert_with(|| Interaction::new(since));
@@ -480,7 +490,7 @@ impl ShelfWatcher {
         let segment = &mut interaction.current;
         segment.blind = true;
         segment.ended = now;
-        for (shopper, support) in hand_support(&region, people, scale) {
+        for (shopper, support) in hand_support(&region, people, front, &self.config) {
             *segment.support.entry(shopper).or_insert(0.0) += support;
         }
     }
@@ -493,6 +503,7 @@ impl ShelfWatcher {
     ) -> Vec<AttributedEvent> {
         let config = self.config;
         let region = self.slots[index].region;
+        let front = self.slots[index].volume.as_ref().map(|v| v.front_center_m);
         let hands: Vec<&BBox> = frame
             .hands
             .iter()
@@ -566,8 +577,7 @@ impl ShelfWatcher {
                 *segment.rival_reach.entry(other).or_insert(0.0) += share;
             }
             for hand in hands {
-                for (shopper, support) in hand_support(hand, frame.people, config.attribution_scale)
-                {
+                for (shopper, support) in hand_support(hand, frame.people, front, &config) {
                     *segment.support.entry(shopper).or_insert(0.0) += support;
                 }
             }
@@ -743,15 +753,31 @@ fn attribute(support: &BTreeMap<u64, f32>) -> (Option<u64>, f32) {
 
 /// How much a hand supports each person: 1 when the hand is on the person's box, halving every
 /// `scale` person-heights further away.
-fn hand_support(hand: &BBox, people: &[PersonView], scale: f32) -> Vec<(u64, f32)> {
+/// Each person's support for a hand at the slot whose front is `front`: halving with the hand's distance
+/// from their box (in box heights, per `attribution_scale`) and with how far beyond arm's reach of the
+/// slot they stand on the floor (`floor_reach_m`).
+fn hand_support(
+    hand: &BBox,
+    people: &[PersonView],
+    front: Option<[f64; 2]>,
+    config: &ShelfConfig,
+) -> Vec<(u64, f32)> {
     let (hx, hy) = ((hand.x1 + hand.x2) / 2.0, (hand.y1 + hand.y2) / 2.0);
+    let scale = config.attribution_scale.max(1e-3);
     people
         .iter()
         .map(|p| {
             let dx = (p.bbox.x1 - hx).max(hx - p.bbox.x2).max(0.0);
             let dy = (p.bbox.y1 - hy).max(hy - p.bbox.y2).max(0.0);
             let distance = (dx * dx + dy * dy).sqrt() / p.bbox.height().max(1.0);
-            (p.shopper, 0.5f32.powf(distance / scale.max(1e-3)))
+            let beyond = match (front, p.floor_m) {
+                (Some(f), Some(at)) if config.floor_reach_m > 0.0 => {
+                    let d = ((at[0] - f[0]).powi(2) + (at[1] - f[1]).powi(2)).sqrt();
+                    ((d - config.arm_reach_m).max(0.0) / config.floor_reach_m) as f32
+                }
+                _ => 0.0,
+            };
+            (p.shopper, 0.5f32.powf(distance / scale + beyond))
         })
         .collect()
 }
@@ -862,13 +888,16 @@ mod tests {
 
     impl Script {
         fn new(unit_weight_g: Option<f64>) -> Self {
-            let slot = SlotView {
+            Self::with_slot(SlotView {
                 slot: "A1".into(),
                 sku: "cola".into(),
                 region: SLOT,
                 unit_weight_g,
                 volume: None,
-            };
+            })
+        }
+
+        fn with_slot(slot: SlotView) -> Self {
             Self {
                 watcher: ShelfWatcher::new(ShelfConfig::default(), vec![slot], 1),
                 camera: CameraId::new("cam"),
@@ -907,6 +936,7 @@ mod tests {
         PersonView {
             shopper,
             bbox: BBox::new(x, 120.0, x + 60.0, 400.0),
+            floor_m: None,
         }
     }
 
@@ -1093,6 +1123,35 @@ mod tests {
         );
         let chosen = events[0].shopper.unwrap();
         assert_eq!(events[0].rivals, vec![3 - chosen]);
+    }
+
+    #[test]
+    fn of_two_shoppers_near_the_hand_the_one_standing_at_the_slot_took_it() {
+        // the same two boxes around the hand as above, but on the floor one of them stands at the slot's
+        // front (x 1.0..2.0 m) and the other two metres along the shelf
+        let mut slot = slot_in_world("A1", SLOT, [1.0, 2.0], 1.0, 0.0);
+        if let Some(volume) = &mut slot.volume {
+            // the slot's pixels on its board, 1.0..2.0 m along and 0.4..0.6 m deep
+            volume.plane_from_image = Matrix3::new(0.01, 0.0, 0.0, 0.0, 0.004, 0.0, 0.0, 0.0, 1.0);
+        }
+        let mut s = Script::with_slot(slot);
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let at = |shopper: u64, x: f32, floor_m: [f64; 2]| PersonView {
+            floor_m: Some(floor_m),
+            ..person(shopper, x)
+        };
+        let both = [at(1, 90.0, [3.3, -0.5]), at(2, 150.0, [1.5, -0.4])];
+        s.frames(10, 3, &[], &[]);
+        s.frames(4, 0, &hand, &both);
+        let events = s.frames(12, 2, &[], &[]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].shopper, Some(2));
+        assert!(events[0].rivals.is_empty(), "{:?}", events[0].rivals);
+        let confidence = events[0].event.confidence;
+        assert!(
+            confidence >= crate::sessions::SessionConfig::default().min_event_confidence,
+            "{confidence}"
+        );
     }
 
     #[test]
@@ -1290,6 +1349,7 @@ mod tests {
         let shopper = [PersonView {
             shopper: 5,
             bbox: BBox::new(60.0, 160.0, 120.0, 400.0),
+            floor_m: None,
         }];
         let hand = [BBox::new(85.0, 120.0, 95.0, 130.0)];
         // 30 and 50 are the left slot's own; 97 lies where both regions reach and is nearer the right's
@@ -1318,6 +1378,7 @@ mod tests {
         let shopper = [PersonView {
             shopper: 5,
             bbox: BBox::new(120.0, 160.0, 180.0, 400.0),
+            floor_m: None,
         }];
         let hand = [BBox::new(145.0, 120.0, 155.0, 130.0)];
         let before = [product_at(97.0), product_at(140.0), product_at(160.0)];

@@ -292,7 +292,8 @@ impl StoreLogic {
                 .unwrap_or(LOCAL_ID_BASE + track.id);
             tracks.push((id, b));
             let foot = Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2));
-            if let Some(floor) = apply_homography(&camera.floor_from_image, &foot) {
+            let floor = apply_homography(&camera.floor_from_image, &foot);
+            if let Some(floor) = floor {
                 camera.observations.push(FloorObservation {
                     camera: frame.camera.clone(),
                     local_id: track.id,
@@ -305,6 +306,7 @@ impl StoreLogic {
             views.push(PersonView {
                 shopper: id,
                 bbox: b,
+                floor_m: floor.map(|p| [p.x, p.y]),
             });
         }
         emit(StoreOutput::CameraTracks {

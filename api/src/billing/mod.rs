@@ -358,6 +358,7 @@ mod tests {
             tracks: [3].into(),
             opened_at: CaptureTime::from_unix_millis(0),
             closed_at: Some(CaptureTime::from_unix_millis(60_000)),
+            final_at: Some(CaptureTime::from_unix_millis(61_000)),
             state: SessionState::Closed,
             review: Vec::new(),
             events: vec![

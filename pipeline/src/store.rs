@@ -163,8 +163,6 @@ pub struct StoreLogic {
     slot_fronts: BTreeMap<String, Point2<f64>>,
     /// Sessions whose shoppers have left, waiting for the shelves they may have touched to settle.
     settling: Vec<u64>,
-    /// Sessions reported closed: their carts are final.
-    final_sessions: BTreeSet<u64>,
 }
 
 impl std::fmt::Debug for StoreLogic {
@@ -210,7 +208,6 @@ impl StoreLogic {
             unknown_camera_frames: 0,
             slot_fronts,
             settling: Vec::new(),
-            final_sessions: BTreeSet::new(),
             config,
         })
     }
@@ -414,7 +411,7 @@ impl StoreLogic {
         if let Some(session) = self
             .sessions
             .session_of_track(shopper)
-            .filter(|s| self.final_sessions.contains(s))
+            .filter(|&s| self.sessions.get(s).is_some_and(|s| s.final_at.is_some()))
         {
             // its cart is charged or with an operator already: the event is the operator's to place
             tracing::warn!(
@@ -502,9 +499,8 @@ impl StoreLogic {
             let Some(session) = self.sessions.get(id) else {
                 continue;
             };
-            let Some(left) = session.closed_at else {
-                continue;
-            };
+            // closed sessions carry the time their shoppers left; never drop one without it
+            let left = session.closed_at.unwrap_or(now);
             let paths: Vec<&[(CaptureTime, Point2<f64>)]> = session
                 .tracks
                 .iter()
@@ -541,7 +537,6 @@ impl StoreLogic {
                 self.sessions
                     .flag_unsettled(id, unsettled.into_iter().collect());
             }
-            self.final_sessions.insert(id);
             if let Some(session) = self.sessions.finalise(id, now) {
                 emit(StoreOutput::SessionClosed(Box::new(session.clone())));
             }

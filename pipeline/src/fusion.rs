@@ -84,6 +84,16 @@ pub struct FusionConfig {
     /// How far each bound observation moves a shopper's look towards its own (0..1 per observation).
     #[serde(default = "default_appearance_weight")]
     pub appearance_weight: f32,
+    /// A camera track bound to a shopper whom other cameras see further than this from it, in metres,
+    /// has swapped onto someone else (its tracker mixed up two people whose boxes overlapped): it lets
+    /// go and is associated afresh. 0: never.
+    #[serde(default = "default_stray_m")]
+    pub stray_m: f64,
+}
+
+fn default_stray_m() -> f64 {
+    // the association gate: a camera track this far from its shopper would not have joined them
+    1.0
 }
 
 fn default_identity_margin_m() -> f64 {
@@ -115,6 +125,7 @@ impl Default for FusionConfig {
             identity_margin_m: default_identity_margin_m(),
             appearance_margin: default_appearance_margin(),
             appearance_weight: default_appearance_weight(),
+            stray_m: default_stray_m(),
         }
     }
 }
@@ -237,6 +248,11 @@ impl Fusion {
         // 1. bound observations update their global track (several cameras average)
         let mut sums: BTreeMap<u64, (Vector2<f64>, f64)> = BTreeMap::new();
         let mut unbound: Vec<&FloorObservation> = Vec::new();
+        // camera tracks that strayed from where the other cameras see their shopper let go of them
+        let strayed = self.strayed(time, observations);
+        for key in strayed.keys() {
+            self.bindings.remove(key);
+        }
         for o in observations {
             match self.bindings.get(&(o.camera.clone(), o.local_id)) {
                 Some(&id) => {
@@ -344,6 +360,11 @@ impl Fusion {
             }
         }
 
+        // a strayed camera track no other shopper took stays with its own (it was not used this step)
+        for (key, id) in &strayed {
+            self.bindings.entry(key.clone()).or_insert(*id);
+        }
+
         // 3. the rest are grouped (one observation per camera, within the gate: several cameras seeing
         //    the same newcomer) and each group is born in a birth zone, or waits as an orphan
         let rest: Vec<&FloorObservation> = unbound
@@ -367,6 +388,13 @@ impl Fusion {
             }
         }
         for group in groups {
+            // a camera track that just let go of a shopper is someone already here: never a newcomer
+            if group
+                .iter()
+                .any(|o| strayed.contains_key(&(o.camera.clone(), o.local_id)))
+            {
+                continue;
+            }
             let mut steps = 0;
             for o in &group {
                 let entry = self
@@ -459,6 +487,62 @@ fn learn_look(track: &mut GlobalTrack, look: &Appearance, weight: f32) {
     match &mut track.appearance {
         Some(known) => known.blend(look, weight),
         None => track.appearance = Some(*look),
+    }
+}
+
+impl Fusion {
+    /// The bound camera tracks that have strayed from their shopper: where several cameras see one
+    /// shopper, the observation most of the others agree with (within `stray_m`; of equals, the one
+    /// nearest where the shopper was heading) is where the shopper is, and a camera track further than
+    /// `stray_m` from it follows someone else now. A camera's tracker swaps two people whose boxes
+    /// overlap; the other cameras, which saw them apart, still know who is who.
+    /// Each with the shopper it was bound to.
+    fn strayed(
+        &self,
+        time: CaptureTime,
+        observations: &[FloorObservation],
+    ) -> BTreeMap<LocalKey, u64> {
+        let mut strayed = BTreeMap::new();
+        let limit = self.config.stray_m;
+        if limit <= 0.0 {
+            return strayed;
+        }
+        let mut by_track: BTreeMap<u64, Vec<&FloorObservation>> = BTreeMap::new();
+        for o in observations {
+            if let Some(&id) = self.bindings.get(&(o.camera.clone(), o.local_id)) {
+                by_track.entry(id).or_default().push(o);
+            }
+        }
+        for (id, seen) in by_track {
+            let Some(track) = self.tracks.get(&id) else {
+                continue;
+            };
+            if seen.len() < 2 {
+                continue;
+            }
+            let predicted = predict(track, time);
+            let agreeing = |o: &FloorObservation| {
+                seen.iter()
+                    .filter(|other| (other.position_m - o.position_m).norm() <= limit)
+                    .count()
+            };
+            let anchor = seen.iter().max_by(|a, b| {
+                agreeing(a).cmp(&agreeing(b)).then(
+                    (b.position_m - predicted)
+                        .norm()
+                        .total_cmp(&(a.position_m - predicted).norm()),
+                )
+            });
+            let Some(anchor) = anchor.map(|o| o.position_m) else {
+                continue;
+            };
+            strayed.extend(
+                seen.iter()
+                    .filter(|o| (o.position_m - anchor).norm() > limit)
+                    .map(|o| ((o.camera.clone(), o.local_id), id)),
+            );
+        }
+        strayed
     }
 }
 
@@ -587,6 +671,52 @@ mod tests {
             fusion.global_id(&CameraId::new("b"), 8),
             fusion.global_id(&CameraId::new("a"), 1)
         );
+    }
+
+    /// Shoppers p (along y = 0) and q (drifting out to y = 2.5) walk side by side, seen by cameras a, b
+    /// and c; from x = 4 on camera a's tracker has swapped them (its track 1, bound to p, follows q).
+    fn swapped_by_one_camera(config: FusionConfig) -> Fusion {
+        let mut fusion = Fusion::new(config);
+        for step in 0..=60u64 {
+            let x = step as f64 * 0.1;
+            let (p, q) = (0.0, (0.9 + 0.1 * step as f64).min(2.5));
+            let (a1, a2) = if step >= 40 { (q, p) } else { (p, q) };
+            fusion.update(
+                at(step * 100),
+                &[
+                    obs("a", 1, x, a1),
+                    obs("a", 2, x, a2),
+                    obs("b", 1, x, p + 0.03),
+                    obs("b", 2, x, q - 0.03),
+                    obs("c", 1, x, p - 0.02),
+                    obs("c", 2, x, q + 0.02),
+                ],
+            );
+        }
+        fusion
+    }
+
+    #[test]
+    fn a_camera_that_swaps_two_shoppers_is_overruled_by_the_others() {
+        let fusion = swapped_by_one_camera(config());
+        let id = |camera: &str, local: u64| fusion.global_id(&CameraId::new(camera), local);
+        let (p, q) = (id("b", 1).unwrap(), id("b", 2).unwrap());
+        assert_ne!(p, q);
+        assert_eq!(fusion.tracks().count(), 2, "no one is born of the swap");
+        // camera a's tracks now follow the other shopper, and say so
+        assert_eq!(id("a", 1), Some(q));
+        assert_eq!(id("a", 2), Some(p));
+        let y = |id: u64| fusion.track(id).unwrap().position_m.y;
+        assert!(y(p).abs() < 0.1, "p at y = {}", y(p));
+        assert!((y(q) - 2.5).abs() < 0.1, "q at y = {}", y(q));
+
+        // without the check, camera a keeps dragging each shopper towards the other
+        let fusion = swapped_by_one_camera(FusionConfig {
+            stray_m: 0.0,
+            ..config()
+        });
+        let p = fusion.global_id(&CameraId::new("b"), 1).unwrap();
+        assert!(fusion.track(p).unwrap().position_m.y > 0.5);
     }
 
     /// Two shoppers walk side by side 0.8 m apart, seen by camera a; at x = 3 both are hidden for a

@@ -713,6 +713,7 @@ impl ShelfWatcher {
             certainty,
             confidence,
             shopper = ?shopper,
+            support = ?segment.support,
             "shelf event"
         );
         Some(AttributedEvent {

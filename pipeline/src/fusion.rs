@@ -471,32 +471,13 @@ impl Fusion {
         }
         events
     }
-}
 
-/// How much the observation looks like the shopper, when both looks are known.
-fn similarity(track: &GlobalTrack, o: &FloorObservation) -> Option<f32> {
-    Some(
-        track
-            .appearance
-            .as_ref()?
-            .similarity(o.appearance.as_ref()?),
-    )
-}
-
-fn learn_look(track: &mut GlobalTrack, look: &Appearance, weight: f32) {
-    match &mut track.appearance {
-        Some(known) => known.blend(look, weight),
-        None => track.appearance = Some(*look),
-    }
-}
-
-impl Fusion {
     /// The bound camera tracks that have strayed from their shopper: where several cameras see one
     /// shopper, the observation most of the others agree with (within `stray_m`; of equals, the one
     /// nearest where the shopper was heading) is where the shopper is, and a camera track further than
     /// `stray_m` from it follows someone else now. A camera's tracker swaps two people whose boxes
-    /// overlap; the other cameras, which saw them apart, still know who is who.
-    /// Each with the shopper it was bound to.
+    /// overlap; the other cameras, which saw them apart, still know who is who. Each comes with the
+    /// shopper it was bound to.
     fn strayed(
         &self,
         time: CaptureTime,
@@ -543,6 +524,23 @@ impl Fusion {
             );
         }
         strayed
+    }
+}
+
+/// How much the observation looks like the shopper, when both looks are known.
+fn similarity(track: &GlobalTrack, o: &FloorObservation) -> Option<f32> {
+    Some(
+        track
+            .appearance
+            .as_ref()?
+            .similarity(o.appearance.as_ref()?),
+    )
+}
+
+fn learn_look(track: &mut GlobalTrack, look: &Appearance, weight: f32) {
+    match &mut track.appearance {
+        Some(known) => known.blend(look, weight),
+        None => track.appearance = Some(*look),
     }
 }
 

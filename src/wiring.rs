@@ -131,7 +131,8 @@ pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
                 slot: slot.id.clone(),
                 sku: slot.sku.clone(),
                 region,
-                unit_weight_g: None,
+                // a slot on a lane scale: its events come from the scale's readings
+                unit_weight_g: scenario.store.scales.map(|_| slot.unit_weight_g()),
                 volume: slot_volume(&calibrations[camera].1, &placement),
             }),
             None => {

@@ -143,6 +143,7 @@ impl World {
                             rng.random_range(0.10..0.28),
                         ],
                         product_rgb: [rng.random(), rng.random(), rng.random()],
+                        unit_weight_g: None,
                     });
                 }
             }
@@ -178,6 +179,7 @@ impl World {
                     width_m: 0.9,
                 },
             ],
+            scales: None,
         };
         Self {
             store,

@@ -49,6 +49,29 @@ pub struct Store {
     /// Entry and exit gates.
     #[serde(default)]
     pub gates: Vec<Gate>,
+    /// Weight sensors under every slot (lane scales), when the store has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scales: Option<Scales>,
+}
+
+/// Lane scales: every slot stands on one, which reports each settled change of the slot's weight.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scales {
+    /// Standard deviation of a reading's error, grams.
+    pub noise_g: f64,
+    /// How long after the items moved the scale has settled and reports, seconds. Changes on one slot
+    /// closer together than this are reported as one.
+    pub settle_secs: f64,
+}
+
+impl Default for Scales {
+    fn default() -> Self {
+        Self {
+            noise_g: 2.0,
+            settle_secs: 0.5,
+        }
+    }
 }
 
 /// The floor: a rectangle from the origin to `(width_m, depth_m)`, closed by outer walls.
@@ -157,6 +180,19 @@ pub struct Slot {
     /// The product's colour (for the renderer).
     #[serde(default = "default_product_rgb")]
     pub product_rgb: [u8; 3],
+    /// Grams per unit (for the lane scales); when not given, the product's volume at 350 kg/m³.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_weight_g: Option<f64>,
+}
+
+impl Slot {
+    /// Grams per unit: `unit_weight_g`, or the product's volume at 350 kg/m³ (a packaged grocery).
+    pub fn unit_weight_g(&self) -> f64 {
+        self.unit_weight_g.unwrap_or_else(|| {
+            let [w, d, h] = self.product_size_m;
+            w * d * h * 350_000.0
+        })
+    }
 }
 
 fn default_product_size_m() -> [f64; 3] {
@@ -796,6 +832,14 @@ impl Scenario {
         self.check_floor(errors);
         self.check_shelves(errors);
         self.check_gates(errors);
+        if let Some(scales) = &self.store.scales {
+            if !(scales.noise_g >= 0.0 && scales.noise_g.is_finite()) {
+                errors.push("store.scales.noise_g".into(), "must be >= 0".into());
+            }
+            if !(scales.settle_secs >= 0.0 && scales.settle_secs.is_finite()) {
+                errors.push("store.scales.settle_secs".into(), "must be >= 0".into());
+            }
+        }
     }
 
     fn check_floor(&self, errors: &mut Errors) {
@@ -1322,6 +1366,9 @@ impl<'a> SlotChecks<'a> {
         }
         for (axis, size) in slot.product_size_m.iter().enumerate() {
             positive(errors, &format!("{at}.product_size_m[{axis}]"), *size);
+        }
+        if let Some(grams) = slot.unit_weight_g {
+            positive(errors, &format!("{at}.unit_weight_g"), grams);
         }
     }
 }

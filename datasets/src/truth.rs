@@ -282,6 +282,22 @@ pub struct GroundTruth {
     pub sessions: Vec<Session>,
     /// Per camera, by id.
     pub cameras: BTreeMap<String, CameraTruth>,
+    /// What the lane scales reported, by time (none when the store has no scales): sensor input for
+    /// the pipeline, like the videos, not something it is scored against.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scale_readings: Vec<ScaleReading>,
+}
+
+/// A lane scale's report: the slot's weight changed by `delta_g` and has settled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleReading {
+    /// When the scale reported, seconds (after the items moved, once it settled).
+    pub time_secs: f64,
+    /// The slot on the scale.
+    pub slot: String,
+    /// The change of weight, grams (negative: items left).
+    pub delta_g: f64,
 }
 
 /// Why ground truth could not be produced, read or written.
@@ -873,8 +889,67 @@ impl Timeline {
             hand_overs: self.hand_overs.clone(),
             sessions,
             cameras,
+            scale_readings: self.scale_readings(scenario),
         }
     }
+
+    /// What the lane scales report, when the store has them: per slot, the items' weight changes,
+    /// those closer together than the scale takes to settle summed into one report, a settle time after
+    /// the last of them, with Gaussian noise. A burst that leaves the weight as it was (an item lifted and
+    /// put straight back) reports nothing.
+    fn scale_readings(&self, scenario: &Scenario) -> Vec<ScaleReading> {
+        let Some(scales) = scenario.store.scales else {
+            return Vec::new();
+        };
+        let mut unit_g: BTreeMap<&str, f64> = BTreeMap::new();
+        for slot in scenario.store.slots() {
+            unit_g
+                .entry(&slot.sku)
+                .or_insert_with(|| slot.unit_weight_g());
+        }
+        let mut by_slot: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+        for change in &self.changes {
+            if let Holder::Slot(slot) = &change.holder {
+                let grams = unit_g.get(change.sku.as_str()).copied().unwrap_or(0.0);
+                by_slot
+                    .entry(slot)
+                    .or_default()
+                    .push((change.time_secs, change.delta as f64 * grams));
+            }
+        }
+        // a stream of its own, beside the cameras' (they take 0, 1, ...)
+        let mut rng = ChaCha8Rng::seed_from_u64(sub_seed(scenario.seed, u64::MAX - 1));
+        let mut readings = Vec::new();
+        for (slot, changes) in by_slot {
+            let mut k = 0;
+            while k < changes.len() {
+                let (mut last, mut grams) = changes[k];
+                k += 1;
+                while k < changes.len() && changes[k].0 - last < scales.settle_secs {
+                    last = changes[k].0;
+                    grams += changes[k].1;
+                    k += 1;
+                }
+                let noise = gaussian(&mut rng) * scales.noise_g;
+                if grams.abs() > 1e-9 {
+                    readings.push(ScaleReading {
+                        time_secs: last + scales.settle_secs,
+                        slot: slot.to_string(),
+                        delta_g: grams + noise,
+                    });
+                }
+            }
+        }
+        readings.sort_by(|a, b| a.time_secs.total_cmp(&b.time_secs));
+        readings
+    }
+}
+
+/// A standard normal draw (Box-Muller).
+fn gaussian(rng: &mut ChaCha8Rng) -> f64 {
+    let u: f64 = 1.0 - rng.random::<f64>();
+    let v: f64 = rng.random();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
 /// What every holder has while the scenario plays, and the log of changes.

@@ -200,3 +200,63 @@ fn busy_seed_7_is_pinned() {
     assert_eq!(scenario.store.shelves[0].slots[0].price_minor, 354);
     assert_eq!(scenario.duration_secs, 53.0);
 }
+
+#[test]
+fn lane_scales_report_each_slots_weight_changes() {
+    let (mut scenario, without) = truth("busy", 7);
+    assert!(without.scale_readings.is_empty(), "no scales, no readings");
+    scenario.store.scales = Some(walkout_datasets::scenario::Scales {
+        noise_g: 2.0,
+        settle_secs: 0.5,
+    });
+    let truth = GroundTruth::from_scenario(&scenario).unwrap();
+    assert!(!truth.scale_readings.is_empty());
+    let unit_g: BTreeMap<&str, f64> = scenario
+        .store
+        .slots()
+        .map(|s| (s.sku.as_str(), s.unit_weight_g()))
+        .collect();
+    // per slot, the readings add up to the events' weight, give or take the noise of each reading
+    let mut moved: BTreeMap<&str, f64> = BTreeMap::new();
+    for e in &truth.events {
+        let sign = if e.kind == EventKind::Pick { -1.0 } else { 1.0 };
+        *moved.entry(e.slot.as_str()).or_default() +=
+            sign * f64::from(e.quantity) * unit_g[e.sku.as_str()];
+    }
+    let mut weighed: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+    for r in &truth.scale_readings {
+        let entry = weighed.entry(r.slot.as_str()).or_default();
+        entry.0 += r.delta_g;
+        entry.1 += 1;
+    }
+    for (slot, grams) in &moved {
+        let (reported, n) = weighed.get(slot).copied().unwrap_or_default();
+        assert!(
+            (reported - grams).abs() <= 8.0 * 2.0 * (n.max(1) as f64).sqrt(),
+            "{slot}: moved {grams} g, the scale reported {reported} g in {n} readings"
+        );
+    }
+    // every reading comes after an event on its slot, by at least the settle time, and in time order
+    for r in &truth.scale_readings {
+        assert!(
+            truth
+                .events
+                .iter()
+                .any(|e| e.slot == r.slot && (r.time_secs - e.time_secs - 0.5).abs() < 1e-9),
+            "{r:?}"
+        );
+    }
+    assert!(
+        truth
+            .scale_readings
+            .windows(2)
+            .all(|w| w[0].time_secs <= w[1].time_secs)
+    );
+    // the noise is the seed's: the same scenario gives the same readings
+    assert_eq!(
+        GroundTruth::from_scenario(&scenario)
+            .unwrap()
+            .scale_readings,
+        truth.scale_readings
+    );
+}

@@ -19,6 +19,7 @@
 //!   changed across the gap is an event for review, for the shopper nearest the slot afterwards.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use nalgebra::{Matrix3, Point2};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,9 @@ pub struct SlotView {
     pub sku: String,
     /// The slot's opening in this camera's pixels.
     pub region: BBox,
-    /// Grams per item, for weight sensors.
+    /// Grams per item, when the slot stands on a lane scale. Such a slot's events come from the
+    /// scale's readings (how many moved, and when); the camera only tells whose hand it was. Without a
+    /// scale, the camera's product count decides both.
     pub unit_weight_g: Option<f64>,
     /// Where the slot's products stand in the world, when the camera is calibrated: it tells which slot
     /// a product belongs to where two slots' image regions overlap.
@@ -143,6 +146,14 @@ pub struct ShelfConfig {
     /// one shelf, everyone's box is near every hand, but only one of them stands at that slot). 0: off.
     pub floor_reach_m: f64,
     pub arm_reach_m: f64,
+    /// How long a lane scale takes to settle and report after items moved, seconds: a reading is matched
+    /// with the camera's stretch of hands at the slot nearest this long before it.
+    pub scale_settle_secs: f64,
+    /// A reading waits this long for the camera to see the slot clear before it is matched (the
+    /// camera's frames may lag the scale), and at most `scale_wait_secs` for an interaction still
+    /// going on at the slot to end.
+    pub scale_match_secs: f64,
+    pub scale_wait_secs: f64,
 }
 
 impl Default for ShelfConfig {
@@ -164,6 +175,9 @@ impl Default for ShelfConfig {
             suspect_radius_m: 1.5,
             floor_reach_m: 0.3,
             arm_reach_m: 0.6,
+            scale_settle_secs: 0.5,
+            scale_match_secs: 1.0,
+            scale_wait_secs: 10.0,
         }
     }
 }
@@ -258,6 +272,8 @@ struct SlotState {
     recent_counts: VecDeque<SlotCount>,
     before: Option<Settled>,
     interaction: Option<Interaction>,
+    /// On a slot with a scale: the stretches of hands seen lately, for the readings to come.
+    recent: VecDeque<Segment>,
 }
 
 /// A stretch of an interaction between two settled counts: what moved in it is attributed to the hands
@@ -367,11 +383,39 @@ impl ShelfWatcher {
                     .map_or(interaction.current.started, |(segment, _)| segment.started);
                 Some((slot.slot.as_str(), started))
             })
+            // a scale's reading not yet matched with the hands that made it
+            .chain(self.weights.iter().map(|w| {
+                let moved = w.time.saturating_sub(Duration::from_secs_f64(
+                    self.config.scale_settle_secs.max(0.0),
+                ));
+                (w.slot.as_str(), moved)
+            }))
     }
 
-    /// Records a weight sensor reading; it is used by the next event on that slot within two seconds.
+    /// Whether this watcher watches the slot.
+    pub fn watches(&self, slot: &str) -> bool {
+        self.slots.iter().any(|s| s.slot == slot)
+    }
+
+    /// Records a lane scale's reading for one of this camera's slots. It becomes an event once the
+    /// camera has seen the slot clear after it (see `ShelfConfig::scale_match_secs`), attributed to the
+    /// hands seen at the slot when the items moved.
     pub fn weight(&mut self, reading: WeightReading) {
         self.weights.push(reading);
+    }
+
+    /// Turns every reading still waiting into an event now (the input ended).
+    pub fn flush(&mut self, people: &[PersonView]) -> Vec<AttributedEvent> {
+        let now = self
+            .weights
+            .iter()
+            .map(|w| w.time)
+            .chain(self.last_frame)
+            .max();
+        let Some(now) = now else {
+            return Vec::new();
+        };
+        self.resolve_readings(now, people, true)
     }
 
     pub fn observe(&mut self, frame: &ShelfFrame<'_>) -> Vec<AttributedEvent> {
@@ -387,7 +431,164 @@ impl ShelfWatcher {
             }
             out.extend(self.observe_slot(index, count, frame));
         }
+        if !self.weights.is_empty() {
+            out.extend(self.resolve_readings(frame.time, frame.people, false));
+        }
         out
+    }
+
+    /// Matches the scale readings that have waited long enough with the stretch of hands at their slot
+    /// nearest the moment the items moved (`scale_settle_secs` before the reading), and makes each an
+    /// event: the quantity from the weight, the shopper from the hands. A reading waits while an
+    /// interaction that began before it is still going on at the slot (up to `scale_wait_secs`, or the
+    /// end of the input, `force`). With no stretch to match, nobody's hand was seen: the event goes to
+    /// the shoppers standing near the slot, blind, so that it is reviewed.
+    fn resolve_readings(
+        &mut self,
+        now: CaptureTime,
+        people: &[PersonView],
+        force: bool,
+    ) -> Vec<AttributedEvent> {
+        let config = self.config;
+        let settle = Duration::from_secs_f64(config.scale_settle_secs.max(0.0));
+        let mut out = Vec::new();
+        let mut waiting = Vec::new();
+        for reading in std::mem::take(&mut self.weights) {
+            let Some(index) = self.slots.iter().position(|s| s.slot == reading.slot) else {
+                tracing::warn!(slot = %reading.slot, "a scale reading for a slot this camera does not watch");
+                continue;
+            };
+            let waited = now.saturating_since(reading.time).as_secs_f64();
+            let moved = reading.time.saturating_sub(settle);
+            let open = self.states[index].interaction.as_ref().filter(|i| {
+                let started = i
+                    .closed
+                    .first()
+                    .map_or(i.current.started, |(segment, _)| segment.started);
+                started <= reading.time
+            });
+            let ready = force
+                || (open.is_none() && waited >= config.scale_match_secs)
+                || waited >= config.scale_wait_secs;
+            if !ready {
+                waiting.push(reading);
+                continue;
+            }
+            // the stretch whose span lies nearest the moment the items moved, an open one included
+            let state = &self.states[index];
+            let open_segments = state.interaction.iter().flat_map(|i| {
+                i.closed
+                    .iter()
+                    .map(|(segment, _)| segment)
+                    .chain(std::iter::once(&i.current))
+            });
+            let gap = |segment: &Segment| {
+                let until = segment.last_hand.unwrap_or(segment.ended);
+                if moved < segment.started {
+                    segment.started.saturating_since(moved).as_secs_f64()
+                } else {
+                    moved.saturating_since(until).as_secs_f64()
+                }
+            };
+            let nearest = state
+                .recent
+                .iter()
+                .chain(open_segments)
+                .filter(|segment| gap(segment) <= config.scale_wait_secs.min(3.0))
+                .min_by(|a, b| {
+                    (a.last_hand.is_none(), gap(a))
+                        .partial_cmp(&(b.last_hand.is_none(), gap(b)))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                })
+                .cloned();
+            let segment = nearest.unwrap_or_else(|| {
+                // nobody's hand was seen: whoever stands near the slot, and the event is blind
+                let mut unseen = Segment::new(moved);
+                unseen.ended = reading.time;
+                unseen.blind = true;
+                let front = self.slots[index].volume.as_ref().map(|v| v.front_center_m);
+                for (shopper, support) in
+                    hand_support(&self.slots[index].region, people, front, &config)
+                {
+                    *unseen.support.entry(shopper).or_insert(0.0) += support;
+                }
+                unseen
+            });
+            out.extend(self.weighed_event(index, &segment, &reading, moved));
+        }
+        self.weights = waiting;
+        // stretches older than any reading can still be matched with
+        let horizon = now.saturating_sub(Duration::from_secs_f64(
+            config.scale_wait_secs.max(0.0) + 3.0,
+        ));
+        for state in &mut self.states {
+            state.recent.retain(|segment| segment.ended >= horizon);
+        }
+        out
+    }
+
+    /// The event of a scale reading matched with a stretch of hands at the slot; it happened at `moved`
+    /// (the scale knows when better than the camera: one stretch of hands can hold a pick and a
+    /// put-back).
+    fn weighed_event(
+        &mut self,
+        index: usize,
+        segment: &Segment,
+        reading: &WeightReading,
+        moved: CaptureTime,
+    ) -> Option<AttributedEvent> {
+        let slot = &self.slots[index];
+        let unit = slot.unit_weight_g?;
+        let units = reading.delta_g / unit.max(1e-6);
+        let quantity = units.abs().round().max(1.0);
+        // a whole number of this slot's units is sure; half-way between two (another product put here,
+        // a reading gone wrong) is worth nothing
+        let whole = (1.0 - 2.0 * (units.abs() - quantity).abs()).clamp(0.0, 1.0) as f32;
+        let (shopper, margin) = attribute(&segment.support);
+        let mut confidence = margin * whole;
+        if segment.last_hand.is_none() {
+            confidence = confidence.min(self.config.handless_confidence);
+        }
+        if segment.blind {
+            confidence = confidence.min(self.config.blind_confidence);
+        }
+        let rivals = rivals(&segment.support, shopper, self.config.rival_share);
+        let id = self.next_event_id;
+        self.next_event_id += 1;
+        tracing::debug!(
+            slot = %slot.slot,
+            id,
+            delta_g = reading.delta_g,
+            units,
+            hand_frames = segment.hand_frames,
+            body_frames = segment.body_frames,
+            blind = segment.blind,
+            confidence,
+            shopper = ?shopper,
+            support = ?segment.support,
+            "scale event"
+        );
+        Some(AttributedEvent {
+            event: ShelfEvent {
+                id,
+                time: moved,
+                slot: slot.slot.clone(),
+                sku: slot.sku.clone(),
+                kind: if reading.delta_g < 0.0 {
+                    EventKind::Pick
+                } else {
+                    EventKind::Put
+                },
+                quantity: quantity as u32,
+                session: None,
+                confidence,
+                evidence: segment.evidence.clone(),
+            },
+            shopper,
+            rivals,
+            span: (segment.started, segment.ended.max(reading.time)),
+            blind: segment.blind,
+        })
     }
 
     /// Products per slot, each product counted once. Seen in perspective, the regions of neighbouring
@@ -648,20 +849,14 @@ impl ShelfWatcher {
     ) -> Option<AttributedEvent> {
         let config = self.config;
         let slot = &self.slots[index];
-        let moved_at = segment.last_hand.unwrap_or(segment.started);
-        let mut delta = i64::from(after.count.total) - i64::from(before.count.total);
-        let exclusive_delta = i64::from(after.count.exclusive) - i64::from(before.count.exclusive);
-        // a reading from a second before the first hand to two seconds after the last one belongs here
-        let weight = self.weights.iter().position(|w| {
-            w.slot == slot.slot
-                && segment.started.saturating_since(w.time).as_secs_f64() <= 1.0
-                && w.time.saturating_since(moved_at).as_secs_f64() <= 2.0
-        });
-        if let (Some(position), Some(unit)) = (weight, slot.unit_weight_g) {
-            let reading = self.weights.remove(position);
-            // the scale knows how many items moved better than a camera looking at a crowded shelf
-            delta = (reading.delta_g / unit).round() as i64;
+        if slot.unit_weight_g.is_some() {
+            // the scale tells whether and how much moved; the stretch waits for its reading
+            self.states[index].recent.push_back(segment);
+            return None;
         }
+        let moved_at = segment.last_hand.unwrap_or(segment.started);
+        let delta = i64::from(after.count.total) - i64::from(before.count.total);
+        let exclusive_delta = i64::from(after.count.exclusive) - i64::from(before.count.exclusive);
         if delta == 0 {
             return None;
         }
@@ -686,16 +881,7 @@ impl ShelfWatcher {
         if segment.blind {
             confidence = confidence.min(config.blind_confidence);
         }
-        let best = shopper
-            .and_then(|s| segment.support.get(&s))
-            .copied()
-            .unwrap_or(0.0);
-        let rivals = segment
-            .support
-            .iter()
-            .filter(|(s, v)| Some(**s) != shopper && best > 0.0 && **v >= config.rival_share * best)
-            .map(|(s, _)| *s)
-            .collect();
+        let rivals = rivals(&segment.support, shopper, config.rival_share);
         let id = self.next_event_id;
         self.next_event_id += 1;
         tracing::debug!(
@@ -741,6 +927,16 @@ impl ShelfWatcher {
 }
 
 /// The best-supported shopper and the margin to the next, `(best - second) / best`.
+/// The others whose support reaches `share` of the chosen shopper's.
+fn rivals(support: &BTreeMap<u64, f32>, chosen: Option<u64>, share: f32) -> Vec<u64> {
+    let best = chosen.and_then(|s| support.get(&s)).copied().unwrap_or(0.0);
+    support
+        .iter()
+        .filter(|(s, v)| Some(**s) != chosen && best > 0.0 && **v >= share * best)
+        .map(|(s, _)| *s)
+        .collect()
+}
+
 fn attribute(support: &BTreeMap<u64, f32>) -> (Option<u64>, f32) {
     let mut ranked: Vec<(u64, f32)> = support.iter().map(|(k, v)| (*k, *v)).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -1155,24 +1351,118 @@ mod tests {
         );
     }
 
+    fn reading(delta_g: f64, at_millis: u64) -> WeightReading {
+        WeightReading {
+            slot: "A1".into(),
+            delta_g,
+            time: CaptureTime::from_unix_millis(at_millis),
+        }
+    }
+
     #[test]
-    fn a_weight_sensor_overrides_the_counted_quantity() {
+    fn on_a_scale_the_reading_says_how_many_and_the_hands_say_whose() {
+        let mut s = Script::new(Some(350.0));
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let p = [person(3, 150.0)];
+        s.frames(10, 4, &[], &[]);
+        // hands in the slot at 1.1-1.4 s; the scale settles half a second after the items moved
+        s.frames(4, 0, &hand, &p);
+        // vision sees one item gone (two stacked cans look like one); the scale says two
+        s.watcher.weight(reading(-702.0, 1_900));
+        let events = s.frames(20, 3, &[], &[]);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!((e.event.kind, e.event.quantity), (EventKind::Pick, 2));
+        assert_eq!(e.shopper, Some(3));
+        assert!(!e.blind);
+        assert!(e.event.confidence > 0.9, "{}", e.event.confidence);
+        // when the items moved, from the scale: its reading less its settle time
+        assert_eq!(e.event.time, CaptureTime::from_unix_millis(1_400));
+    }
+
+    #[test]
+    fn on_a_scale_a_count_that_moves_without_a_reading_is_no_event() {
         let mut s = Script::new(Some(350.0));
         let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
         let p = [person(3, 150.0)];
         s.frames(10, 4, &[], &[]);
         s.frames(4, 0, &hand, &p);
-        // vision sees one item gone (two stacked cans look like one); the scale says two
-        s.watcher.weight(WeightReading {
-            slot: "A1".into(),
-            delta_g: -702.0,
-            time: CaptureTime::from_unix_millis(1_500),
-        });
-        let events = s.frames(12, 3, &[], &[]);
-        assert_eq!(
-            (events[0].event.kind, events[0].event.quantity),
-            (EventKind::Pick, 2)
+        // the detector's count drops by two, the scale reports nothing: a hand touched, nothing moved
+        let mut events = s.frames(20, 2, &[], &[]);
+        events.extend(s.watcher.flush(&p));
+        assert!(events.is_empty(), "{events:?}");
+        // the same without a scale is a pick of two
+        let mut camera_only = Script::new(None);
+        camera_only.frames(10, 4, &[], &[]);
+        camera_only.frames(4, 0, &hand, &p);
+        let events = camera_only.frames(20, 2, &[], &[]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.quantity, 2);
+    }
+
+    #[test]
+    fn a_reading_no_hand_was_seen_at_is_blind_and_goes_to_whoever_stood_there() {
+        let mut s = Script::new(Some(350.0));
+        let p = [person(3, 150.0)];
+        s.frames(10, 4, &[], &[]);
+        s.watcher.weight(reading(-350.0, 1_200));
+        // the person stands beside the slot, no hand or body over it: the camera saw nothing move
+        let beside = [PersonView {
+            bbox: BBox::new(210.0, 60.0, 260.0, 200.0),
+            ..p[0]
+        }];
+        let waiting = s.frames(5, 4, &[], &beside);
+        assert!(
+            waiting.is_empty(),
+            "a reading waits for the camera to catch up"
         );
+        let events = s.frames(10, 4, &[], &beside);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert!(e.blind);
+        assert_eq!((e.event.kind, e.event.quantity), (EventKind::Pick, 1));
+        assert_eq!(e.shopper, Some(3));
+        assert!(e.event.confidence <= ShelfConfig::default().blind_confidence);
+    }
+
+    #[test]
+    fn a_reading_of_no_whole_number_of_units_is_unsure() {
+        let mut sure = Script::new(Some(350.0));
+        let mut unsure = Script::new(Some(350.0));
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let p = [person(3, 150.0)];
+        let mut confidence = Vec::new();
+        // another product (210 g) put into the slot: 0.6 of this slot's unit
+        for (script, grams) in [(&mut sure, 345.0), (&mut unsure, 210.0)] {
+            script.frames(10, 4, &[], &[]);
+            script.frames(4, 4, &hand, &p);
+            script.watcher.weight(reading(grams, 1_900));
+            let events = script.frames(20, 4, &[], &[]);
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert_eq!(events[0].event.kind, EventKind::Put);
+            confidence.push(events[0].event.confidence);
+        }
+        assert!(confidence[0] > 0.9, "{confidence:?}");
+        assert!(confidence[1] < 0.25, "{confidence:?}");
+    }
+
+    #[test]
+    fn a_reading_waits_for_an_interaction_still_going_on() {
+        let mut s = Script::new(Some(350.0));
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let p = [person(3, 150.0)];
+        s.frames(10, 4, &[], &[]);
+        s.frames(3, 4, &hand, &p);
+        s.watcher.weight(reading(-350.0, 1_300));
+        // the hand stays 2 s more: the reading waits for it to leave rather than go out blind
+        let during = s.frames(20, 4, &hand, &p);
+        assert!(during.is_empty(), "{during:?}");
+        let open: Vec<_> = s.watcher.open_interactions().collect();
+        assert!(!open.is_empty());
+        let events = s.frames(20, 3, &[], &[]);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].shopper, Some(3));
+        assert!(!events[0].blind);
     }
 
     /// A slot whose products stand on the plane at `height_m`, where the camera maps pixel (x, y) to

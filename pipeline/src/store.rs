@@ -19,7 +19,9 @@ use crate::calibration::{Calibration, CalibrationError, apply_homography};
 use crate::cart::ShelfEvent;
 use crate::fusion::{FloorObservation, Fusion, FusionConfig};
 use crate::sessions::{CheckIn, Session, SessionConfig, Sessions};
-use crate::shelf::{PersonView, ShelfConfig, ShelfFrame, ShelfWatcher, SlotView, WeightReading};
+use crate::shelf::{
+    AttributedEvent, PersonView, ShelfConfig, ShelfFrame, ShelfWatcher, SlotView, WeightReading,
+};
 use crate::stage::Stage;
 use crate::tracker::{TrackInput, Tracker, TrackerConfig};
 
@@ -159,6 +161,8 @@ pub struct StoreLogic {
     /// Events whose shopper had no session yet (a check-in still inside its window); retried every step.
     unattributed: Vec<(u64, ShelfEvent)>,
     unknown_camera_frames: u64,
+    /// Scale readings for slots no camera watches.
+    unwatched_readings: u64,
     /// Where each slot's front is on the floor (from the slots' volumes), for who was near an event.
     slot_fronts: BTreeMap<String, Point2<f64>>,
     /// Sessions whose shoppers have left, waiting for the shelves they may have touched to settle.
@@ -206,6 +210,7 @@ impl StoreLogic {
             step_end: None,
             unattributed: Vec::new(),
             unknown_camera_frames: 0,
+            unwatched_readings: 0,
             slot_fronts,
             settling: Vec::new(),
             config,
@@ -225,6 +230,11 @@ impl StoreLogic {
         self.unknown_camera_frames
     }
 
+    /// Scale readings for slots no camera watches (no camera sees the slot whole).
+    pub fn unwatched_readings(&self) -> u64 {
+        self.unwatched_readings
+    }
+
     pub fn handle(&mut self, input: StoreInput, emit: &mut dyn FnMut(StoreOutput)) {
         match input {
             StoreInput::Frame(frame) => self.frame(frame, emit),
@@ -238,8 +248,20 @@ impl StoreLogic {
                 }
             }
             StoreInput::Weight(reading) => {
-                for camera in self.cameras.values_mut() {
-                    camera.shelf.weight(reading.clone());
+                match self
+                    .cameras
+                    .values_mut()
+                    .find(|c| c.shelf.watches(&reading.slot))
+                {
+                    Some(camera) => camera.shelf.weight(reading),
+                    None => {
+                        self.unwatched_readings += 1;
+                        tracing::warn!(
+                            slot = %reading.slot,
+                            delta_g = reading.delta_g,
+                            "a scale reading for a slot no camera watches: nobody can tell whose it is"
+                        );
+                    }
                 }
             }
         }
@@ -335,19 +357,27 @@ impl StoreLogic {
             bodies: &bodies,
         };
         for attributed in camera.shelf.observe(&shelf_frame) {
-            let bound = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE);
-            if bound.is_none() || attributed.blind {
-                self.flag_suspects(&attributed.event, attributed.span, bound);
-            }
-            // the rivals are reviewed whoever the event went to, a person not yet bound included
-            if let Some(shopper) = attributed.shopper {
-                for &rival in attributed.rivals.iter().filter(|&&r| r < LOCAL_ID_BASE) {
-                    self.sessions
-                        .flag_contested(attributed.event.id, shopper, rival);
-                }
-            }
-            self.attribute(attributed.shopper, attributed.event, emit);
+            self.route(attributed, emit);
         }
+    }
+
+    /// Puts a shelf event where it belongs: the shopper's session, or the operators' queue; reviews
+    /// the sessions of those who may have done it instead.
+    fn route(&mut self, attributed: AttributedEvent, emit: &mut dyn FnMut(StoreOutput)) {
+        let bound = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE);
+        // a shopper with no session (yet) may be a second track of someone who has one
+        let sessionless = bound.is_some_and(|s| self.sessions.session_of_track(s).is_none());
+        if bound.is_none() || attributed.blind || sessionless {
+            self.flag_suspects(&attributed.event, attributed.span, bound);
+        }
+        // the rivals are reviewed whoever the event went to, a person not yet bound included
+        if let Some(shopper) = attributed.shopper {
+            for &rival in attributed.rivals.iter().filter(|&&r| r < LOCAL_ID_BASE) {
+                self.sessions
+                    .flag_contested(attributed.event.id, shopper, rival);
+            }
+        }
+        self.attribute(attributed.shopper, attributed.event, emit);
     }
 
     /// Reviews the session of every shopper whose floor track came within `suspect_radius_m` of the
@@ -545,6 +575,14 @@ impl StoreLogic {
 
     /// Runs the last step and closes whatever can be closed; called when the input ends.
     pub fn flush(&mut self, emit: &mut dyn FnMut(StoreOutput)) {
+        // scale readings still waiting for their camera become events with what was seen
+        let mut pending = Vec::new();
+        for camera in self.cameras.values_mut() {
+            pending.extend(camera.shelf.flush(&[]));
+        }
+        for attributed in pending {
+            self.route(attributed, emit);
+        }
         if let Some(end) = self.step_end {
             self.run_step(end, emit);
             self.finalise_settled(end, true, emit);

@@ -20,6 +20,7 @@ use walkout_datasets::{GroundTruth, Metrics, Prediction, Scenario, ScoringConfig
 use walkout_models::{DetectedFrame, DetectionConfig, DetectionStage, Scheduling};
 use walkout_pipeline::cart::EventKind;
 use walkout_pipeline::sessions::CheckIn;
+use walkout_pipeline::shelf::WeightReading;
 use walkout_pipeline::store::{FrameDetections, StoreInput, StoreLogic, StoreOutput};
 
 /// The scenario file inside a dataset directory.
@@ -408,6 +409,9 @@ struct StoreRun<'a> {
     logic: StoreLogic,
     check_ins: Vec<&'a walkout_datasets::truth::CheckIn>,
     next_check_in: usize,
+    /// The lane scales' readings, when the store has scales: sensor input, like the frames.
+    readings: &'a [walkout_datasets::truth::ScaleReading],
+    next_reading: usize,
     outputs: Vec<StoreOutput>,
     frames: u64,
 }
@@ -439,25 +443,45 @@ impl<'a> StoreRun<'a> {
             logic,
             check_ins,
             next_check_in: 0,
+            readings: &truth.scale_readings,
+            next_reading: 0,
             outputs: Vec::new(),
             frames: 0,
         })
     }
 
+    /// Feeds the check-ins and scale readings up to `time_secs`, in time order.
     fn check_ins_until(&mut self, time_secs: f64) {
-        while let Some(c) = self
-            .check_ins
-            .get(self.next_check_in)
-            .filter(|c| c.time_secs <= time_secs)
-        {
-            let input = StoreInput::CheckIn(CheckIn {
-                account: c.account.clone(),
-                gate: c.gate.clone(),
-                time: at(c.time_secs),
-            });
+        loop {
+            let check_in = self
+                .check_ins
+                .get(self.next_check_in)
+                .filter(|c| c.time_secs <= time_secs);
+            let reading = self
+                .readings
+                .get(self.next_reading)
+                .filter(|r| r.time_secs <= time_secs);
+            let input = match (check_in, reading) {
+                (Some(c), r) if r.is_none_or(|r| c.time_secs <= r.time_secs) => {
+                    self.next_check_in += 1;
+                    StoreInput::CheckIn(CheckIn {
+                        account: c.account.clone(),
+                        gate: c.gate.clone(),
+                        time: at(c.time_secs),
+                    })
+                }
+                (_, Some(r)) => {
+                    self.next_reading += 1;
+                    StoreInput::Weight(WeightReading {
+                        slot: r.slot.clone(),
+                        delta_g: r.delta_g,
+                        time: at(r.time_secs),
+                    })
+                }
+                _ => break,
+            };
             let outputs = &mut self.outputs;
             self.logic.handle(input, &mut |o| outputs.push(o));
-            self.next_check_in += 1;
         }
     }
 

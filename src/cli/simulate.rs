@@ -41,6 +41,10 @@ pub struct SimulateArgs {
     /// Worker threads (0: one per core); never changes the output.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Put every slot on a lane scale (default noise and settle time; a scenario file can set them in
+    /// `[store.scales]`): the dataset then carries the scales' readings for the pipeline.
+    #[arg(long)]
+    scales: bool,
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
@@ -60,10 +64,13 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --preset or --scenario"),
     };
-    let scenario = match args.resolution {
+    let mut scenario = match args.resolution {
         Some(resolution) => walkout_render::with_resolution(&scenario, resolution),
         None => scenario,
     };
+    if args.scales && scenario.store.scales.is_none() {
+        scenario.store.scales = Some(walkout_datasets::scenario::Scales::default());
+    }
     if let Some(dir) = &args.export_training {
         let options = ExportOptions {
             threads: args.threads,

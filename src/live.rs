@@ -20,6 +20,7 @@ use walkout_datasets::Scenario;
 use walkout_models::{DetectedFrame, DetectionConfig, DetectionStage};
 use walkout_pipeline::cart::ShelfEvent;
 use walkout_pipeline::sessions::{CheckIn, Session};
+use walkout_pipeline::shelf::WeightReading;
 use walkout_pipeline::store::{
     FrameDetections, LOCAL_ID_BASE, StoreInput, StoreLogic, StoreOutput,
 };
@@ -96,7 +97,8 @@ pub struct LiveSetup {
 /// The running pipeline.
 pub struct LivePipeline {
     supervisor: Option<CameraSupervisor>,
-    check_ins: Option<Sender<CheckIn>>,
+    /// Check-ins and scale readings, which reach the store logic between frames.
+    sensors: Option<Sender<StoreInput>>,
     threads: Vec<JoinHandle<()>>,
     stage: Option<JoinHandle<()>>,
 }
@@ -154,7 +156,7 @@ impl LivePipeline {
                     );
                 }
             })?;
-        let (check_in_tx, check_in_rx) = bounded::<CheckIn>(64);
+        let (sensor_tx, sensor_rx) = bounded::<StoreInput>(256);
         let mut store = StoreThread {
             logic,
             run_id: setup.run_id,
@@ -165,18 +167,24 @@ impl LivePipeline {
         };
         let store_thread = thread::Builder::new()
             .name("store".into())
-            .spawn(move || store.run(detected_rx, check_in_rx))?;
+            .spawn(move || store.run(detected_rx, sensor_rx))?;
         Ok(LivePipeline {
             supervisor: Some(supervisor),
-            check_ins: Some(check_in_tx),
+            sensors: Some(sensor_tx),
             threads: vec![store_thread],
             stage: Some(stage),
         })
     }
 
     /// Where app check-ins go (the HTTP service's check-in hook); stamp them with the capture clock.
-    pub fn check_in_sender(&self) -> Option<Sender<CheckIn>> {
-        self.check_ins.clone()
+    pub fn check_in_sender(&self) -> Option<CheckInSender> {
+        self.sensors.clone().map(CheckInSender)
+    }
+
+    /// Where the lane scales' readings go (the HTTP service's scale hook); stamp them with the capture
+    /// clock.
+    pub fn scale_sender(&self) -> Option<ScaleSender> {
+        self.sensors.clone().map(ScaleSender)
     }
 
     /// Every camera's health.
@@ -194,13 +202,41 @@ impl LivePipeline {
         if let Some(supervisor) = self.supervisor.take() {
             supervisor.shutdown();
         }
-        self.check_ins = None;
+        self.sensors = None;
         if let Some(stage) = self.stage.take() {
             let _ = stage.join();
         }
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+/// Sends app check-ins to the live store logic.
+#[derive(Debug, Clone)]
+pub struct CheckInSender(Sender<StoreInput>);
+
+impl CheckInSender {
+    /// Hands the check-in over without waiting; false when the pipeline's queue is full or closed.
+    pub fn try_send(&self, check_in: CheckIn) -> bool {
+        self.0.try_send(StoreInput::CheckIn(check_in)).is_ok()
+    }
+
+    /// Hands the check-in over, waiting for room; false when the pipeline stopped.
+    #[cfg(test)]
+    pub fn send(&self, check_in: CheckIn) -> bool {
+        self.0.send(StoreInput::CheckIn(check_in)).is_ok()
+    }
+}
+
+/// Sends lane scale readings to the live store logic.
+#[derive(Debug, Clone)]
+pub struct ScaleSender(Sender<StoreInput>);
+
+impl ScaleSender {
+    /// Hands the reading over without waiting; false when the pipeline's queue is full or closed.
+    pub fn try_send(&self, reading: WeightReading) -> bool {
+        self.0.try_send(StoreInput::Weight(reading)).is_ok()
     }
 }
 
@@ -227,8 +263,8 @@ fn millis(time: CaptureTime) -> i64 {
 }
 
 impl StoreThread {
-    fn run(&mut self, detected: Receiver<DetectedFrame>, check_ins: Receiver<CheckIn>) {
-        let mut check_ins = Some(check_ins);
+    fn run(&mut self, detected: Receiver<DetectedFrame>, sensors: Receiver<StoreInput>) {
+        let mut check_ins = Some(sensors);
         loop {
             let input = match &check_ins {
                 Some(rx) => select! {
@@ -237,10 +273,11 @@ impl StoreThread {
                         Err(_) => break,
                     },
                     recv(rx) -> check_in => match check_in {
-                        Ok(check_in) => {
+                        Ok(StoreInput::CheckIn(check_in)) => {
                             self.gates.insert(check_in.account.clone(), check_in.gate.clone());
                             StoreInput::CheckIn(check_in)
                         }
+                        Ok(other) => other,
                         Err(_) => {
                             check_ins = None;
                             continue;
@@ -531,6 +568,7 @@ mod tests {
                     gate: c.gate.clone(),
                     time: walkout_core::CaptureClock::global().now(),
                 })
+                .then_some(())
                 .unwrap();
         }
         let end = started + Duration::from_secs_f64(scenario.duration_secs + 2.0);

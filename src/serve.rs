@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crossbeam_channel::bounded;
 use tokio::sync::watch;
+use walkout_api::ScaleRefusal;
 use walkout_api::billing::relay::{Relay, RelayConfig};
 use walkout_api::billing::{CloseRequest, LineRequest, unix_now_ms};
 use walkout_api::checkin::CheckInTokens;
@@ -145,6 +146,11 @@ impl RunningStore {
             .iter()
             .map(|c| (c.id.clone(), c.url.clone()))
             .collect();
+        // the slots on lane scales: every slot, when the planogram says the store has them
+        let scaled_slots: std::collections::BTreeSet<String> = match scenario.store.scales {
+            Some(_) => scenario.store.slots().map(|s| s.id.clone()).collect(),
+            None => Default::default(),
+        };
         let (updates_tx, updates_rx) = bounded::<LiveUpdate>(256);
         let pipeline = tokio::task::block_in_place(|| {
             LivePipeline::start(
@@ -165,8 +171,30 @@ impl RunningStore {
                     gate: gate.to_string(),
                     time: walkout_core::CaptureClock::global().now(),
                 };
-                if check_ins.try_send(check_in).is_err() {
+                if !check_ins.try_send(check_in) {
                     tracing::error!(account, gate, "the live pipeline did not take a check-in");
+                }
+            }));
+        }
+        if let Some(scales) = pipeline.scale_sender() {
+            state = state.with_scale_listener(Arc::new(move |slot: &str, delta_g: f64| {
+                if !scaled_slots.contains(slot) {
+                    return Err(ScaleRefusal::UnknownSlot);
+                }
+                let reading = walkout_pipeline::shelf::WeightReading {
+                    slot: slot.to_string(),
+                    delta_g,
+                    time: walkout_core::CaptureClock::global().now(),
+                };
+                if scales.try_send(reading) {
+                    Ok(())
+                } else {
+                    tracing::error!(
+                        slot,
+                        delta_g,
+                        "the live pipeline did not take a scale reading"
+                    );
+                    Err(ScaleRefusal::Busy)
                 }
             }));
         }

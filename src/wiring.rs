@@ -175,7 +175,13 @@ pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
             entry_gates,
             ..SessionConfig::default()
         },
-        shelf: ShelfConfig::default(),
+        shelf: ShelfConfig {
+            scale_settle_secs: scenario
+                .store
+                .scales
+                .map_or(ShelfConfig::default().scale_settle_secs, |s| s.settle_secs),
+            ..ShelfConfig::default()
+        },
         step: Duration::from_millis(100),
     })
 }

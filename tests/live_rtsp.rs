@@ -5,6 +5,9 @@
 //! truth's receipt (a session the pipeline is unsure of is held for review, never charged wrong); and
 //! SIGTERM stops the service cleanly.
 //!
+//! The store has lane scales: their readings are posted through the sensor API at their times too, so
+//! the scale says how many items moved and the detector only whose hand it was.
+//!
 //! With a detector that gets every receipt right, every session is charged and this checks exact
 //! receipts end to end; `EXPECT_ALL_CHARGED` says whether the shipped detector is there yet.
 #![allow(clippy::unwrap_used)]
@@ -140,6 +143,7 @@ fn a_tiny_store_over_rtsp_bills_only_true_receipts() {
             "11",
             "--resolution",
             "640x480",
+            "--scales",
             "--out",
         ])
         .arg(&dataset)
@@ -238,24 +242,44 @@ fn a_tiny_store_over_rtsp_bills_only_true_receipts() {
             .as_array()
             .is_some_and(|cameras| cameras.iter().any(|c| c["frames"].as_u64() > Some(0)))
     });
+    // the app's check-ins and the lane scales' readings, each at its time
+    assert!(!truth.scale_readings.is_empty());
     let started = Instant::now();
-    let mut check_ins: Vec<_> = truth.check_ins.iter().collect();
-    check_ins.sort_by(|a, b| a.time_secs.total_cmp(&b.time_secs));
-    for check_in in check_ins {
-        let at = started + Duration::from_secs_f64(check_in.time_secs);
-        std::thread::sleep(at.saturating_duration_since(Instant::now()));
-        let token = post(
-            &http,
-            &format!("{base}/api/app/check-in-tokens"),
-            secret("WALKOUT_APP_KEY"),
+    let mut posts: Vec<(f64, String, &str, Value)> = Vec::new();
+    for check_in in &truth.check_ins {
+        posts.push((
+            check_in.time_secs,
+            format!("/api/gates/{}/check-ins", check_in.gate),
+            "WALKOUT_INGEST_KEY",
             json!({"account_id": check_in.account}),
-        );
-        post(
-            &http,
-            &format!("{base}/api/gates/{}/check-ins", check_in.gate),
-            secret("WALKOUT_INGEST_KEY"),
-            json!({"token": token["token"]}),
-        );
+        ));
+    }
+    for reading in &truth.scale_readings {
+        posts.push((
+            reading.time_secs,
+            format!("/api/slots/{}/scale-readings", reading.slot),
+            "WALKOUT_INGEST_KEY",
+            json!({"delta_g": reading.delta_g}),
+        ));
+    }
+    posts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (time_secs, path, key, body) in posts {
+        let at = started + Duration::from_secs_f64(time_secs);
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        let body = match body.get("account_id") {
+            // a check-in: the app issues the QR token, the gate posts what it scanned
+            Some(account) => {
+                let token = post(
+                    &http,
+                    &format!("{base}/api/app/check-in-tokens"),
+                    secret("WALKOUT_APP_KEY"),
+                    json!({"account_id": account}),
+                );
+                json!({"token": token["token"]})
+            }
+            None => body,
+        };
+        post(&http, &format!("{base}{path}"), secret(key), body);
     }
 
     // every session closes at the exit and reaches billing: charged once, or held for review

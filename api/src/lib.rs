@@ -42,7 +42,8 @@ pub use db::{Database, DbError, Sku};
 pub use error::ApiError;
 pub use live::LiveStore;
 pub use routes::{
-    AppState, CheckInListener, MAX_BODY_BYTES, REQUEST_TIMEOUT, RouteSpec, app, route_table,
+    AppState, CheckInListener, MAX_BODY_BYTES, REQUEST_TIMEOUT, RouteSpec, ScaleListener,
+    ScaleRefusal, app, route_table,
 };
 pub use sessions::EventRecord;
 

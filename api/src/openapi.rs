@@ -38,6 +38,7 @@ pub(crate) struct ErrorBody {
         crate::routes::UserRequest,
         crate::routes::TokenRequest,
         crate::routes::CheckInRequest,
+        crate::routes::ScaleReadingRequest,
         crate::routes::BillingView,
         crate::auth::Role,
         crate::auth::User,

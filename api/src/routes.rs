@@ -37,6 +37,19 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// pipeline who just entered.
 pub type CheckInListener = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
+/// Takes a lane scale's reading `(slot, delta_g)` into the live pipeline; `Err` says why it could not
+/// (no scale on that slot: 404; the pipeline not taking input: 503).
+pub type ScaleListener = Arc<dyn Fn(&str, f64) -> Result<(), ScaleRefusal> + Send + Sync>;
+
+/// Why a scale reading was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScaleRefusal {
+    /// The store has no scale under this slot.
+    UnknownSlot,
+    /// The pipeline is not running or its queue is full.
+    Busy,
+}
+
 /// How long an operator's sign-in lasts by default.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -66,6 +79,8 @@ pub struct AppState {
     pub relay_stats: Option<Arc<RelayStats>>,
     /// Told of every successful check-in.
     pub check_in_listener: Option<CheckInListener>,
+    /// Takes the lane scales' readings, when a pipeline runs in this process.
+    pub scale_listener: Option<ScaleListener>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -97,6 +112,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             relay_stats: None,
             check_in_listener: None,
+            scale_listener: None,
         }
     }
 
@@ -140,6 +156,12 @@ impl AppState {
     /// The relay's counters, for `/metrics` (`Relay::stats()`).
     pub fn with_relay_stats(mut self, stats: Arc<RelayStats>) -> AppState {
         self.relay_stats = Some(stats);
+        self
+    }
+
+    /// Hands the lane scales' readings to `listener`.
+    pub fn with_scale_listener(mut self, listener: ScaleListener) -> AppState {
+        self.scale_listener = Some(listener);
         self
     }
 
@@ -560,6 +582,16 @@ pub(crate) fn definitions() -> Vec<RouteDef> {
             J("CheckInRecord"),
         ),
         def(
+            p.clone(),
+            "/api/slots/{slot}/scale-readings",
+            Key(Scope::Ingest),
+            "A lane scale's settled weight change (202; 404 no scale under the slot, 503 no pipeline)",
+            post(scale_reading),
+            202,
+            J("ScaleReadingRequest"),
+            J("ScaleReadingRequest"),
+        ),
+        def(
             p,
             "/api/sessions/{id}/close",
             Key(Scope::Ingest),
@@ -799,6 +831,39 @@ async fn check_in(
         listener(&record.account_id, &record.gate);
     }
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// A lane scale posts each settled change of its slot's weight.
+#[derive(Debug, Clone, Copy, serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScaleReadingRequest {
+    /// The change, grams: negative when items left the slot.
+    delta_g: f64,
+}
+
+async fn scale_reading(
+    State(state): State<AppState>,
+    Path(slot): Path<String>,
+    ApiJson(request): ApiJson<ScaleReadingRequest>,
+) -> Result<(StatusCode, Json<ScaleReadingRequest>), ApiError> {
+    if !request.delta_g.is_finite() || request.delta_g.abs() > 1.0e6 {
+        return Err(ApiError::BadRequest(format!(
+            "delta_g: {} is not a weight change in grams",
+            request.delta_g
+        )));
+    }
+    let listener = state.scale_listener.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("no pipeline runs here to take scale readings".into())
+    })?;
+    match listener(&slot, request.delta_g) {
+        Ok(()) => Ok((StatusCode::ACCEPTED, Json(request))),
+        Err(ScaleRefusal::UnknownSlot) => {
+            Err(ApiError::NotFound(format!("a scale under slot `{slot}`")))
+        }
+        Err(ScaleRefusal::Busy) => Err(ApiError::Unavailable(
+            "the pipeline did not take the reading; post it again".into(),
+        )),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

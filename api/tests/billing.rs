@@ -642,3 +642,84 @@ async fn racing_closes_write_once_on_sqlite() {
 async fn racing_closes_write_once_on_postgres() {
     racing_closes_write_once(Backend::Postgres).await;
 }
+
+/// A lane scale's reading goes to the pipeline's listener; a slot with no scale, a pipeline that is not
+/// there or not taking input, and a reading that is no weight are refused, each with its reason.
+#[tokio::test]
+async fn scale_readings_reach_the_pipeline_or_are_refused_with_a_reason() {
+    use std::sync::{Arc, Mutex};
+    use walkout_api::ScaleRefusal;
+    let (db, _url, _dir) = database(Backend::Sqlite, "scales").await;
+    let reading = |grams: &str| Body::from(format!("{{\"delta_g\": {grams}}}"));
+    let unwired = keyed(AppState::new(db.clone(), CURRENCY));
+    let (status, value) = call(
+        &unwired,
+        "POST",
+        "/api/slots/A1-1/scale-readings",
+        reading("-350.5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{value}");
+
+    let taken: Arc<Mutex<Vec<(String, f64)>>> = Arc::default();
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = {
+        let (taken, busy) = (taken.clone(), busy.clone());
+        Arc::new(move |slot: &str, grams: f64| {
+            if slot != "A1-1" {
+                return Err(ScaleRefusal::UnknownSlot);
+            }
+            if busy.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ScaleRefusal::Busy);
+            }
+            taken.lock().unwrap().push((slot.to_string(), grams));
+            Ok(())
+        })
+    };
+    let state = keyed(AppState::new(db, CURRENCY)).with_scale_listener(listener);
+    let (status, value) = call(
+        &state,
+        "POST",
+        "/api/slots/A1-1/scale-readings",
+        reading("-350.5"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{value}");
+    assert_eq!(value["delta_g"], -350.5);
+    assert_eq!(*taken.lock().unwrap(), vec![("A1-1".to_string(), -350.5)]);
+
+    let (status, value) = call(
+        &state,
+        "POST",
+        "/api/slots/Z9-9/scale-readings",
+        reading("12"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{value}");
+    assert!(error_text(&value).contains("Z9-9"), "{value}");
+    for bad in ["1e300", "\"heavy\""] {
+        let (status, value) = call(
+            &state,
+            "POST",
+            "/api/slots/A1-1/scale-readings",
+            reading(bad),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {value}");
+        assert!(error_text(&value).contains("delta_g"), "{bad}: {value}");
+    }
+    busy.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, value) = call(
+        &state,
+        "POST",
+        "/api/slots/A1-1/scale-readings",
+        reading("-1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{value}");
+    assert_eq!(
+        taken.lock().unwrap().len(),
+        1,
+        "nothing refused reached the pipeline"
+    );
+}

@@ -55,6 +55,10 @@ pub struct DemoArgs {
     /// Keep every camera up (by default one camera drops for a few seconds and comes back).
     #[arg(long)]
     no_drop: bool,
+    /// Run the store without lane scales: its events then come from the cameras' product counts
+    /// alone (by default every slot stands on a scale that posts its weight changes).
+    #[arg(long)]
+    no_scales: bool,
     /// The first RTSP port: camera N is served on this port plus N (0: any free ports).
     #[arg(long, default_value_t = 8554)]
     rtsp_port: u16,
@@ -66,7 +70,7 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let scenario = demo_scenario(&args.preset, args.seed)?;
+    let scenario = demo_scenario(&args.preset, args.seed, !args.no_scales)?;
     if args.print_config {
         let sources = rtsp_urls(&scenario, args.rtsp_port);
         // the file lives in config/, and its paths are relative to it
@@ -87,8 +91,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let dataset = args.data.join(format!(
-        "{}-{}x{}",
-        scenario.name, DEMO_RESOLUTION[0], DEMO_RESOLUTION[1]
+        "{}-{}x{}{}",
+        scenario.name,
+        DEMO_RESOLUTION[0],
+        DEMO_RESOLUTION[1],
+        if scenario.store.scales.is_some() {
+            "-scales"
+        } else {
+            ""
+        }
     ));
     prepare_dataset(&scenario, &dataset)?;
     let truth = GroundTruth::read_from_dir(&dataset)
@@ -208,11 +219,15 @@ const CONFIG_HEADER: &str = "\
 
 ";
 
-/// The preset at the demo's resolution.
-pub fn demo_scenario(preset: &str, seed: u64) -> anyhow::Result<Scenario> {
+/// The preset at the demo's resolution, its slots on lane scales when `scales`.
+pub fn demo_scenario(preset: &str, seed: u64, scales: bool) -> anyhow::Result<Scenario> {
     let scenario =
         walkout_datasets::preset(preset, seed).with_context(|| format!("preset `{preset}`"))?;
-    Ok(walkout_render::with_resolution(&scenario, DEMO_RESOLUTION))
+    let mut scenario = walkout_render::with_resolution(&scenario, DEMO_RESOLUTION);
+    if scales {
+        scenario.store.scales = Some(walkout_datasets::scenario::Scales::default());
+    }
+    Ok(scenario)
 }
 
 fn rtsp_port(first: u16, index: usize) -> u16 {
@@ -434,6 +449,9 @@ async fn play(
     let mut check_ins: Vec<_> = truth.check_ins.iter().collect();
     check_ins.sort_by(|a, b| a.time_secs.total_cmp(&b.time_secs));
     let mut next_check_in = 0;
+    // the lane scales' readings, posted by the scales at their times (already in time order)
+    let readings = &truth.scale_readings;
+    let mut next_reading = 0;
     let mut dropped = false;
     let mut restored = false;
     let mut last_progress = Instant::now();
@@ -451,6 +469,20 @@ async fn play(
                 c.gate
             );
             next_check_in += 1;
+            continue;
+        }
+        if let Some(r) = readings.get(next_reading)
+            && now >= at(r.time_secs)
+        {
+            post_json(
+                &http,
+                &format!("{base}/api/slots/{}/scale-readings", r.slot),
+                &secrets.ingest_key,
+                &serde_json::json!({ "delta_g": r.delta_g }),
+            )
+            .await
+            .with_context(|| format!("the scale under slot {}", r.slot))?;
+            next_reading += 1;
             continue;
         }
         if let Some(drop) = drop {
@@ -697,7 +729,7 @@ mod tests {
                 .then(|| "0123456789abcdef01".to_string())
         };
         let file = ServeConfig::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
-        let scenario = demo_scenario("demo", DEMO_SEED).unwrap();
+        let scenario = demo_scenario("demo", DEMO_SEED, true).unwrap();
         let demo = demo_config(
             &scenario,
             &rtsp_urls(&scenario, 8554),

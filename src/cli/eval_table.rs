@@ -33,6 +33,9 @@ pub struct EvalTableArgs {
     /// Feed the ground truth's boxes instead of the detector (the pipeline alone).
     #[arg(long)]
     oracle: bool,
+    /// Put every slot on a lane scale: the scales say how many items moved and when, the cameras whose.
+    #[arg(long)]
+    scales: bool,
     /// Where the rendered scenes go (reused when already there).
     #[arg(long, default_value = ".cache/eval")]
     data: PathBuf,
@@ -58,14 +61,15 @@ pub fn run(args: EvalTableArgs) -> anyhow::Result<()> {
     };
     let seeds: Vec<u64> = (first..first + args.seeds.max(1)).collect();
     println!(
-        "detector: {}; seeds {}..={}; resolution 640x480; means over the seeds",
+        "detector: {}; seeds {}..={}; resolution 640x480; lane scales: {}; means over the seeds",
         if args.oracle {
             "oracle (ground-truth boxes)".to_string()
         } else {
             args.model.display().to_string()
         },
         seeds[0],
-        seeds[seeds.len() - 1]
+        seeds[seeds.len() - 1],
+        if args.scales { "yes" } else { "no" }
     );
     println!();
     println!(
@@ -75,11 +79,15 @@ pub fn run(args: EvalTableArgs) -> anyhow::Result<()> {
     for name in &args.presets {
         let mut all = Vec::new();
         for &seed in &seeds {
-            let scenario = with_resolution(
+            let mut scenario = with_resolution(
                 &preset(name, seed).with_context(|| format!("preset `{name}`"))?,
                 [640, 480],
             );
-            let dir = args.data.join(format!("{name}-{seed}-640x480"));
+            let mut dir = args.data.join(format!("{name}-{seed}-640x480"));
+            if args.scales {
+                scenario.store.scales = Some(walkout_datasets::scenario::Scales::default());
+                dir = args.data.join(format!("{name}-{seed}-640x480-scales"));
+            }
             if !dir.join("ground_truth.json").is_file() {
                 render_dataset(&scenario, &dir, &RenderOptions::default())
                     .with_context(|| format!("rendering {name} seed {seed}"))?;

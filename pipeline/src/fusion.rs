@@ -89,6 +89,16 @@ pub struct FusionConfig {
     /// go and is associated afresh. 0: never.
     #[serde(default = "default_stray_m")]
     pub stray_m: f64,
+    /// Two active shoppers within `gate_m` of each other for this long, seconds, whom no camera ever
+    /// sees as two (each camera that sees one does not see the other) are one person the cameras
+    /// placed apart (a far camera's foot points are off by more than the gate where the person was
+    /// first seen): the younger is merged into the older ([`Fusion::merge_twins`]). 0: never.
+    #[serde(default = "default_twin_secs")]
+    pub twin_secs: f64,
+}
+
+fn default_twin_secs() -> f64 {
+    2.0
 }
 
 fn default_stray_m() -> f64 {
@@ -126,6 +136,7 @@ impl Default for FusionConfig {
             appearance_margin: default_appearance_margin(),
             appearance_weight: default_appearance_weight(),
             stray_m: default_stray_m(),
+            twin_secs: default_twin_secs(),
         }
     }
 }
@@ -208,6 +219,8 @@ pub struct Fusion {
     bindings: BTreeMap<LocalKey, u64>,
     orphans: BTreeMap<LocalKey, u32>,
     next_id: u64,
+    /// Pairs of shoppers (lower id first) that have looked like one person seen twice since when.
+    twins: BTreeMap<(u64, u64), CaptureTime>,
 }
 
 impl Fusion {
@@ -218,6 +231,7 @@ impl Fusion {
             bindings: BTreeMap::new(),
             orphans: BTreeMap::new(),
             next_id: 1,
+            twins: BTreeMap::new(),
         }
     }
 
@@ -227,6 +241,68 @@ impl Fusion {
 
     pub fn track(&self, id: u64) -> Option<&GlobalTrack> {
         self.tracks.get(&id)
+    }
+
+    /// Merges the shoppers that have been one person seen twice for `twin_secs` (see
+    /// [`FusionConfig::twin_secs`]) and returns each merge as `(gone, kept)`: the younger track's
+    /// camera tracks now follow the older, and the younger is no more. `keep_apart(a, b)` vetoes a
+    /// merge (two shoppers with sessions of their own are two people). Call after each `update`.
+    pub fn merge_twins(
+        &mut self,
+        time: CaptureTime,
+        keep_apart: impl Fn(u64, u64) -> bool,
+    ) -> Vec<(u64, u64)> {
+        if self.config.twin_secs <= 0.0 {
+            return Vec::new();
+        }
+        let mut cameras: BTreeMap<u64, BTreeSet<&CameraId>> = BTreeMap::new();
+        for ((camera, _), id) in &self.bindings {
+            cameras.entry(*id).or_default().insert(camera);
+        }
+        let active: Vec<&GlobalTrack> = self
+            .tracks
+            .values()
+            .filter(|t| t.state == GlobalState::Active && t.last_seen == time)
+            .collect();
+        let mut now_twins = BTreeSet::new();
+        for (i, a) in active.iter().enumerate() {
+            for b in &active[i + 1..] {
+                let (Some(seen_a), Some(seen_b)) = (cameras.get(&a.id), cameras.get(&b.id)) else {
+                    continue;
+                };
+                if seen_a.is_disjoint(seen_b)
+                    && (a.position_m - b.position_m).norm() <= self.config.gate_m
+                {
+                    now_twins.insert((a.id.min(b.id), a.id.max(b.id)));
+                }
+            }
+        }
+        self.twins.retain(|pair, _| now_twins.contains(pair));
+        let mut merges = Vec::new();
+        let mut merged = BTreeSet::new();
+        for pair in now_twins {
+            let since = *self.twins.entry(pair).or_insert(time);
+            let (kept, gone) = pair;
+            if secs_between(since, time) < self.config.twin_secs
+                || merged.contains(&kept)
+                || merged.contains(&gone)
+                || keep_apart(kept, gone)
+            {
+                continue;
+            }
+            for id in self.bindings.values_mut() {
+                if *id == gone {
+                    *id = kept;
+                }
+            }
+            self.tracks.remove(&gone);
+            merged.insert(kept);
+            merged.insert(gone);
+            merges.push((gone, kept));
+        }
+        self.twins
+            .retain(|(a, b), _| !merged.contains(a) && !merged.contains(b));
+        merges
     }
 
     /// The global id a camera track is bound to.
@@ -609,6 +685,74 @@ mod tests {
         }
         all.push(fusion.update(at(11_000), &[]));
         all
+    }
+
+    /// One shopper enters seen by a near camera `a` and a far camera `b` whose foot point is 1.2 m
+    /// off at the door, narrowing to 0.3 m inside; with `second`, camera `a` also sees a second
+    /// shopper walking 0.6 m beside them.
+    fn far_camera_twins(config: FusionConfig, second: bool) -> (Fusion, Vec<Vec<(u64, u64)>>) {
+        let mut fusion = Fusion::new(config);
+        let mut merges = Vec::new();
+        for step in 0..=50u64 {
+            // both first seen inside the birth zone, 1.2 m apart: born as two
+            let x = step as f64 * 0.1 - 0.5;
+            let off = (1.2 - 0.3 * (x + 0.5)).max(0.3);
+            let mut seen = vec![obs("a", 1, x, 0.0), obs("b", 1, x + off, 0.0)];
+            if second {
+                seen.push(obs("a", 2, x, 0.6));
+            }
+            fusion.update(at(step * 100), &seen);
+            merges.push(fusion.merge_twins(at(step * 100), |_, _| false));
+        }
+        (fusion, merges)
+    }
+
+    #[test]
+    fn one_shopper_a_far_camera_placed_apart_is_merged_into_one() {
+        let (fusion, merges) = far_camera_twins(config(), false);
+        let merged: Vec<(u64, u64)> = merges.iter().flatten().copied().collect();
+        assert_eq!(merged, vec![(2, 1)], "born twice at the door, merged once");
+        // after 2 s within the gate (from 0.7 s, when the far camera's offset fell to 1 m)
+        let step = merges.iter().position(|m| !m.is_empty()).unwrap();
+        assert!((26..=29).contains(&step), "merged at step {step}");
+        assert_eq!(fusion.tracks().count(), 1);
+        assert_eq!(fusion.global_id(&CameraId::new("b"), 1), Some(1));
+        assert_eq!(fusion.global_id(&CameraId::new("a"), 1), Some(1));
+        // off: two shoppers to the end
+        let (fusion, merges) = far_camera_twins(
+            FusionConfig {
+                twin_secs: 0.0,
+                ..config()
+            },
+            false,
+        );
+        assert!(merges.iter().all(Vec::is_empty));
+        assert_eq!(fusion.tracks().count(), 2);
+    }
+
+    #[test]
+    fn two_shoppers_one_camera_sees_apart_are_never_merged() {
+        // camera a sees both the shopper (1) and someone walking beside them (3): those two are never
+        // merged, and the far camera's twin (2) goes into the one it follows
+        let (fusion, merges) = far_camera_twins(config(), true);
+        let merged: Vec<(u64, u64)> = merges.iter().flatten().copied().collect();
+        assert_eq!(merged, vec![(2, 1)]);
+        assert!(
+            fusion.tracks().any(|t| t.id == 3),
+            "the second shopper stays"
+        );
+        assert_eq!(fusion.global_id(&CameraId::new("a"), 2), Some(3));
+        // and a veto keeps two shoppers with sessions apart
+        let mut fusion = Fusion::new(config());
+        for step in 0..=50u64 {
+            let x = step as f64 * 0.1 - 0.5;
+            fusion.update(
+                at(step * 100),
+                &[obs("a", 1, x, 0.0), obs("b", 1, x + 1.1, 0.0)],
+            );
+            assert!(fusion.merge_twins(at(step * 100), |_, _| true).is_empty());
+        }
+        assert_eq!(fusion.tracks().count(), 2);
     }
 
     #[test]

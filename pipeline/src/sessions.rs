@@ -197,6 +197,19 @@ impl Sessions {
         self.sessions.values()
     }
 
+    /// Fusion merged shopper `gone` into `kept` (one person seen twice): `gone`'s session, if any, is
+    /// `kept`'s now.
+    pub fn merge_tracks(&mut self, gone: u64, kept: u64) {
+        let Some(session) = self.by_track.remove(&gone) else {
+            return;
+        };
+        self.by_track.entry(kept).or_insert(session);
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.tracks.remove(&gone);
+            s.tracks.insert(kept);
+        }
+    }
+
     /// The session a global shopper pays on.
     pub fn session_of_track(&self, track: u64) -> Option<u64> {
         self.by_track.get(&track).copied()

@@ -485,6 +485,20 @@ impl StoreLogic {
             .flat_map(|c| std::mem::take(&mut c.observations))
             .collect();
         let changes = self.fusion.update(time, &observations);
+        // one person the cameras placed apart: merged, unless both have sessions of their own
+        let sessions = &self.sessions;
+        let merges = self.fusion.merge_twins(time, |a, b| {
+            sessions.session_of_track(a).is_some() && sessions.session_of_track(b).is_some()
+        });
+        for (gone, kept) in merges {
+            tracing::debug!(gone, kept, "one shopper seen twice: merged");
+            self.sessions.merge_tracks(gone, kept);
+            for (shopper, _) in &mut self.unattributed {
+                if *shopper == gone {
+                    *shopper = kept;
+                }
+            }
+        }
         let session_changes = self.sessions.on_fusion(time, &changes, &self.fusion);
         // retry events whose shopper had no session yet; after ten seconds an operator decides
         let pending = std::mem::take(&mut self.unattributed);

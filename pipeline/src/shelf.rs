@@ -231,6 +231,9 @@ pub struct AttributedEvent {
     pub blind: bool,
 }
 
+/// A scale reading is matched only with a stretch of hands that ended (or began) within this many
+/// seconds of the moment the items moved.
+const SCALE_MATCH_WINDOW_SECS: f64 = 3.0;
 /// Inside a slot's rectangle in the world, give or take this share of its size (boxes are not exact).
 const INSIDE: f64 = 0.15;
 /// A slot whose rectangle the line of sight misses by less than this more than the chosen slot's
@@ -494,7 +497,9 @@ impl ShelfWatcher {
                 .recent
                 .iter()
                 .chain(open_segments)
-                .filter(|segment| gap(segment) <= config.scale_wait_secs.min(3.0))
+                .filter(|segment| {
+                    gap(segment) <= config.scale_wait_secs.min(SCALE_MATCH_WINDOW_SECS)
+                })
                 .min_by(|a, b| {
                     (a.last_hand.is_none(), gap(a))
                         .partial_cmp(&(b.last_hand.is_none(), gap(b)))
@@ -519,7 +524,7 @@ impl ShelfWatcher {
         self.weights = waiting;
         // stretches older than any reading can still be matched with
         let horizon = now.saturating_sub(Duration::from_secs_f64(
-            config.scale_wait_secs.max(0.0) + 3.0,
+            config.scale_wait_secs.max(0.0) + SCALE_MATCH_WINDOW_SECS,
         ));
         for state in &mut self.states {
             state.recent.retain(|segment| segment.ended >= horizon);
@@ -538,7 +543,10 @@ impl ShelfWatcher {
         moved: CaptureTime,
     ) -> Option<AttributedEvent> {
         let slot = &self.slots[index];
-        let unit = slot.unit_weight_g?;
+        let Some(unit) = slot.unit_weight_g else {
+            tracing::warn!(slot = %slot.slot, delta_g = reading.delta_g, "a scale reading for a slot with no unit weight: set the slot's unit_weight_g");
+            return None;
+        };
         let units = reading.delta_g / unit.max(1e-6);
         let quantity = units.abs().round().max(1.0);
         // a whole number of this slot's units is sure; half-way between two (another product put here,

@@ -425,3 +425,50 @@ fn a_slot_still_unsettled_after_the_wait_reviews_the_session_and_the_late_pick_g
         (EventKind::Pick, 1, None)
     );
 }
+
+#[test]
+fn on_a_lane_scale_the_cart_holds_what_the_scale_weighed_and_the_hand_told_whose() {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let mut config = config(&cameras);
+    config.cameras[1].slots[0].unit_weight_g = Some(330.0);
+    let slot_region = config.cameras[1].slots[0].region;
+    let mut inputs = inputs(&cameras, slot_region);
+    // the camera counts one can gone; the scale, half a second after the hand left, two
+    let at = |secs: f64| CaptureTime::from_unix_millis(1_000_000 + (secs * 1000.0) as u64);
+    let reading = |slot: &str, delta_g: f64, secs: f64| {
+        StoreInput::Weight(walkout_pipeline::shelf::WeightReading {
+            slot: slot.into(),
+            delta_g,
+            time: at(secs),
+        })
+    };
+    let after = |secs: f64| {
+        inputs
+            .iter()
+            .position(|i| matches!(i, StoreInput::Frame(f) if f.time >= at(secs)))
+            .unwrap()
+    };
+    let (i, j) = (after(7.0), after(3.0));
+    inputs.insert(i, reading("A1", -661.5, 7.0));
+    // a slot no camera watches: counted and logged, nobody's cart
+    inputs.insert(j, reading("Z9", -100.0, 3.0));
+    let (store, outputs) = run_store(config, inputs);
+    assert_eq!(store.unwatched_readings(), 1);
+    let events = shelf_events(&outputs);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].0.kind, events[0].0.quantity, events[0].1),
+        (EventKind::Pick, 2, Some(1))
+    );
+    assert_eq!(events[0].0.time, at(6.5));
+    let closed: Vec<_> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            StoreOutput::SessionClosed(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].cart().quantity("cola"), 2);
+    assert!(!closed[0].needs_review(), "{:?}", closed[0].review);
+}

@@ -310,6 +310,43 @@ impl Sessions {
         events
     }
 
+    /// The input ended: every open session none of whose shoppers is still seen (each lost, exited or
+    /// vanished; none bound to a check-in still waiting) closes now, reviewed for the ones not seen
+    /// leaving. Without it, a shopper the cameras lost on the way out would keep their session open
+    /// for good. Returns the sessions closed.
+    pub fn close_unseen_at_end(&mut self, now: CaptureTime, fusion: &Fusion) -> Vec<u64> {
+        let waiting: BTreeSet<u64> = self.pending.iter().map(|p| p.session).collect();
+        let mut closed = Vec::new();
+        for session in self.sessions.values_mut() {
+            if session.state != SessionState::Open
+                || session.tracks.is_empty()
+                || waiting.contains(&session.id)
+            {
+                continue;
+            }
+            let states: Vec<(u64, Option<crate::fusion::GlobalState>)> = session
+                .tracks
+                .iter()
+                .map(|t| (*t, fusion.track(*t).map(|g| g.state)))
+                .collect();
+            if states
+                .iter()
+                .any(|(_, s)| *s == Some(crate::fusion::GlobalState::Active))
+            {
+                continue;
+            }
+            for (track, state) in states {
+                if state != Some(crate::fusion::GlobalState::Exited) {
+                    session.review.push(ReviewReason::ShopperVanished { track });
+                }
+            }
+            session.state = SessionState::Closed;
+            session.closed_at = Some(now);
+            closed.push(session.id);
+        }
+        closed
+    }
+
     /// Adds an event to the session of the shopper it is attributed to (by global track id).
     pub fn add_event(&mut self, track: u64, mut event: ShelfEvent) -> Option<u64> {
         let id = *self.by_track.get(&track)?;

@@ -599,6 +599,9 @@ impl StoreLogic {
         }
         if let Some(end) = self.step_end {
             self.run_step(end, emit);
+            // shoppers lost on the way out are not coming back: their sessions close, for review
+            let unseen = self.sessions.close_unseen_at_end(end, &self.fusion);
+            self.settling.extend(unseen);
             self.finalise_settled(end, true, emit);
         }
         for (_, event) in std::mem::take(&mut self.unattributed) {

@@ -472,3 +472,38 @@ fn on_a_lane_scale_the_cart_holds_what_the_scale_weighed_and_the_hand_told_whose
     assert_eq!(closed[0].cart().quantity("cola"), 2);
     assert!(!closed[0].needs_review(), "{:?}", closed[0].review);
 }
+
+#[test]
+fn a_shopper_lost_on_the_way_out_has_their_session_closed_for_review_when_the_input_ends() {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let config = config(&cameras);
+    let slot_region = config.cameras[1].slots[0].region;
+    let mut inputs = inputs(&cameras, slot_region);
+    // the cameras lose the shopper at x = 7.5, short of the exit, 4 s before the input ends
+    let lost_from = CaptureTime::from_unix_millis(1_000_000 + 10_000);
+    for input in &mut inputs {
+        if let StoreInput::Frame(frame) = input
+            && frame.time >= lost_from
+        {
+            frame.detections.retain(|d| d.kind != ObjectKind::Person);
+        }
+    }
+    let (_, outputs) = run_store(config, inputs);
+    let closed: Vec<_> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            StoreOutput::SessionClosed(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 1, "the session is not left open for good");
+    assert_eq!(closed[0].cart().quantity("cola"), 1);
+    assert!(
+        closed[0]
+            .review
+            .iter()
+            .any(|r| matches!(r, ReviewReason::ShopperVanished { .. })),
+        "nobody saw them leave: {:?}",
+        closed[0].review
+    );
+}

@@ -184,6 +184,17 @@ fn inputs(cameras: &[(CameraId, Calibration)], slot_region: BBox) -> Vec<StoreIn
     out
 }
 
+/// The sessions the store reported closed, in order.
+fn closed_sessions(outputs: &[StoreOutput]) -> Vec<&walkout_pipeline::sessions::Session> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            StoreOutput::SessionClosed(s) => Some(s.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The shelf events the store reported, each with the session it went to.
 fn shelf_events(outputs: &[StoreOutput]) -> Vec<(&ShelfEvent, Option<u64>)> {
     outputs
@@ -231,13 +242,7 @@ fn a_shopper_checks_in_takes_a_can_and_leaves_with_exactly_that_in_the_cart() {
         (EventKind::Pick, 1, Some(1))
     );
     assert!(events[0].0.confidence >= 0.99);
-    let closed: Vec<_> = outputs
-        .iter()
-        .filter_map(|o| match o {
-            StoreOutput::SessionClosed(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let closed = closed_sessions(&outputs);
     assert_eq!(closed.len(), 1);
     let session = closed[0];
     assert_eq!(session.account, "acct-1");
@@ -461,13 +466,7 @@ fn on_a_lane_scale_the_cart_holds_what_the_scale_weighed_and_the_hand_told_whose
         (EventKind::Pick, 2, Some(1))
     );
     assert_eq!(events[0].0.time, at(6.5));
-    let closed: Vec<_> = outputs
-        .iter()
-        .filter_map(|o| match o {
-            StoreOutput::SessionClosed(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let closed = closed_sessions(&outputs);
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0].cart().quantity("cola"), 2);
     assert!(!closed[0].needs_review(), "{:?}", closed[0].review);
@@ -489,13 +488,7 @@ fn a_shopper_lost_on_the_way_out_has_their_session_closed_for_review_when_the_in
         }
     }
     let (_, outputs) = run_store(config, inputs);
-    let closed: Vec<_> = outputs
-        .iter()
-        .filter_map(|o| match o {
-            StoreOutput::SessionClosed(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let closed = closed_sessions(&outputs);
     assert_eq!(closed.len(), 1, "the session is not left open for good");
     assert_eq!(closed[0].cart().quantity("cola"), 1);
     assert!(

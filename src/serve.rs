@@ -279,8 +279,9 @@ impl RunningStore {
             .unwrap_or_default()
     }
 
-    /// Stops the cameras, drains the pipeline into the database, then stops the relay and the server.
-    pub async fn stop(mut self) {
+    /// Stops the cameras and drains the pipeline into the database (the sessions its end of input
+    /// closes included), leaving the dashboard, the API and the relay running.
+    pub async fn stop_pipeline(&mut self) {
         if let Some(pipeline) = self.pipeline.take() {
             tokio::task::block_in_place(|| match Arc::try_unwrap(pipeline) {
                 Ok(pipeline) => pipeline.stop(),
@@ -290,6 +291,11 @@ impl RunningStore {
         if let Some(publisher) = self.publisher.take() {
             let _ = tokio::task::block_in_place(|| publisher.join());
         }
+    }
+
+    /// Stops the cameras, drains the pipeline into the database, then stops the relay and the server.
+    pub async fn stop(mut self) {
+        self.stop_pipeline().await;
         let _ = self.stop.send(true);
         for task in self.tasks.drain(..) {
             let _ = task.await;

@@ -192,6 +192,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             drop.as_ref(),
         )
         .await;
+        // the scene is over: the pipeline drains (closing the sessions of shoppers it lost on the way
+        // out, for review) before the receipts are read
+        let mut store = store;
+        store.stop_pipeline().await;
         let summary = match result {
             Ok(started) => summarize(&scenario, &truth, &store, &sandbox, started).await,
             Err(e) => Err(e),

@@ -335,6 +335,13 @@ struct Interaction {
 }
 
 impl Interaction {
+    /// When its first stretch began.
+    fn started(&self) -> CaptureTime {
+        self.closed
+            .first()
+            .map_or(self.current.started, |(segment, _)| segment.started)
+    }
+
     fn new(started: CaptureTime) -> Self {
         Self {
             current: Segment::new(started),
@@ -380,11 +387,7 @@ impl ShelfWatcher {
             .zip(&self.states)
             .filter_map(|(slot, state)| {
                 let interaction = state.interaction.as_ref()?;
-                let started = interaction
-                    .closed
-                    .first()
-                    .map_or(interaction.current.started, |(segment, _)| segment.started);
-                Some((slot.slot.as_str(), started))
+                Some((slot.slot.as_str(), interaction.started()))
             })
             // a scale's reading not yet matched with the hands that made it
             .chain(self.weights.iter().map(|w| {
@@ -463,13 +466,10 @@ impl ShelfWatcher {
             };
             let waited = now.saturating_since(reading.time).as_secs_f64();
             let moved = reading.time.saturating_sub(settle);
-            let open = self.states[index].interaction.as_ref().filter(|i| {
-                let started = i
-                    .closed
-                    .first()
-                    .map_or(i.current.started, |(segment, _)| segment.started);
-                started <= reading.time
-            });
+            let open = self.states[index]
+                .interaction
+                .as_ref()
+                .filter(|i| i.started() <= reading.time);
             let ready = force
                 || (open.is_none() && waited >= config.scale_match_secs)
                 || waited >= config.scale_wait_secs;
@@ -501,9 +501,8 @@ impl ShelfWatcher {
                     gap(segment) <= config.scale_wait_secs.min(SCALE_MATCH_WINDOW_SECS)
                 })
                 .min_by(|a, b| {
-                    (a.last_hand.is_none(), gap(a))
-                        .partial_cmp(&(b.last_hand.is_none(), gap(b)))
-                        .unwrap_or(std::cmp::Ordering::Equal)
+                    (a.last_hand.is_none().cmp(&b.last_hand.is_none()))
+                        .then(gap(a).total_cmp(&gap(b)))
                 })
                 .cloned();
             let segment = nearest.unwrap_or_else(|| {

@@ -410,6 +410,26 @@ impl ShelfWatcher {
         self.weights.push(reading);
     }
 
+    /// The person seen at the slots as `from` is `to` now: a camera track fusion had not bound yet
+    /// when it was seen (`from` a camera-local id) and has bound since, or a shopper fusion merged
+    /// into another. Whatever support `from` gave events not yet made counts for `to`, so that one
+    /// person is not their own rival, and an event goes to the shopper rather than to nobody.
+    pub fn relabel(&mut self, from: u64, to: u64) {
+        if from == to {
+            return;
+        }
+        for state in &mut self.states {
+            let interaction = state.interaction.iter_mut().flat_map(|i| {
+                std::iter::once(&mut i.current).chain(i.closed.iter_mut().map(|(s, _)| s))
+            });
+            for segment in interaction.chain(state.recent.iter_mut()) {
+                if let Some(support) = segment.support.remove(&from) {
+                    *segment.support.entry(to).or_insert(0.0) += support;
+                }
+            }
+        }
+    }
+
     /// Turns every reading still waiting into an event now (the input ended).
     pub fn flush(&mut self, people: &[PersonView]) -> Vec<AttributedEvent> {
         let now = self
@@ -1385,6 +1405,53 @@ mod tests {
         assert!(e.event.confidence > 0.9, "{}", e.event.confidence);
         // when the items moved, from the scale: its reading less its settle time
         assert_eq!(e.event.time, CaptureTime::from_unix_millis(1_400));
+    }
+
+    #[test]
+    fn a_person_bound_after_reaching_in_is_one_shopper_not_their_own_rival() {
+        let local = crate::store::LOCAL_ID_BASE + 5;
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        for relabelled in [false, true] {
+            let mut s = Script::new(Some(350.0));
+            s.frames(10, 4, &[], &[]);
+            // the camera's new track reaches in before fusion binds it to shopper 3, then as 3
+            s.frames(3, 0, &hand, &[person(local, 150.0)]);
+            s.frames(3, 0, &hand, &[person(3, 150.0)]);
+            if relabelled {
+                s.watcher.relabel(local, 3);
+            }
+            s.watcher.weight(reading(-350.0, 1_600));
+            let events = s.frames(20, 3, &[], &[]);
+            assert_eq!(events.len(), 1, "{events:?}");
+            let e = &events[0];
+            if relabelled {
+                assert_eq!(e.shopper, Some(3));
+                assert!(e.rivals.is_empty(), "{:?}", e.rivals);
+                assert!(e.event.confidence > 0.9, "{}", e.event.confidence);
+            } else {
+                // half its frames under another id: a rival of itself, and the event unsure
+                assert!(
+                    e.rivals.contains(&local) || e.shopper == Some(local),
+                    "{e:?}"
+                );
+                assert!(e.event.confidence < 0.5, "{}", e.event.confidence);
+            }
+        }
+    }
+
+    #[test]
+    fn relabelling_reaches_an_interaction_still_going_on() {
+        let local = crate::store::LOCAL_ID_BASE + 5;
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let mut s = Script::new(None);
+        s.frames(10, 4, &[], &[]);
+        s.frames(4, 0, &hand, &[person(local, 150.0)]);
+        s.watcher.relabel(local, 3);
+        s.frames(2, 0, &hand, &[person(3, 150.0)]);
+        let events = s.frames(12, 3, &[], &[]);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].shopper, Some(3));
+        assert!(events[0].rivals.is_empty(), "{:?}", events[0].rivals);
     }
 
     #[test]

@@ -149,6 +149,8 @@ struct CameraState {
     observations: Vec<FloorObservation>,
     /// Each live track's look, a running mean over the frames where its box stood clear of others.
     looks: BTreeMap<u64, Appearance>,
+    /// Camera tracks the shelf has seen under their camera-local id (fusion had not bound them yet).
+    seen_unbound: BTreeSet<u64>,
 }
 
 /// The store logic; see the module docs.
@@ -200,6 +202,7 @@ impl StoreLogic {
                     ),
                     observations: Vec::new(),
                     looks: BTreeMap::new(),
+                    seen_unbound: BTreeSet::new(),
                 },
             );
         }
@@ -305,10 +308,13 @@ impl StoreLogic {
         let mut tracks = Vec::new();
         for track in camera.tracker.active() {
             let b = track.bbox();
-            let id = self
-                .fusion
-                .global_id(&frame.camera, track.id)
-                .unwrap_or(LOCAL_ID_BASE + track.id);
+            let id = match self.fusion.global_id(&frame.camera, track.id) {
+                Some(id) => id,
+                None => {
+                    camera.seen_unbound.insert(track.id);
+                    LOCAL_ID_BASE + track.id
+                }
+            };
             tracks.push((id, b));
             let foot = Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2));
             let floor = apply_homography(&camera.floor_from_image, &foot);
@@ -493,11 +499,29 @@ impl StoreLogic {
         for (gone, kept) in merges {
             tracing::debug!(gone, kept, "one shopper seen twice: merged");
             self.sessions.merge_tracks(gone, kept);
+            for camera in self.cameras.values_mut() {
+                camera.shelf.relabel(gone, kept);
+            }
             for (shopper, _) in &mut self.unattributed {
                 if *shopper == gone {
                     *shopper = kept;
                 }
             }
+        }
+        // camera tracks the shelves saw before fusion bound them: what they did is their shopper's
+        for (id, camera) in &mut self.cameras {
+            let live: BTreeSet<u64> = camera.tracker.tracks().iter().map(|t| t.id).collect();
+            let fusion = &self.fusion;
+            let shelf = &mut camera.shelf;
+            camera
+                .seen_unbound
+                .retain(|&local| match fusion.global_id(id, local) {
+                    Some(shopper) => {
+                        shelf.relabel(LOCAL_ID_BASE + local, shopper);
+                        false
+                    }
+                    None => live.contains(&local),
+                });
         }
         let session_changes = self.sessions.on_fusion(time, &changes, &self.fusion);
         // retry events whose shopper had no session yet; after ten seconds an operator decides

@@ -13,7 +13,7 @@ use walkout_core::CaptureTime;
 
 use crate::assignment::assign;
 use crate::cart::{Cart, Correction, ShelfEvent};
-use crate::fusion::{Fusion, FusionEvents, GlobalTrack, Zone};
+use crate::fusion::{Fusion, FusionEvents, GlobalState, GlobalTrack, Zone};
 
 /// The app's check-in, as the gate posts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,25 @@ pub struct SessionConfig {
     /// is on the cart; after this many seconds it is final anyway, and reviewed.
     #[serde(default = "default_settle_wait_secs")]
     pub settle_wait_secs: f64,
+    /// A shopper fusion had to bear outside every entry, once seen this many seconds with no other
+    /// shopper within `claim_clear_m`, is given to the one open session that is missing its shopper
+    /// (its check-in found nobody at the gate, or its shopper was lost), if exactly one is (see
+    /// [`Sessions::on_fusion`]). Negative: never.
+    #[serde(default = "default_claim_after_secs")]
+    pub claim_after_secs: f64,
+    /// See `claim_after_secs`: a newcomer this near another shopper may be that shopper seen twice.
+    #[serde(default = "default_claim_clear_m")]
+    pub claim_clear_m: f64,
+}
+
+fn default_claim_after_secs() -> f64 {
+    // as long as fusion waits before it merges one person seen twice (`FusionConfig::twin_secs`)
+    2.0
+}
+
+fn default_claim_clear_m() -> f64 {
+    // twice the association gate: a far camera's foot point can be off by more than the gate
+    2.0
 }
 
 fn default_settle_wait_secs() -> f64 {
@@ -70,6 +89,8 @@ impl Default for SessionConfig {
             check_in_margin_m: default_check_in_margin_m(),
             check_in_sure_m: default_check_in_sure_m(),
             settle_wait_secs: default_settle_wait_secs(),
+            claim_after_secs: default_claim_after_secs(),
+            claim_clear_m: default_claim_clear_m(),
         }
     }
 }
@@ -253,8 +274,8 @@ impl Sessions {
         events
     }
 
-    /// Follows the floor: binds waiting check-ins, flags vanished shoppers, closes sessions whose
-    /// shoppers have all left.
+    /// Follows the floor: binds waiting check-ins, gives a shopper found inside the store to the
+    /// session missing them, flags vanished shoppers, closes sessions whose shoppers have all left.
     pub fn on_fusion(
         &mut self,
         now: CaptureTime,
@@ -263,6 +284,7 @@ impl Sessions {
     ) -> SessionEvents {
         let mut events = SessionEvents::default();
         self.resolve_pending(fusion, Some(now));
+        self.claim_newcomers(now, fusion);
         for track in &changes.vanished {
             if let Some(session) = self
                 .by_track
@@ -294,11 +316,7 @@ impl Sessions {
             let all_gone = session.tracks.iter().all(|t| {
                 gone.contains(t)
                     || fusion.track(*t).is_some_and(|g| {
-                        matches!(
-                            g.state,
-                            crate::fusion::GlobalState::Exited
-                                | crate::fusion::GlobalState::Vanished
-                        )
+                        matches!(g.state, GlobalState::Exited | GlobalState::Vanished)
                     })
             });
             if all_gone && session.tracks.iter().any(|t| gone.contains(t)) {
@@ -324,19 +342,16 @@ impl Sessions {
             {
                 continue;
             }
-            let states: Vec<(u64, Option<crate::fusion::GlobalState>)> = session
+            let states: Vec<(u64, Option<GlobalState>)> = session
                 .tracks
                 .iter()
                 .map(|t| (*t, fusion.track(*t).map(|g| g.state)))
                 .collect();
-            if states
-                .iter()
-                .any(|(_, s)| *s == Some(crate::fusion::GlobalState::Active))
-            {
+            if states.iter().any(|(_, s)| *s == Some(GlobalState::Active)) {
                 continue;
             }
             for (track, state) in states {
-                if state != Some(crate::fusion::GlobalState::Exited) {
+                if state != Some(GlobalState::Exited) {
                     session.review.push(ReviewReason::ShopperVanished { track });
                 }
             }
@@ -435,6 +450,75 @@ impl Sessions {
                 });
             }
         }
+    }
+
+    /// A shopper nobody saw come in (fusion bore them outside every entry: the entry cameras missed
+    /// them, or their track was lost for longer than fusion keeps it) is someone already in the store.
+    /// When exactly one open session is missing its shopper, and exactly one such newcomer stands
+    /// clear of everyone else, the newcomer is that session's shopper: one whose check-in found nobody
+    /// at the gate (still reviewed for it), or one whose shopper is lost or vanished (the newcomer
+    /// takes the lost track's place, so it vanishing is no longer the session's concern). Two of
+    /// either and nothing is guessed.
+    fn claim_newcomers(&mut self, now: CaptureTime, fusion: &Fusion) {
+        if self.config.claim_after_secs < 0.0 {
+            return;
+        }
+        let active: Vec<&GlobalTrack> = fusion
+            .tracks()
+            .filter(|t| t.state == GlobalState::Active)
+            .collect();
+        let newcomers: Vec<&GlobalTrack> = active
+            .iter()
+            .copied()
+            .filter(|t| t.born_outside_entry && !self.by_track.contains_key(&t.id))
+            .collect();
+        let [newcomer] = newcomers.as_slice() else {
+            return;
+        };
+        let alone = active.iter().all(|other| {
+            other.id == newcomer.id
+                || (other.position_m - newcomer.position_m).norm() > self.config.claim_clear_m
+        });
+        if secs(now) - secs(newcomer.born_at) < self.config.claim_after_secs || !alone {
+            return;
+        }
+        let waiting: BTreeSet<u64> = self.pending.iter().map(|p| p.session).collect();
+        let missing: Vec<(u64, Option<u64>)> = self
+            .sessions
+            .values()
+            .filter(|s| s.state == SessionState::Open && !waiting.contains(&s.id))
+            .filter_map(|s| {
+                if s.tracks.is_empty() {
+                    return Some((s.id, None));
+                }
+                // the one of its shoppers seen last, of those lost
+                let lost = s
+                    .tracks
+                    .iter()
+                    .filter_map(|t| fusion.track(*t))
+                    .filter(|t| matches!(t.state, GlobalState::Lost | GlobalState::Vanished))
+                    .max_by_key(|t| t.last_seen)?;
+                Some((s.id, Some(lost.id)))
+            })
+            .collect();
+        let [(session, lost)] = missing.as_slice() else {
+            return;
+        };
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
+        tracing::debug!(
+            account = %s.account,
+            shopper = newcomer.id,
+            ?lost,
+            "a shopper found inside the store is the one this session was missing"
+        );
+        if let Some(lost) = lost {
+            s.tracks.remove(lost);
+            self.by_track.remove(lost);
+        }
+        s.tracks.insert(newcomer.id);
+        self.by_track.insert(newcomer.id, *session);
     }
 
     /// Binds waiting check-ins to shoppers. All of a gate's waiting check-ins are assigned together
@@ -841,6 +925,119 @@ mod tests {
             assert_eq!(sessions.session_of_track(track), Some(session));
             let review = &sessions.get(session).unwrap().review;
             assert!(review.is_empty(), "session {session}: {review:?}");
+        }
+    }
+
+    /// Steps the store from `from_ms` to `to_ms` with camera `a` seeing each (local id, x, y) as given
+    /// by `place` at each millisecond.
+    fn steps(
+        fusion: &mut Fusion,
+        sessions: &mut Sessions,
+        from_ms: u64,
+        to_ms: u64,
+        place: impl Fn(u64) -> Vec<(u64, f64, f64)>,
+    ) -> (Vec<u64>, FusionEvents) {
+        let mut closed = Vec::new();
+        let mut all = FusionEvents::default();
+        for ms in (from_ms..=to_ms).step_by(100) {
+            let seen: Vec<FloorObservation> = place(ms)
+                .into_iter()
+                .map(|(id, x, y)| FloorObservation {
+                    camera: CameraId::new("a"),
+                    local_id: id,
+                    position_m: Point2::new(x, y),
+                    appearance: None,
+                })
+                .collect();
+            let changes = fusion.update(at(ms), &seen);
+            closed.extend(sessions.on_fusion(at(ms), &changes, fusion).closed);
+            all.born.extend(changes.born);
+            all.vanished.extend(changes.vanished);
+        }
+        (closed, all)
+    }
+
+    #[test]
+    fn a_shopper_the_entry_missed_is_given_to_the_check_in_that_found_nobody() {
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        steps(&mut fusion, &mut sessions, 0, 4_000, |_| vec![]);
+        // first seen in an aisle: born an orphan after 1.5 s, claimed 2 s later
+        let (_, changes) = steps(&mut fusion, &mut sessions, 4_100, 9_000, |_| {
+            vec![(1, 5.0, 3.0)]
+        });
+        let newcomer = changes.born[0];
+        assert!(fusion.track(newcomer).unwrap().born_outside_entry);
+        assert_eq!(sessions.session_of_track(newcomer), Some(1));
+        // the check-in itself still found nobody: an operator confirms
+        assert_eq!(
+            sessions.get(1).unwrap().review,
+            vec![ReviewReason::NoShopperAtCheckIn {
+                gate: "entry".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_shopper_lost_and_found_far_away_keeps_their_session_and_is_charged_without_review() {
+        let (mut fusion, mut sessions) = store();
+        let walk = |ms: u64| ms as f64 / 1000.0;
+        steps(&mut fusion, &mut sessions, 0, 300, |ms| {
+            vec![(1, walk(ms), 0.0)]
+        });
+        sessions.check_in(check_in("acct-1", 200), &fusion);
+        assert_eq!(sessions.session_of_track(1), Some(1));
+        // seen to x = 3, then unseen for 3 s, then found 5 m further by another track of the camera
+        steps(&mut fusion, &mut sessions, 400, 3_000, |ms| {
+            vec![(1, walk(ms), 0.0)]
+        });
+        steps(&mut fusion, &mut sessions, 3_100, 6_000, |_| vec![]);
+        let (closed, changes) = steps(&mut fusion, &mut sessions, 6_100, 30_000, |ms| {
+            // walks from (8, 5) to the exit at (10, 0), then out of view
+            let t = (ms - 6_100) as f64 / 1000.0;
+            let x = (8.0 + t * 0.5).min(10.0);
+            let y = (5.0 - t).max(0.0);
+            if t < 12.0 { vec![(2, x, y)] } else { vec![] }
+        });
+        let newcomer = changes.born[0];
+        assert_ne!(newcomer, 1);
+        assert_eq!(sessions.session_of_track(newcomer), Some(1));
+        assert_eq!(changes.vanished, vec![1], "the lost track is given up");
+        assert_eq!(
+            closed,
+            vec![1],
+            "the session closes when the found shopper leaves"
+        );
+        let session = sessions.get(1).unwrap();
+        assert_eq!(session.tracks, BTreeSet::from([newcomer]));
+        assert!(session.review.is_empty(), "{:?}", session.review);
+    }
+
+    #[test]
+    fn a_shopper_found_inside_is_given_to_nobody_when_two_sessions_miss_theirs() {
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        sessions.check_in(check_in("acct-2", 100), &fusion);
+        steps(&mut fusion, &mut sessions, 0, 4_000, |_| vec![]);
+        let (_, changes) = steps(&mut fusion, &mut sessions, 4_100, 9_000, |_| {
+            vec![(1, 5.0, 3.0)]
+        });
+        assert_eq!(sessions.session_of_track(changes.born[0]), None);
+    }
+
+    #[test]
+    fn a_shopper_found_beside_another_is_not_claimed_they_may_be_that_shopper_seen_twice() {
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        steps(&mut fusion, &mut sessions, 0, 4_000, |_| vec![]);
+        // a shopper without session walking in, and an orphan 1.5 m beside them all along
+        let (_, changes) = steps(&mut fusion, &mut sessions, 4_100, 9_000, |ms| {
+            let x = (ms - 4_100) as f64 / 1000.0;
+            vec![(1, x, 0.0), (2, x.max(1.5), 1.5)]
+        });
+        assert_eq!(changes.born.len(), 2, "{changes:?}");
+        for shopper in changes.born {
+            assert_eq!(sessions.session_of_track(shopper), None);
         }
     }
 

@@ -801,24 +801,15 @@ mod tests {
         from_ms: u64,
         to_ms: u64,
     ) -> Vec<u64> {
-        let mut closed = Vec::new();
-        for ms in (from_ms..=to_ms).step_by(100) {
-            let seen: Vec<FloorObservation> = walkers
+        let place = |ms: u64| {
+            walkers
                 .iter()
                 .filter(|(_, start, _)| ms >= *start)
-                .map(|(id, start, y)| (id, (ms - start) as f64 / 1000.0, y))
+                .map(|&(id, start, y)| (id, (ms - start) as f64 / 1000.0, y))
                 .filter(|(_, x, _)| *x <= 10.0)
-                .map(|(id, x, y)| FloorObservation {
-                    camera: CameraId::new("a"),
-                    local_id: *id,
-                    position_m: Point2::new(x, *y),
-                    appearance: None,
-                })
-                .collect();
-            let changes = fusion.update(at(ms), &seen);
-            closed.extend(sessions.on_fusion(at(ms), &changes, fusion).closed);
-        }
-        closed
+                .collect()
+        };
+        steps(fusion, sessions, from_ms, to_ms, place).0
     }
 
     #[test]

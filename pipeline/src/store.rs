@@ -510,9 +510,10 @@ impl StoreLogic {
         }
         // camera tracks the shelves saw before fusion bound them: what they did is their shopper's
         for (id, camera) in &mut self.cameras {
-            let live: BTreeSet<u64> = camera.tracker.tracks().iter().map(|t| t.id).collect();
-            let fusion = &self.fusion;
-            let shelf = &mut camera.shelf;
+            if camera.seen_unbound.is_empty() {
+                continue;
+            }
+            let (fusion, tracker, shelf) = (&self.fusion, &camera.tracker, &mut camera.shelf);
             camera
                 .seen_unbound
                 .retain(|&local| match fusion.global_id(id, local) {
@@ -520,7 +521,8 @@ impl StoreLogic {
                         shelf.relabel(LOCAL_ID_BASE + local, shopper);
                         false
                     }
-                    None => live.contains(&local),
+                    // a track that died unbound is no one's
+                    None => tracker.tracks().iter().any(|t| t.id == local),
                 });
         }
         let session_changes = self.sessions.on_fusion(time, &changes, &self.fusion);

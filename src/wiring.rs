@@ -96,9 +96,15 @@ fn slot_volume(
     })
 }
 
+/// A camera lends its view of a slot on a scale when it sees the slot at least this share as large as
+/// the watching camera does: in a smaller view a hand is a few pixels, and a neighbour's reach overlaps.
+pub const LEND_MIN_SHARE: f32 = 0.25;
+
 /// The pipeline's configuration for a scenario's store: every camera calibrated, every slot watched by
 /// the camera that sees it largest (one watcher per slot, so an event is counted once), the entry gates
-/// as birth zones and check-in zones, the exit gates as exit zones.
+/// as birth zones and check-in zones, the exit gates as exit zones. In a store with lane scales, where
+/// the scale alone counts, every other camera that sees a slot at least [`LEND_MIN_SHARE`] as large
+/// lends its view of the hands there, for a reading whose watching camera saw none.
 pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
     let calibrations: Vec<(CameraId, Calibration)> = scenario
         .cameras
@@ -112,7 +118,7 @@ pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
             .slot(&slot.id)
             .with_context(|| format!("slot `{}` has no shelf", slot.id))?;
         let normal = placement.shelf.facing.normal();
-        let best = calibrations
+        let views: Vec<(usize, BBox)> = calibrations
             .iter()
             .enumerate()
             .filter_map(|(i, (_, cal))| {
@@ -125,19 +131,40 @@ pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
                 )
                 .map(|r| (i, r))
             })
-            .max_by(|a, b| a.1.area().total_cmp(&b.1.area()));
-        match best {
-            Some((camera, region)) => slots_by_camera.entry(camera).or_default().push(SlotView {
+            .collect();
+        let Some(&(best, best_region)) = views
+            .iter()
+            .max_by(|a, b| a.1.area().total_cmp(&b.1.area()))
+        else {
+            tracing::warn!(slot = %slot.id, "no camera sees the whole slot: its events cannot be detected");
+            continue;
+        };
+        // a slot on a lane scale: its events come from the scale's readings
+        let unit_weight_g = scenario.store.scales.map(|_| slot.unit_weight_g());
+        tracing::debug!(
+            slot = %slot.id,
+            watcher = %calibrations[best].0,
+            views = ?views
+                .iter()
+                .map(|(i, r)| (calibrations[*i].0.as_str(), r.area() / best_region.area()))
+                .collect::<Vec<_>>(),
+            "the cameras that see a slot, and their view's size beside the watcher's"
+        );
+        for &(camera, region) in &views {
+            let lends_only = camera != best;
+            if lends_only
+                && (unit_weight_g.is_none() || region.area() < LEND_MIN_SHARE * best_region.area())
+            {
+                continue;
+            }
+            slots_by_camera.entry(camera).or_default().push(SlotView {
                 slot: slot.id.clone(),
                 sku: slot.sku.clone(),
                 region,
-                // a slot on a lane scale: its events come from the scale's readings
-                unit_weight_g: scenario.store.scales.map(|_| slot.unit_weight_g()),
+                unit_weight_g,
                 volume: slot_volume(&calibrations[camera].1, &placement),
-            }),
-            None => {
-                tracing::warn!(slot = %slot.id, "no camera sees the whole slot: its events cannot be detected")
-            }
+                lends_only,
+            });
         }
     }
     let cameras = calibrations
@@ -211,6 +238,14 @@ mod tests {
                     event.slot
                 );
             }
+            // without scales a slot is seen by one camera only: vision's counts would count twice
+            assert!(
+                config
+                    .cameras
+                    .iter()
+                    .all(|c| c.slots.iter().all(|s| !s.lends_only)),
+                "{name}"
+            );
             assert!(!config.sessions.entry_gates.is_empty(), "{name}");
             for camera in &config.cameras {
                 for slot in &camera.slots {
@@ -224,5 +259,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn with_scales_every_slot_has_one_watcher_and_cameras_that_see_it_well_lend_their_view() {
+        let mut lenders = 0;
+        for name in walkout_datasets::PRESETS {
+            let mut scenario = walkout_datasets::preset(name, 7).unwrap();
+            let alone = store_config(&scenario).unwrap();
+            scenario.store.scales = Some(walkout_datasets::scenario::Scales::default());
+            let config = store_config(&scenario).unwrap();
+            for slot in scenario.store.slots() {
+                let views: Vec<(&CameraId, &SlotView)> = config
+                    .cameras
+                    .iter()
+                    .flat_map(|c| c.slots.iter().map(move |s| (&c.id, s)))
+                    .filter(|(_, s)| s.slot == slot.id)
+                    .collect();
+                let watchers: Vec<_> = views.iter().filter(|(_, s)| !s.lends_only).collect();
+                if views.is_empty() {
+                    continue;
+                }
+                // the watcher is the camera that watches it without scales, the one seeing it largest
+                let [(watcher, watched)] = watchers[..] else {
+                    panic!("{name}: slot {} has watchers {watchers:?}", slot.id);
+                };
+                let before = alone
+                    .cameras
+                    .iter()
+                    .find(|c| c.slots.iter().any(|s| s.slot == slot.id))
+                    .unwrap();
+                assert_eq!(*watcher, &before.id, "{name}: {}", slot.id);
+                for (camera, view) in views.iter().filter(|(_, s)| s.lends_only) {
+                    lenders += 1;
+                    assert_ne!(camera, watcher);
+                    assert!(view.unit_weight_g.is_some());
+                    assert!(
+                        view.region.area() >= LEND_MIN_SHARE * watched.region.area()
+                            && view.region.area() <= watched.region.area(),
+                        "{name}: {} in {camera}: {:?} vs {:?}",
+                        slot.id,
+                        view.region,
+                        watched.region
+                    );
+                }
+            }
+        }
+        // the presets' aisles are seen from both ends
+        assert!(lenders > 0);
     }
 }

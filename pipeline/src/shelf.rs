@@ -43,6 +43,11 @@ pub struct SlotView {
     /// a product belongs to where two slots' image regions overlap.
     #[serde(default)]
     pub volume: Option<SlotVolume>,
+    /// Another camera watches this slot (it gets the scale's readings and makes the events); this one
+    /// only lends what it sees of the hands there, to a reading whose watching camera saw no hand. Only
+    /// for slots on a scale: with vision's counts, two cameras would count one pick twice.
+    #[serde(default)]
+    pub lends_only: bool,
 }
 
 /// The floor-parallel rectangle a slot's products stand on, at their mid-height, and this camera's
@@ -229,6 +234,21 @@ pub struct AttributedEvent {
     pub span: (CaptureTime, CaptureTime),
     /// The camera saw nothing for a while during the event (see `ShelfConfig::blind_after_secs`).
     pub blind: bool,
+    /// The scale reading the event was weighed from, for a camera lending its view of the slot to make
+    /// it again from the hands it saw (see [`ShelfWatcher::weigh_lent`]).
+    pub weighed: Option<Weighed>,
+}
+
+/// A scale reading an event was made from, and how much of a hand the camera saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weighed {
+    pub reading: WeightReading,
+    /// When the items moved: the reading's time less the scale's settling time.
+    pub moved: CaptureTime,
+    /// Frames of the matched stretch with a hand in the slot (0: only a body was seen, or nothing),
+    /// and with only a body over it.
+    pub hand_frames: u32,
+    pub body_frames: u32,
 }
 
 /// A scale reading is matched only with a stretch of hands that ended (or began) within this many
@@ -385,6 +405,8 @@ impl ShelfWatcher {
         self.slots
             .iter()
             .zip(&self.states)
+            // a slot this camera only lends its view of settles with the camera that watches it
+            .filter(|(slot, _)| !slot.lends_only)
             .filter_map(|(slot, state)| {
                 let interaction = state.interaction.as_ref()?;
                 Some((slot.slot.as_str(), interaction.started()))
@@ -398,9 +420,73 @@ impl ShelfWatcher {
             }))
     }
 
-    /// Whether this watcher watches the slot.
+    /// Whether this watcher watches the slot (makes its events; a slot it only lends its view of is
+    /// not watched).
     pub fn watches(&self, slot: &str) -> bool {
-        self.slots.iter().any(|s| s.slot == slot)
+        self.slots.iter().any(|s| s.slot == slot && !s.lends_only)
+    }
+
+    /// A scale event another camera made without seeing a hand at the slot, made again from this
+    /// camera's view of the slot, when it lends that view and saw a hand there when the items moved
+    /// (or, unless `hand_only`, at least a body over the slot: for an event the other camera saw
+    /// nothing of): the same id, reading and quantity; the shopper, rivals, confidence and evidence from
+    /// here.
+    pub fn weigh_lent(
+        &self,
+        attributed: &AttributedEvent,
+        hand_only: bool,
+    ) -> Option<AttributedEvent> {
+        let weighed = attributed.weighed.as_ref()?;
+        let index = self
+            .slots
+            .iter()
+            .position(|s| s.slot == weighed.reading.slot && s.lends_only)?;
+        let stretch = self.stretch_at(index, weighed.moved);
+        tracing::debug!(
+            slot = %weighed.reading.slot,
+            event = attributed.event.id,
+            hand_frames = stretch.map(|s| s.hand_frames),
+            body_frames = stretch.map(|s| s.body_frames),
+            "a lending camera's view of a reading"
+        );
+        let segment = stretch.filter(|s| !s.blind && (s.last_hand.is_some() || !hand_only))?;
+        weigh(
+            &self.config,
+            &self.slots[index],
+            segment,
+            &weighed.reading,
+            weighed.moved,
+            attributed.event.id,
+        )
+    }
+
+    /// The stretch of hands at the slot whose span lies nearest `moved` (within the matching window),
+    /// an open one included; a stretch with a hand before one with only a body.
+    fn stretch_at(&self, index: usize, moved: CaptureTime) -> Option<&Segment> {
+        let window = self.config.scale_wait_secs.min(SCALE_MATCH_WINDOW_SECS);
+        let state = &self.states[index];
+        let open_segments = state.interaction.iter().flat_map(|i| {
+            i.closed
+                .iter()
+                .map(|(segment, _)| segment)
+                .chain(std::iter::once(&i.current))
+        });
+        let gap = |segment: &Segment| {
+            let until = segment.last_hand.unwrap_or(segment.ended);
+            if moved < segment.started {
+                segment.started.saturating_since(moved).as_secs_f64()
+            } else {
+                moved.saturating_since(until).as_secs_f64()
+            }
+        };
+        state
+            .recent
+            .iter()
+            .chain(open_segments)
+            .filter(|segment| gap(segment) <= window)
+            .min_by(|a, b| {
+                (a.last_hand.is_none().cmp(&b.last_hand.is_none())).then(gap(a).total_cmp(&gap(b)))
+            })
     }
 
     /// Records a lane scale's reading for one of this camera's slots. It becomes an event once the
@@ -460,6 +546,7 @@ impl ShelfWatcher {
         if !self.weights.is_empty() {
             out.extend(self.resolve_readings(frame.time, frame.people, false));
         }
+        self.forget_old_stretches(frame.time);
         out
     }
 
@@ -498,34 +585,7 @@ impl ShelfWatcher {
                 continue;
             }
             // the stretch whose span lies nearest the moment the items moved, an open one included
-            let state = &self.states[index];
-            let open_segments = state.interaction.iter().flat_map(|i| {
-                i.closed
-                    .iter()
-                    .map(|(segment, _)| segment)
-                    .chain(std::iter::once(&i.current))
-            });
-            let gap = |segment: &Segment| {
-                let until = segment.last_hand.unwrap_or(segment.ended);
-                if moved < segment.started {
-                    segment.started.saturating_since(moved).as_secs_f64()
-                } else {
-                    moved.saturating_since(until).as_secs_f64()
-                }
-            };
-            let nearest = state
-                .recent
-                .iter()
-                .chain(open_segments)
-                .filter(|segment| {
-                    gap(segment) <= config.scale_wait_secs.min(SCALE_MATCH_WINDOW_SECS)
-                })
-                .min_by(|a, b| {
-                    (a.last_hand.is_none().cmp(&b.last_hand.is_none()))
-                        .then(gap(a).total_cmp(&gap(b)))
-                })
-                .cloned();
-            let segment = nearest.unwrap_or_else(|| {
+            let segment = self.stretch_at(index, moved).cloned().unwrap_or_else(|| {
                 // nobody's hand was seen: whoever stands near the slot, and the event is blind
                 let mut unseen = Segment::new(moved);
                 unseen.ended = reading.time;
@@ -541,19 +601,21 @@ impl ShelfWatcher {
             out.extend(self.weighed_event(index, &segment, &reading, moved));
         }
         self.weights = waiting;
-        // stretches older than any reading can still be matched with
+        out
+    }
+
+    /// Forgets the stretches older than any reading (this camera's or one it lends its view to) can
+    /// still be matched with.
+    fn forget_old_stretches(&mut self, now: CaptureTime) {
         let horizon = now.saturating_sub(Duration::from_secs_f64(
-            config.scale_wait_secs.max(0.0) + SCALE_MATCH_WINDOW_SECS,
+            self.config.scale_wait_secs.max(0.0) + SCALE_MATCH_WINDOW_SECS,
         ));
         for state in &mut self.states {
             state.recent.retain(|segment| segment.ended >= horizon);
         }
-        out
     }
 
-    /// The event of a scale reading matched with a stretch of hands at the slot; it happened at `moved`
-    /// (the scale knows when better than the camera: one stretch of hands can hold a pick and a
-    /// put-back).
+    /// The event of a scale reading matched with a stretch of hands at the slot, with the next id.
     fn weighed_event(
         &mut self,
         index: usize,
@@ -561,61 +623,16 @@ impl ShelfWatcher {
         reading: &WeightReading,
         moved: CaptureTime,
     ) -> Option<AttributedEvent> {
-        let slot = &self.slots[index];
-        let Some(unit) = slot.unit_weight_g else {
-            tracing::warn!(slot = %slot.slot, delta_g = reading.delta_g, "a scale reading for a slot with no unit weight: set the slot's unit_weight_g");
-            return None;
-        };
-        let units = reading.delta_g / unit.max(1e-6);
-        let quantity = units.abs().round().max(1.0);
-        // a whole number of this slot's units is sure; half-way between two (another product put here,
-        // a reading gone wrong) is worth nothing
-        let whole = (1.0 - 2.0 * (units.abs() - quantity).abs()).clamp(0.0, 1.0) as f32;
-        let (shopper, margin) = attribute(&segment.support);
-        let mut confidence = margin * whole;
-        if segment.last_hand.is_none() {
-            confidence = confidence.min(self.config.handless_confidence);
-        }
-        if segment.blind {
-            confidence = confidence.min(self.config.blind_confidence);
-        }
-        let rivals = rivals(&segment.support, shopper, self.config.rival_share);
-        let id = self.next_event_id;
+        let event = weigh(
+            &self.config,
+            &self.slots[index],
+            segment,
+            reading,
+            moved,
+            self.next_event_id,
+        )?;
         self.next_event_id += 1;
-        tracing::debug!(
-            slot = %slot.slot,
-            id,
-            delta_g = reading.delta_g,
-            units,
-            hand_frames = segment.hand_frames,
-            body_frames = segment.body_frames,
-            blind = segment.blind,
-            confidence,
-            shopper = ?shopper,
-            support = ?segment.support,
-            "scale event"
-        );
-        Some(AttributedEvent {
-            event: ShelfEvent {
-                id,
-                time: moved,
-                slot: slot.slot.clone(),
-                sku: slot.sku.clone(),
-                kind: if reading.delta_g < 0.0 {
-                    EventKind::Pick
-                } else {
-                    EventKind::Put
-                },
-                quantity: quantity as u32,
-                session: None,
-                confidence,
-                evidence: segment.evidence.clone(),
-            },
-            shopper,
-            rivals,
-            span: (segment.started, segment.ended.max(reading.time)),
-            blind: segment.blind,
-        })
+        Some(event)
     }
 
     /// Products per slot, each product counted once. Seen in perspective, the regions of neighbouring
@@ -876,8 +893,9 @@ impl ShelfWatcher {
     ) -> Option<AttributedEvent> {
         let config = self.config;
         let slot = &self.slots[index];
-        if slot.unit_weight_g.is_some() {
-            // the scale tells whether and how much moved; the stretch waits for its reading
+        if slot.unit_weight_g.is_some() || slot.lends_only {
+            // the scale tells whether and how much moved; the stretch waits for its reading (or for
+            // the watching camera's, when this one only lends its view)
             self.states[index].recent.push_back(segment);
             return None;
         }
@@ -949,8 +967,80 @@ impl ShelfWatcher {
             rivals,
             span: (segment.started, segment.ended),
             blind: segment.blind,
+            weighed: None,
         })
     }
+}
+
+/// The event of a scale reading matched with a stretch of hands at the slot; it happened at `moved`
+/// (the scale knows when better than the camera: one stretch of hands can hold a pick and a put-back).
+fn weigh(
+    config: &ShelfConfig,
+    slot: &SlotView,
+    segment: &Segment,
+    reading: &WeightReading,
+    moved: CaptureTime,
+    id: u64,
+) -> Option<AttributedEvent> {
+    let Some(unit) = slot.unit_weight_g else {
+        tracing::warn!(slot = %slot.slot, delta_g = reading.delta_g, "a scale reading for a slot with no unit weight: set the slot's unit_weight_g");
+        return None;
+    };
+    let units = reading.delta_g / unit.max(1e-6);
+    let quantity = units.abs().round().max(1.0);
+    // a whole number of this slot's units is sure; half-way between two (another product put here, a
+    // reading gone wrong) is worth nothing
+    let whole = (1.0 - 2.0 * (units.abs() - quantity).abs()).clamp(0.0, 1.0) as f32;
+    let (shopper, margin) = attribute(&segment.support);
+    let mut confidence = margin * whole;
+    if segment.last_hand.is_none() {
+        confidence = confidence.min(config.handless_confidence);
+    }
+    if segment.blind {
+        confidence = confidence.min(config.blind_confidence);
+    }
+    let rivals = rivals(&segment.support, shopper, config.rival_share);
+    tracing::debug!(
+        slot = %slot.slot,
+        id,
+        lent = slot.lends_only,
+        delta_g = reading.delta_g,
+        units,
+        hand_frames = segment.hand_frames,
+        body_frames = segment.body_frames,
+        blind = segment.blind,
+        confidence,
+        shopper = ?shopper,
+        support = ?segment.support,
+        "scale event"
+    );
+    Some(AttributedEvent {
+        event: ShelfEvent {
+            id,
+            time: moved,
+            slot: slot.slot.clone(),
+            sku: slot.sku.clone(),
+            kind: if reading.delta_g < 0.0 {
+                EventKind::Pick
+            } else {
+                EventKind::Put
+            },
+            quantity: quantity as u32,
+            session: None,
+            confidence,
+            evidence: segment.evidence.clone(),
+        },
+        shopper,
+        rivals,
+        span: (segment.started, segment.ended.max(reading.time)),
+        blind: segment.blind,
+        weighed: Some(Weighed {
+            reading: reading.clone(),
+            moved,
+            hand_frames: segment.hand_frames,
+            body_frames: segment.body_frames,
+        }),
+    })
 }
 
 /// The best-supported shopper and the margin to the next, `(best - second) / best`.
@@ -1118,6 +1208,7 @@ mod tests {
                 region: SLOT,
                 unit_weight_g,
                 volume: None,
+                lends_only: false,
             })
         }
 
@@ -1500,6 +1591,69 @@ mod tests {
     }
 
     #[test]
+    fn a_camera_lending_its_view_weighs_a_reading_only_from_a_hand_it_saw() {
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let p = [person(3, 150.0)];
+        let beside = [PersonView {
+            bbox: BBox::new(210.0, 60.0, 260.0, 200.0),
+            ..p[0]
+        }];
+        // the watching camera sees nobody at the slot: its event is blind
+        let mut watching = Script::new(Some(350.0));
+        watching.frames(10, 4, &[], &[]);
+        watching.watcher.weight(reading(-350.0, 1_900));
+        watching.frames(5, 4, &[], &beside);
+        let blind = watching.frames(20, 4, &[], &beside);
+        assert_eq!(blind.len(), 1, "{blind:?}");
+        assert!(blind[0].blind);
+        let lender = |hands: &[BBox]| {
+            let mut s = Script::with_slot(SlotView {
+                slot: "A1".into(),
+                sku: "cola".into(),
+                region: SLOT,
+                unit_weight_g: Some(350.0),
+                volume: None,
+                lends_only: true,
+            });
+            s.frames(10, 4, &[], &[]);
+            s.frames(4, 0, hands, &p);
+            s.frames(3, 4, &[], &[]);
+            s
+        };
+        let seeing = lender(&hand);
+        // a lender neither takes readings nor holds a session's settling up
+        assert!(!seeing.watcher.watches("A1"));
+        let mut reaching = lender(&hand);
+        reaching.frames(1, 0, &hand, &p);
+        assert_eq!(reaching.watcher.open_interactions().count(), 0);
+        // it saw the hand: the same event, the hand's shopper, sure
+        let lent = seeing
+            .watcher
+            .weigh_lent(&blind[0], true)
+            .expect("a hand was seen");
+        assert_eq!(lent.event.id, blind[0].event.id);
+        assert_eq!((lent.event.kind, lent.event.quantity), (EventKind::Pick, 1));
+        assert_eq!(lent.shopper, Some(3));
+        assert!(!lent.blind);
+        assert!(lent.event.confidence > 0.9, "{}", lent.event.confidence);
+        // only a body over the slot is no hand: nothing to lend where the watching camera saw a body
+        // too; for an event it saw nothing of, the body's shopper
+        let body_only = lender(&[]);
+        assert!(body_only.watcher.weigh_lent(&blind[0], true).is_none());
+        let body = body_only
+            .watcher
+            .weigh_lent(&blind[0], false)
+            .expect("a body");
+        assert_eq!((body.shopper, body.blind), (Some(3), false));
+        // nor is an event vision counted (no reading)
+        let counted = AttributedEvent {
+            weighed: None,
+            ..blind[0].clone()
+        };
+        assert!(seeing.watcher.weigh_lent(&counted, false).is_none());
+    }
+
+    #[test]
     fn a_reading_of_no_whole_number_of_units_is_unsure() {
         let mut sure = Script::new(Some(350.0));
         let mut unsure = Script::new(Some(350.0));
@@ -1562,6 +1716,7 @@ mod tests {
                 depth_m: 0.6,
                 mid_height_m: height_m,
             }),
+            lends_only: false,
         }
     }
 
@@ -1630,6 +1785,7 @@ mod tests {
             region,
             unit_weight_g: None,
             volume: None,
+            lends_only: false,
         };
         // seen in perspective, the lower slot's region reaches up into the upper one's
         let watcher = ShelfWatcher::new(
@@ -1665,6 +1821,7 @@ mod tests {
             region,
             unit_weight_g: None,
             volume: None,
+            lends_only: false,
         };
         ShelfWatcher::new(
             ShelfConfig::default(),

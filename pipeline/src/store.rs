@@ -367,9 +367,47 @@ impl StoreLogic {
         }
     }
 
+    /// A scale event whose watching camera saw no hand at the slot, made again from the view of
+    /// another camera that lends its view of the slot: one that saw a hand there when the items moved,
+    /// or, when the watching camera saw nothing at all (nobody at the slot, or an outage), at least a
+    /// body over it. Of several, the one that saw a hand longest, then a body.
+    fn with_lent_hands(&self, attributed: AttributedEvent) -> AttributedEvent {
+        let Some(weighed) = &attributed.weighed else {
+            return attributed;
+        };
+        if weighed.hand_frames > 0 && !attributed.blind {
+            return attributed;
+        }
+        let hand_only = !attributed.blind;
+        let lent = self
+            .cameras
+            .iter()
+            .filter_map(|(id, c)| c.shelf.weigh_lent(&attributed, hand_only).map(|e| (id, e)))
+            .max_by_key(|(_, e)| {
+                e.weighed
+                    .as_ref()
+                    .map_or((0, 0), |w| (w.hand_frames, w.body_frames))
+            });
+        match lent {
+            Some((camera, lent)) => {
+                tracing::debug!(
+                    event = lent.event.id,
+                    slot = %lent.event.slot,
+                    %camera,
+                    shopper = ?lent.shopper,
+                    confidence = lent.event.confidence,
+                    "the watching camera saw no hand: another camera's view decides"
+                );
+                lent
+            }
+            None => attributed,
+        }
+    }
+
     /// Puts a shelf event where it belongs: the shopper's session, or the operators' queue; reviews
     /// the sessions of those who may have done it instead.
     fn route(&mut self, attributed: AttributedEvent, emit: &mut dyn FnMut(StoreOutput)) {
+        let attributed = self.with_lent_hands(attributed);
         let bound = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE);
         // a shopper with no session (yet) may be a second track of someone who has one
         let sessionless = bound.is_some_and(|s| self.sessions.session_of_track(s).is_none());

@@ -98,6 +98,7 @@ fn config(cameras: &[(CameraId, Calibration)]) -> StoreConfig {
                         region: slot_region,
                         unit_weight_g: None,
                         volume: None,
+                        lends_only: false,
                     }]
                 } else {
                     vec![]
@@ -467,6 +468,104 @@ fn on_a_lane_scale_the_cart_holds_what_the_scale_weighed_and_the_hand_told_whose
     );
     assert_eq!(events[0].0.time, at(6.5));
     let closed = closed_sessions(&outputs);
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].cart().quantity("cola"), 2);
+    assert!(!closed[0].needs_review(), "{:?}", closed[0].review);
+}
+
+#[test]
+fn on_a_lane_scale_a_camera_that_saw_the_hand_decides_where_the_watching_one_saw_none() {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let slot_region = config(&cameras).cameras[1].slots[0].region;
+    // the west camera sees the slot too, and watches it (it gets the readings); only the east one
+    // sees the hand
+    let west_region = project_box(
+        &cameras[0].1,
+        [SLOT_M[0] - 0.25, SLOT_M[1], SLOT_M[2] - 0.15],
+        [SLOT_M[0] + 0.25, SLOT_M[1] + 0.3, SLOT_M[2] + 0.15],
+    )
+    .unwrap();
+    let at = |secs: f64| CaptureTime::from_unix_millis(1_000_000 + (secs * 1000.0) as u64);
+    let mut cases = Vec::new();
+    for lending in [false, true] {
+        let mut config = config(&cameras);
+        let east = config.cameras[1].slots.remove(0);
+        config.cameras[0].slots.push(SlotView {
+            region: west_region,
+            unit_weight_g: Some(330.0),
+            ..east.clone()
+        });
+        if lending {
+            config.cameras[1].slots.push(SlotView {
+                unit_weight_g: Some(330.0),
+                lends_only: true,
+                ..east
+            });
+        }
+        // the west camera loses the shopper from before they reach the slot until well after: it sees
+        // no body and no hand there
+        let mut inputs: Vec<StoreInput> = inputs(&cameras, slot_region)
+            .into_iter()
+            .map(|mut input| {
+                if let StoreInput::Frame(f) = &mut input
+                    && f.camera.as_str() == "aisle-west"
+                    && (at(3.0)..at(10.0)).contains(&f.time)
+                {
+                    f.detections.clear();
+                }
+                input
+            })
+            .collect();
+        let i = inputs
+            .iter()
+            .position(|i| matches!(i, StoreInput::Frame(f) if f.time >= at(7.0)))
+            .unwrap();
+        inputs.insert(
+            i,
+            StoreInput::Weight(walkout_pipeline::shelf::WeightReading {
+                slot: "A1".into(),
+                delta_g: -661.5,
+                time: at(7.0),
+            }),
+        );
+        let (_, outputs) = run_store(config, inputs);
+        let events: Vec<(ShelfEvent, Option<u64>)> = shelf_events(&outputs)
+            .into_iter()
+            .map(|(e, s)| (e.clone(), s))
+            .collect();
+        let closed: Vec<_> = closed_sessions(&outputs).into_iter().cloned().collect();
+        cases.push((events, closed));
+    }
+    // alone, the watching camera saw no hand: the pick is the operators' to place
+    let (events, closed) = &cases[0];
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0.quantity, 2);
+    assert!(events[0].0.confidence < 0.5, "{:?}", events[0].0);
+    assert!(
+        closed[0].needs_review() || events[0].1.is_none(),
+        "{closed:?}"
+    );
+    // with the east camera's view of the hand: the shopper's, sure, with the east camera's evidence
+    let (events, closed) = &cases[1];
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (event, session) = &events[0];
+    assert_eq!(
+        (event.kind, event.quantity, *session),
+        (EventKind::Pick, 2, Some(1))
+    );
+    assert!(event.confidence > 0.9, "{event:?}");
+    assert!(
+        event
+            .evidence
+            .iter()
+            .all(|e| e.camera.as_str() == "aisle-east")
+    );
+    assert_eq!(
+        event.id >> 40,
+        1,
+        "the watching camera's event id: {}",
+        event.id
+    );
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0].cart().quantity("cola"), 2);
     assert!(!closed[0].needs_review(), "{:?}", closed[0].review);

@@ -196,6 +196,9 @@ pub struct Sessions {
     sessions: BTreeMap<u64, Session>,
     by_track: BTreeMap<u64, u64>,
     pending: Vec<PendingCheckIn>,
+    /// Per session, its check-ins at an entry gate that found nobody there and that no shopper found
+    /// inside the store has made up for since (see `claim_newcomers`).
+    unfound: BTreeMap<u64, u32>,
     next_id: u64,
 }
 
@@ -206,6 +209,7 @@ impl Sessions {
             sessions: BTreeMap::new(),
             by_track: BTreeMap::new(),
             pending: Vec::new(),
+            unfound: BTreeMap::new(),
             next_id: 1,
         }
     }
@@ -329,17 +333,15 @@ impl Sessions {
     }
 
     /// The input ended: every open session none of whose shoppers is still seen (each lost, exited or
-    /// vanished; none bound to a check-in still waiting) closes now, reviewed for the ones not seen
-    /// leaving. Without it, a shopper the cameras lost on the way out would keep their session open
-    /// for good. Returns the sessions closed.
+    /// vanished, or none found at all; none bound to a check-in still waiting) closes now, reviewed for
+    /// the ones not seen leaving (a session whose check-in found nobody is reviewed for that already).
+    /// Without it, a shopper the cameras lost on the way out, or never found, would keep their session
+    /// open for good, and it would never reach an operator. Returns the sessions closed.
     pub fn close_unseen_at_end(&mut self, now: CaptureTime, fusion: &Fusion) -> Vec<u64> {
         let waiting: BTreeSet<u64> = self.pending.iter().map(|p| p.session).collect();
         let mut closed = Vec::new();
         for session in self.sessions.values_mut() {
-            if session.state != SessionState::Open
-                || session.tracks.is_empty()
-                || waiting.contains(&session.id)
-            {
+            if session.state != SessionState::Open || waiting.contains(&session.id) {
                 continue;
             }
             let states: Vec<(u64, Option<GlobalState>)> = session
@@ -454,11 +456,12 @@ impl Sessions {
 
     /// A shopper nobody saw come in (fusion bore them outside every entry: the entry cameras missed
     /// them, or their track was lost for longer than fusion keeps it) is someone already in the store.
-    /// When exactly one open session is missing its shopper, and exactly one such newcomer stands
-    /// clear of everyone else, the newcomer is that session's shopper: one whose check-in found nobody
-    /// at the gate (still reviewed for it), or one whose shopper is lost or vanished (the newcomer
-    /// takes the lost track's place, so it vanishing is no longer the session's concern). Two of
-    /// either and nothing is guessed.
+    /// When exactly one open session is missing a shopper, and exactly one such newcomer stands
+    /// clear of everyone else, the newcomer is that session's shopper: one with a check-in that found
+    /// nobody at the gate (a family member the entry cameras missed while the others were found; the
+    /// session is still reviewed for it), or one whose shopper is lost or vanished (the newcomer takes
+    /// the lost track's place, so it vanishing is no longer the session's concern). Two of either and
+    /// nothing is guessed.
     fn claim_newcomers(&mut self, now: CaptureTime, fusion: &Fusion) {
         if self.config.claim_after_secs < 0.0 {
             return;
@@ -488,7 +491,7 @@ impl Sessions {
             .values()
             .filter(|s| s.state == SessionState::Open && !waiting.contains(&s.id))
             .filter_map(|s| {
-                if s.tracks.is_empty() {
+                if s.tracks.is_empty() || self.unfound.get(&s.id).is_some_and(|&n| n > 0) {
                     return Some((s.id, None));
                 }
                 // the one of its shoppers seen last, of those lost
@@ -513,9 +516,16 @@ impl Sessions {
             ?lost,
             "a shopper found inside the store is the one this session was missing"
         );
-        if let Some(lost) = lost {
-            s.tracks.remove(lost);
-            self.by_track.remove(lost);
+        match lost {
+            Some(lost) => {
+                s.tracks.remove(lost);
+                self.by_track.remove(lost);
+            }
+            None => {
+                if let Some(n) = self.unfound.get_mut(session) {
+                    *n = n.saturating_sub(1);
+                }
+            }
         }
         s.tracks.insert(newcomer.id);
         self.by_track.insert(newcomer.id, *session);
@@ -687,6 +697,7 @@ impl Sessions {
                         session.review.push(ReviewReason::NoShopperAtCheckIn {
                             gate: p.check_in.gate.clone(),
                         });
+                        *self.unfound.entry(p.session).or_insert(0) += 1;
                     }
                 }
                 Some(Some(candidates)) => {
@@ -967,6 +978,60 @@ mod tests {
                 gate: "entry".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_family_member_the_entry_missed_joins_the_family_once() {
+        let (mut fusion, mut sessions) = store();
+        let walk = |ms: u64| ms as f64 / 1000.0;
+        steps(&mut fusion, &mut sessions, 0, 300, |ms| {
+            vec![(1, walk(ms), 0.0)]
+        });
+        // the parent is found at the gate; the child's scan a second later finds nobody
+        sessions.check_in(check_in("family", 200), &fusion);
+        sessions.check_in(check_in("family", 1_200), &fusion);
+        steps(&mut fusion, &mut sessions, 400, 6_000, |ms| {
+            vec![(1, walk(ms), 0.0)]
+        });
+        assert_eq!(sessions.get(1).unwrap().tracks, BTreeSet::from([1]));
+        // the child is first seen in an aisle, far from the parent
+        let (_, changes) = steps(&mut fusion, &mut sessions, 6_100, 10_000, |ms| {
+            vec![(1, walk(ms), 0.0), (2, 3.0, 6.0)]
+        });
+        let child = changes.born[0];
+        assert!(fusion.track(child).unwrap().born_outside_entry);
+        assert_eq!(sessions.session_of_track(child), Some(1));
+        assert_eq!(sessions.get(1).unwrap().tracks, BTreeSet::from([1, child]));
+        // the check-in that found nobody is still reviewed
+        assert!(
+            sessions
+                .get(1)
+                .unwrap()
+                .review
+                .contains(&ReviewReason::NoShopperAtCheckIn {
+                    gate: "entry".into()
+                }),
+            "{:?}",
+            sessions.get(1).unwrap().review
+        );
+        // one scan found nobody, one shopper made up for it: a later stranger is nobody's
+        let (_, later) = steps(&mut fusion, &mut sessions, 10_100, 14_000, |ms| {
+            vec![(1, 8.0, 0.0), (2, 3.0, 6.0), (3, walk(ms) - 7.0, 9.0)]
+        });
+        let stranger = later.born[0];
+        assert_eq!(sessions.session_of_track(stranger), None);
+    }
+
+    #[test]
+    fn a_check_in_that_found_nobody_closes_for_review_when_the_input_ends() {
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        steps(&mut fusion, &mut sessions, 0, 4_000, |_| vec![]);
+        assert_eq!(sessions.get(1).unwrap().state, SessionState::Open);
+        assert_eq!(sessions.close_unseen_at_end(at(4_000), &fusion), vec![1]);
+        let session = sessions.get(1).unwrap();
+        assert_eq!(session.state, SessionState::Closed);
+        assert!(session.needs_review(), "{:?}", session.review);
     }
 
     #[test]

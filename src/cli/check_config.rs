@@ -17,7 +17,12 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
     let config = ServeConfig::load(&args.config, &|name| std::env::var(name).ok())?;
     let store = crate::wiring::store_config(&config.as_scenario())?;
     let slots = config.store.layout.slots().count();
-    let watched: usize = store.cameras.iter().map(|c| c.slots.len()).sum();
+    // a slot is watched by one camera; in a store with lane scales others may lend their view of it
+    let watched = store
+        .cameras
+        .iter()
+        .flat_map(|c| c.slots.iter().filter(|s| !s.lends_only))
+        .count();
     println!(
         "{}: {} cameras, {slots} slots, {watched} watched",
         config.store.name,
@@ -28,14 +33,27 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
         config.http.listen, config.payments.url
     );
     for camera in &store.cameras {
-        let ids: Vec<&str> = camera.slots.iter().map(|s| s.slot.as_str()).collect();
+        let ids = |lends: bool| -> Vec<&str> {
+            camera
+                .slots
+                .iter()
+                .filter(|s| s.lends_only == lends)
+                .map(|s| s.slot.as_str())
+                .collect()
+        };
+        let (watches, lends) = (ids(false), ids(true));
         println!(
-            "  camera {}: watches {}",
+            "  camera {}: watches {}{}",
             camera.id,
-            if ids.is_empty() {
+            if watches.is_empty() {
                 "no slots".to_string()
             } else {
-                ids.join(", ")
+                watches.join(", ")
+            },
+            if lends.is_empty() {
+                String::new()
+            } else {
+                format!("; lends its view of {}", lends.join(", "))
             }
         );
     }

@@ -1591,7 +1591,7 @@ mod tests {
     }
 
     #[test]
-    fn a_camera_lending_its_view_weighs_a_reading_only_from_a_hand_it_saw() {
+    fn a_camera_lending_its_view_weighs_a_reading_from_what_it_saw_at_the_slot() {
         let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
         let p = [person(3, 150.0)];
         let beside = [PersonView {

@@ -56,6 +56,17 @@ pub struct SessionConfig {
     /// See `claim_after_secs`: a newcomer this near another shopper may be that shopper seen twice.
     #[serde(default = "default_claim_clear_m")]
     pub claim_clear_m: f64,
+    /// A session whose check-ins found nobody, and that no shopper found inside has been given to,
+    /// closes this many seconds after it opened and goes to an operator: in a live store it would
+    /// otherwise stay open, uncharged and unseen, until the store shuts down. Long enough for a whole
+    /// visit, in which a shopper the entry missed can still be found inside. Negative: never.
+    #[serde(default = "default_unfound_close_after_secs")]
+    pub unfound_close_after_secs: f64,
+}
+
+fn default_unfound_close_after_secs() -> f64 {
+    // a long visit to a small store
+    1_800.0
 }
 
 fn default_claim_after_secs() -> f64 {
@@ -91,6 +102,7 @@ impl Default for SessionConfig {
             settle_wait_secs: default_settle_wait_secs(),
             claim_after_secs: default_claim_after_secs(),
             claim_clear_m: default_claim_clear_m(),
+            unfound_close_after_secs: default_unfound_close_after_secs(),
         }
     }
 }
@@ -189,6 +201,15 @@ struct PendingCheckIn {
     check_in: CheckIn,
 }
 
+/// A check-in at an entry gate that has been decided: the shopper it bound, or none found.
+#[derive(Debug, Clone)]
+struct ResolvedCheckIn {
+    gate: String,
+    time: CaptureTime,
+    session: u64,
+    shopper: Option<u64>,
+}
+
 /// All sessions of the store.
 #[derive(Debug, Clone)]
 pub struct Sessions {
@@ -199,6 +220,10 @@ pub struct Sessions {
     /// Per session, its check-ins at an entry gate that found nobody there and that no shopper found
     /// inside the store has made up for since (see `claim_newcomers`).
     unfound: BTreeMap<u64, u32>,
+    /// Recently decided check-ins at entry gates. A scan that found nobody casts doubt on every
+    /// other account's scan at that gate within the match window, whichever was decided first: the
+    /// shopper one bound may be the one who made the other scan.
+    resolved: Vec<ResolvedCheckIn>,
     next_id: u64,
 }
 
@@ -210,6 +235,7 @@ impl Sessions {
             by_track: BTreeMap::new(),
             pending: Vec::new(),
             unfound: BTreeMap::new(),
+            resolved: Vec::new(),
             next_id: 1,
         }
     }
@@ -300,6 +326,8 @@ impl Sessions {
                     .push(ReviewReason::ShopperVanished { track: *track });
             }
         }
+        let waiting: BTreeSet<u64> = self.pending.iter().map(|p| p.session).collect();
+        events.closed.extend(self.close_unfound(now, &waiting));
         let gone: BTreeSet<u64> = changes
             .exited
             .iter()
@@ -309,7 +337,6 @@ impl Sessions {
         if gone.is_empty() {
             return events;
         }
-        let waiting: BTreeSet<u64> = self.pending.iter().map(|p| p.session).collect();
         for session in self.sessions.values_mut() {
             if session.state != SessionState::Open
                 || session.tracks.is_empty()
@@ -330,6 +357,33 @@ impl Sessions {
             }
         }
         events
+    }
+
+    /// Closes the open sessions that never found a shopper, `unfound_close_after_secs` after they
+    /// opened (each is reviewed for its check-in that found nobody already).
+    fn close_unfound(&mut self, now: CaptureTime, waiting: &BTreeSet<u64>) -> Vec<u64> {
+        let after = self.config.unfound_close_after_secs;
+        if after < 0.0 {
+            return Vec::new();
+        }
+        let mut closed = Vec::new();
+        for session in self.sessions.values_mut() {
+            if session.state == SessionState::Open
+                && session.tracks.is_empty()
+                && !waiting.contains(&session.id)
+                && secs(now) - secs(session.opened_at) >= after
+            {
+                tracing::info!(
+                    account = %session.account,
+                    session = session.id,
+                    "a session that never found its shopper closes for review"
+                );
+                session.state = SessionState::Closed;
+                session.closed_at = Some(now);
+                closed.push(session.id);
+            }
+        }
+        closed
     }
 
     /// The input ended: every open session none of whose shoppers is still seen (each lost, exited or
@@ -536,6 +590,11 @@ impl Sessions {
     /// by a later scan that happened to find them first. A check-in binds at once when one shopper
     /// clearly stood at the scanner, and otherwise when its window is over.
     fn resolve_pending(&mut self, fusion: &Fusion, now: Option<CaptureTime>) {
+        if let Some(now) = now {
+            // a check-in posted late is still compared with the scans made near it
+            let keep = self.config.match_window_secs.max(RESOLVED_KEEP_SECS);
+            self.resolved.retain(|r| secs(r.time) >= secs(now) - keep);
+        }
         let mut by_gate: BTreeMap<String, Vec<PendingCheckIn>> = BTreeMap::new();
         for p in std::mem::take(&mut self.pending) {
             if self.config.entry_gates.contains_key(&p.check_in.gate) {
@@ -589,6 +648,15 @@ impl Sessions {
             })
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, cost)| cost)
+    }
+
+    /// Holds `session` for review for `reason`, once.
+    fn flag(&mut self, session: u64, reason: ReviewReason) {
+        if let Some(s) = self.sessions.get_mut(&session)
+            && !s.review.contains(&reason)
+        {
+            s.review.push(reason);
+        }
     }
 
     fn resolve_gate(
@@ -675,24 +743,47 @@ impl Sessions {
                 None => self.pending.push(p),
                 Some(None) => {
                     // nobody left for this scan; a shopper already bound to another account may be the
-                    // one who scanned
-                    let taken: Vec<u64> = fusion
+                    // one who scanned: one who stood at the gate then, or one bound by a scan made
+                    // close to this one (they may have been seen only after this scan's window)
+                    let mut taken: BTreeSet<(u64, u64)> = fusion
                         .tracks()
                         .filter(|g| self.by_track.get(&g.id).is_some_and(|s| *s != p.session))
                         .filter(|g| {
                             self.scan_cost(&zone, g, p.check_in.time)
                                 .is_some_and(|c| c < window)
                         })
-                        .map(|g| g.id)
+                        .map(|g| (self.by_track[&g.id], g.id))
                         .collect();
-                    for track in taken {
-                        let other = self.by_track[&track];
-                        if let Some(session) = self.sessions.get_mut(&other) {
-                            session.review.push(ReviewReason::AmbiguousCheckIn {
+                    taken.extend(
+                        self.resolved
+                            .iter()
+                            .filter(|r| {
+                                r.gate == p.check_in.gate
+                                    && r.session != p.session
+                                    && (secs(r.time) - secs(p.check_in.time)).abs() <= window
+                            })
+                            .filter_map(|r| Some((r.session, r.shopper?))),
+                    );
+                    for (other, track) in taken {
+                        tracing::debug!(
+                            account = %p.check_in.account,
+                            other_session = other,
+                            shopper = track,
+                            "a check-in found nobody: a shopper bound near it may be its own"
+                        );
+                        self.flag(
+                            other,
+                            ReviewReason::AmbiguousCheckIn {
                                 candidates: vec![track],
-                            });
-                        }
+                            },
+                        );
                     }
+                    self.resolved.push(ResolvedCheckIn {
+                        gate: p.check_in.gate.clone(),
+                        time: p.check_in.time,
+                        session: p.session,
+                        shopper: None,
+                    });
                     if let Some(session) = self.sessions.get_mut(&p.session) {
                         session.review.push(ReviewReason::NoShopperAtCheckIn {
                             gate: p.check_in.gate.clone(),
@@ -710,15 +801,37 @@ impl Sessions {
                         "check-in bound"
                     );
                     self.by_track.insert(chosen, p.session);
+                    let near_an_empty_scan = self.resolved.iter().any(|r| {
+                        r.gate == p.check_in.gate
+                            && r.session != p.session
+                            && r.shopper.is_none()
+                            && (secs(r.time) - secs(p.check_in.time)).abs() <= window
+                    });
+                    self.resolved.push(ResolvedCheckIn {
+                        gate: p.check_in.gate.clone(),
+                        time: p.check_in.time,
+                        session: p.session,
+                        shopper: Some(chosen),
+                    });
                     if let Some(session) = self.sessions.get_mut(&p.session) {
                         session.tracks.insert(chosen);
-                        if candidates.len() > 1 {
-                            let mut ids: Vec<u64> = candidates.iter().map(|c| c.1).collect();
-                            ids.sort_unstable();
-                            session
-                                .review
-                                .push(ReviewReason::AmbiguousCheckIn { candidates: ids });
-                        }
+                    }
+                    if candidates.len() > 1 {
+                        let mut ids: Vec<u64> = candidates.iter().map(|c| c.1).collect();
+                        ids.sort_unstable();
+                        self.flag(
+                            p.session,
+                            ReviewReason::AmbiguousCheckIn { candidates: ids },
+                        );
+                    } else if near_an_empty_scan {
+                        // another account's scan close to this one found nobody: this shopper may
+                        // be the one who made it
+                        self.flag(
+                            p.session,
+                            ReviewReason::AmbiguousCheckIn {
+                                candidates: vec![chosen],
+                            },
+                        );
                     }
                 }
             }
@@ -729,6 +842,9 @@ impl Sessions {
 fn secs(time: CaptureTime) -> f64 {
     time.unix_nanos as f64 / 1e9
 }
+
+/// Decided check-ins are kept this long (of capture time) to compare later ones with.
+const RESOLVED_KEEP_SECS: f64 = 60.0;
 
 /// A track's first this many seconds in the gate zone give its way through the gate.
 const PASSAGE_FIT_SECS: f64 = 1.0;
@@ -957,6 +1073,83 @@ mod tests {
             all.vanished.extend(changes.vanished);
         }
         (closed, all)
+    }
+
+    /// Two accounts scan 0.13 s apart and the cameras see one shopper: whichever scan the shopper is
+    /// given to, and whichever is decided first, neither account is charged unreviewed.
+    #[test]
+    fn when_one_of_two_close_scans_finds_nobody_the_other_is_held_too() {
+        for passes_at in [3_020, 3_150] {
+            let (mut fusion, mut sessions) = store();
+            let walkers = [(1, passes_at, 0.0)];
+            run(&mut fusion, &mut sessions, &walkers, 0, 2_900);
+            sessions.check_in(check_in("acct-1", 3_020), &fusion);
+            sessions.check_in(check_in("acct-2", 3_150), &fusion);
+            run(&mut fusion, &mut sessions, &walkers, 3_000, 9_000);
+            let bound: Vec<&Session> = sessions.all().filter(|s| !s.tracks.is_empty()).collect();
+            assert_eq!(bound.len(), 1, "passing at {passes_at} ms");
+            for session in sessions.all() {
+                assert!(
+                    session.needs_review(),
+                    "passing at {passes_at} ms: {} is not held ({:?})",
+                    session.account,
+                    session.review
+                );
+            }
+            assert!(
+                bound[0].review.contains(&ReviewReason::AmbiguousCheckIn {
+                    candidates: vec![1]
+                }),
+                "{:?}",
+                bound[0].review
+            );
+        }
+    }
+
+    /// In a live store, a session whose shopper was never found goes to an operator after a while,
+    /// instead of staying open until the store shuts down; one that found its shopper stays open.
+    #[test]
+    fn a_session_that_never_found_its_shopper_closes_for_review_after_the_timeout() {
+        let (mut fusion, mut sessions) = store();
+        sessions.config.unfound_close_after_secs = 20.0;
+        // acct-2's shopper stands in the store for good, never reaching the exit
+        let standing = |ms: u64| {
+            if ms >= 5_000 {
+                vec![(1, 3.0, 0.0)]
+            } else {
+                vec![(1, (ms as f64 / 5_000.0) * 3.0, 0.0)]
+            }
+        };
+        sessions.check_in(check_in("acct-1", 10_000), &fusion);
+        sessions.check_in(check_in("acct-2", 0), &fusion);
+        let (closed, _) = steps(&mut fusion, &mut sessions, 0, 29_000, standing);
+        assert!(closed.is_empty(), "{closed:?}");
+        let (closed, _) = steps(&mut fusion, &mut sessions, 29_100, 31_000, standing);
+        assert_eq!(closed, vec![1]);
+        let session = sessions.get(1).unwrap();
+        assert_eq!(session.state, SessionState::Closed);
+        assert!(session.needs_review());
+        assert_eq!(sessions.get(2).unwrap().state, SessionState::Open);
+        // closed once: later steps do not close it again
+        let (closed, _) = steps(&mut fusion, &mut sessions, 31_100, 32_000, standing);
+        assert!(closed.is_empty(), "{closed:?}");
+    }
+
+    /// A scan that found nobody says nothing of a scan made well outside the match window.
+    #[test]
+    fn a_scan_that_found_nobody_leaves_a_scan_long_before_it_alone() {
+        let (mut fusion, mut sessions) = store();
+        let walkers = [(1, 1_000, 0.0)];
+        sessions.check_in(check_in("acct-1", 1_000), &fusion);
+        sessions.check_in(check_in("acct-2", 6_000), &fusion);
+        run(&mut fusion, &mut sessions, &walkers, 0, 12_000);
+        assert_eq!(sessions.session_of_track(1), Some(1));
+        assert!(
+            !sessions.get(1).unwrap().needs_review(),
+            "{:?}",
+            sessions.get(1).unwrap().review
+        );
+        assert!(sessions.get(2).unwrap().needs_review());
     }
 
     #[test]

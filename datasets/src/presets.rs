@@ -57,6 +57,10 @@ pub fn preset(name: &str, seed: u64) -> Result<Scenario, PresetError> {
         "tiny" => tiny(&mut world, &mut rng),
         _ => return Err(PresetError::Unknown(name.to_string())),
     };
+    if name != "adversarial" {
+        // the adversarial preset's tailgaters enter closer than any gate lets through, on purpose
+        space_entries(&mut world.shoppers);
+    }
     let cameras = match name {
         "demo" => cameras_of(&["entrance", "exit", "aisle-0-west", "aisle-0-east"]),
         "tiny" => wide_gate_cameras(),
@@ -80,6 +84,42 @@ pub fn preset(name: &str, seed: u64) -> Result<Scenario, PresetError> {
     scenario.duration_secs = (last_exit + 2.0).ceil();
     scenario.validate().map_err(PresetError::Invalid)?;
     Ok(scenario)
+}
+
+/// The least time between two parties (shoppers on their own, or a group) entering by one gate: each
+/// scans at the gate and goes through it one at a time, so about a metre apart at walking speed. Members
+/// of a group come through together, at the spacing their preset gives them.
+pub const GATE_HEADWAY_SECS: f64 = 1.0;
+
+/// Delays parties who would enter by the same gate less than [`GATE_HEADWAY_SECS`] after the party
+/// before them, in the order they arrive, shifting a group as a whole (its members keep their spacing).
+/// Without it, random entry times put two shoppers on the same spot at the same moment, which no camera
+/// and no gate could tell apart.
+fn space_entries(shoppers: &mut [Shopper]) {
+    // per gate, the parties (by account) in order of their first member's entry
+    let mut parties: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for s in shoppers.iter() {
+        let span = parties
+            .entry((s.entry_gate.clone(), s.account.clone()))
+            .or_insert((s.entry_time_secs, s.entry_time_secs));
+        span.0 = span.0.min(s.entry_time_secs);
+        span.1 = span.1.max(s.entry_time_secs);
+    }
+    let mut order: Vec<((String, String), (f64, f64))> = parties.into_iter().collect();
+    order.sort_by(|a, b| a.0.0.cmp(&b.0.0).then(a.1.0.total_cmp(&b.1.0)));
+    let mut delays: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut last: Option<(String, f64)> = None;
+    for ((gate, account), (first, end)) in order {
+        let delay = match &last {
+            Some((g, free_at)) if *g == gate => (free_at - first).max(0.0),
+            _ => 0.0,
+        };
+        last = Some((gate.clone(), end + delay + GATE_HEADWAY_SECS));
+        delays.insert((gate, account), delay);
+    }
+    for s in shoppers.iter_mut() {
+        s.entry_time_secs += delays[&(s.entry_gate.clone(), s.account.clone())];
+    }
 }
 
 const SHELF_WEST_X_M: f64 = 3.0;
@@ -426,7 +466,7 @@ fn put_back_last_pick(walker: &mut Walker) {
     }
 }
 
-/// Ten to fourteen shoppers; four of them arrive together and crowd one shelf; some put items back, one
+/// Ten to fourteen shoppers; four of them come in one after another and crowd one shelf; some put items back, one
 /// puts an item into the wrong slot.
 fn busy(world: &mut World, rng: &mut ChaCha8Rng) -> Noise {
     let count = rng.random_range(10..=14usize);
@@ -436,10 +476,11 @@ fn busy(world: &mut World, rng: &mut ChaCha8Rng) -> Noise {
         let id = format!("s{}", i + 1);
         let account = format!("acct-{}", i + 1);
         let mut walker = if i < 4 {
-            // The crowd: same shelf, neighbouring columns, within half a second of each other.
-            let entry = 1.0 + rng.random_range(0.0..0.5);
+            // The crowd: one after another through the gate, to neighbouring columns of one shelf,
+            // the first in going furthest, so that they reach the shelf together.
+            let entry = 1.0 + i as f64 * GATE_HEADWAY_SECS + rng.random_range(0.0..0.2);
             let mut walker = Walker::new(rng, &id, &account, entry, crowd_aisle);
-            let column = 2 + i as u32;
+            let column = 5 - i as u32;
             walker.stop(rng, crowd_side, column);
             let quantity = rng.random_range(1..=2u32);
             pick_somewhere(world, &mut walker, rng, crowd_side, column, quantity, 1.6);

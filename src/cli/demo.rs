@@ -271,12 +271,7 @@ fn passthrough(video: &Path) -> RtspMedia {
 
 /// Renders the dataset unless a complete one is already there.
 fn prepare_dataset(scenario: &Scenario, dir: &Path) -> anyhow::Result<()> {
-    if dir.join("ground_truth.json").is_file()
-        && scenario
-            .cameras
-            .iter()
-            .all(|c| crate::cli::eval::camera_video(dir, &c.id).is_file())
-    {
+    if crate::cli::eval::rendered_already(dir, scenario) {
         return Ok(());
     }
     println!("Rendering the demo store into {} (once) ...", dir.display());

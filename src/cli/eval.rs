@@ -126,6 +126,18 @@ pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<EvalOutco
     })
 }
 
+/// Whether `dir` holds a complete rendering of exactly `scenario` (its ground truth, every camera's
+/// video, and the same scenario file), so it can be reused. A scene rendered by an older generator, or
+/// from another scenario, is not.
+pub fn rendered_already(dir: &Path, scenario: &Scenario) -> bool {
+    dir.join("ground_truth.json").is_file()
+        && scenario
+            .cameras
+            .iter()
+            .all(|c| camera_video(dir, &c.id).is_file())
+        && Scenario::read(&dir.join(SCENARIO_FILE)).is_ok_and(|stored| stored == *scenario)
+}
+
 /// The video of one camera in a dataset.
 pub fn camera_video(dataset: &Path, camera: &str) -> PathBuf {
     dataset.join("videos").join(format!("{camera}.mp4"))
@@ -814,4 +826,31 @@ fn bill_through_sandbox(
         }
         Ok(billed)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A rendering is reused only for the very scene it was made from: a scene a newer generator makes
+    /// differently from the same seed is rendered again.
+    #[test]
+    fn a_rendering_is_reused_only_for_the_same_scene() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = walkout_datasets::preset("tiny", 1).unwrap();
+        walkout_datasets::write_dataset(dir.path(), &scenario).unwrap();
+        assert!(!rendered_already(dir.path(), &scenario), "no videos yet");
+        std::fs::create_dir_all(dir.path().join("videos")).unwrap();
+        for camera in &scenario.cameras {
+            std::fs::write(camera_video(dir.path(), &camera.id), b"").unwrap();
+        }
+        assert!(rendered_already(dir.path(), &scenario));
+        let mut other = scenario.clone();
+        other.shoppers[0].entry_time_secs += 0.5;
+        assert!(!rendered_already(dir.path(), &other));
+        let other_seed = walkout_datasets::preset("tiny", 2).unwrap();
+        assert!(!rendered_already(dir.path(), &other_seed));
+    }
 }

@@ -36,7 +36,7 @@ pub struct EvalTableArgs {
     /// Put every slot on a lane scale: the scales say how many items moved and when, the cameras whose.
     #[arg(long)]
     scales: bool,
-    /// Where the rendered scenes go (reused when already there).
+    /// Where the rendered scenes go (reused when a rendering of the same scene is already there).
     #[arg(long, default_value = ".cache/eval")]
     data: PathBuf,
     #[command(flatten)]
@@ -88,7 +88,7 @@ pub fn run(args: EvalTableArgs) -> anyhow::Result<()> {
                 scenario.store.scales = Some(walkout_datasets::scenario::Scales::default());
                 dir = args.data.join(format!("{name}-{seed}-640x480-scales"));
             }
-            if !dir.join("ground_truth.json").is_file() {
+            if !super::eval::rendered_already(&dir, &scenario) {
                 render_dataset(&scenario, &dir, &RenderOptions::default())
                     .with_context(|| format!("rendering {name} seed {seed}"))?;
             }

@@ -95,9 +95,20 @@ pub struct FusionConfig {
     /// first seen): the younger is merged into the older ([`Fusion::merge_twins`]). 0: never.
     #[serde(default = "default_twin_secs")]
     pub twin_secs: f64,
+    /// A shopper lost outside every exit zone while walking into one, who would have reached it
+    /// within this many seconds at their last velocity, went out when the cameras lost them at the
+    /// door: once `forget_after_secs` passes without them coming back, they have exited, not vanished
+    /// ([`Fusion::heads_out`]). 0: never.
+    #[serde(default = "default_exit_eta_secs")]
+    pub exit_eta_secs: f64,
 }
 
 fn default_twin_secs() -> f64 {
+    2.0
+}
+
+fn default_exit_eta_secs() -> f64 {
+    // a couple of strides: the exit camera losing someone in the last metres before the gate
     2.0
 }
 
@@ -137,6 +148,7 @@ impl Default for FusionConfig {
             appearance_weight: default_appearance_weight(),
             stray_m: default_stray_m(),
             twin_secs: default_twin_secs(),
+            exit_eta_secs: default_exit_eta_secs(),
         }
     }
 }
@@ -537,15 +549,42 @@ impl Fusion {
                     } else {
                         track.state = GlobalState::Lost;
                     }
+                    tracing::debug!(
+                        shopper = track.id,
+                        state = ?track.state,
+                        x = track.position_m.x,
+                        y = track.position_m.y,
+                        vx = track.velocity_m_per_s.x,
+                        vy = track.velocity_m_per_s.y,
+                        "a shopper is no longer seen"
+                    );
                 }
                 GlobalState::Lost if unseen > self.config.forget_after_secs => {
-                    track.state = GlobalState::Vanished;
-                    events.vanished.push(track.id);
+                    if heads_out(&self.config, track) {
+                        track.state = GlobalState::Exited;
+                        events.exited.push(track.id);
+                    } else {
+                        track.state = GlobalState::Vanished;
+                        events.vanished.push(track.id);
+                    }
+                    tracing::debug!(
+                        shopper = track.id,
+                        state = ?track.state,
+                        x = track.position_m.x,
+                        y = track.position_m.y,
+                        "a lost shopper is gone"
+                    );
                 }
                 _ => {}
             }
         }
         events
+    }
+
+    /// Whether `track`, lost, was walking into an exit zone: at its last velocity it would have been in
+    /// one within `exit_eta_secs` (see [`FusionConfig::exit_eta_secs`]).
+    pub fn heads_out(&self, track: &GlobalTrack) -> bool {
+        heads_out(&self.config, track)
     }
 
     /// The bound camera tracks that have strayed from their shopper: where several cameras see one
@@ -641,6 +680,54 @@ fn observe(track: &mut GlobalTrack, time: CaptureTime, position: Point2<f64>) {
     track.last_seen = time;
     track.state = GlobalState::Active;
     track.path.push((time, position));
+}
+
+/// See [`Fusion::heads_out`]. The walk is the least-squares line through the track's last
+/// `HEADING_FIT_SECS` of positions (one noisy last step, or a camera track that jumped before letting
+/// go, would mislead the running velocity), or its running velocity if it has too few.
+fn heads_out(config: &FusionConfig, track: &GlobalTrack) -> bool {
+    const STEP_SECS: f64 = 0.1;
+    const HEADING_FIT_SECS: f64 = 1.0;
+    if track.state != GlobalState::Lost || config.exit_eta_secs <= 0.0 {
+        return false;
+    }
+    let last = track.last_seen.unix_nanos as f64 / 1e9;
+    let recent: Vec<(f64, Point2<f64>)> = track
+        .path
+        .iter()
+        .map(|(at, p)| (at.unix_nanos as f64 / 1e9, *p))
+        .filter(|(at, _)| *at >= last - HEADING_FIT_SECS)
+        .collect();
+    let (from, velocity) = match fit_line(&recent) {
+        Some((mean_t, mean_p, velocity)) => (mean_p + velocity * (last - mean_t), velocity),
+        None => (track.position_m, track.velocity_m_per_s),
+    };
+    let steps = (config.exit_eta_secs / STEP_SECS).ceil() as u32;
+    (1..=steps).any(|k| {
+        let ahead = from + velocity * (f64::from(k) * STEP_SECS);
+        config.exit_zones.iter().any(|z| z.contains(&ahead))
+    })
+}
+
+/// The least-squares line through `(time, position)` samples: mean time, mean position and velocity;
+/// `None` for fewer than three samples or no spread in time.
+pub(crate) fn fit_line(samples: &[(f64, Point2<f64>)]) -> Option<(f64, Point2<f64>, Vector2<f64>)> {
+    if samples.len() < 3 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mean_t = samples.iter().map(|(t, _)| t).sum::<f64>() / n;
+    let mean_p = Point2::from(samples.iter().map(|(_, p)| p.coords).sum::<Vector2<f64>>() / n);
+    let spread: f64 = samples.iter().map(|(t, _)| (t - mean_t).powi(2)).sum();
+    if spread <= f64::EPSILON {
+        return None;
+    }
+    let velocity = samples
+        .iter()
+        .map(|(t, p)| (p - mean_p) * (t - mean_t))
+        .sum::<Vector2<f64>>()
+        / spread;
+    Some((mean_t, mean_p, velocity))
 }
 
 #[cfg(test)]
@@ -766,6 +853,45 @@ mod tests {
         let track = fusion.track(1).unwrap();
         assert!(!track.born_outside_entry);
         assert!((track.position_m.x - 10.0).abs() < 0.1);
+    }
+
+    /// Walks one shopper from (from_x, 0) at `speed` m/s (negative: west) for 2 s, seen by camera a, then
+    /// nobody for 11 s; returns who exited and who vanished.
+    fn lost_walking(from_x: f64, speed: f64) -> (Vec<u64>, Vec<u64>, Fusion) {
+        let mut fusion = Fusion::new(config());
+        let (mut exited, mut vanished) = (Vec::new(), Vec::new());
+        for step in 0..=130u64 {
+            let seen = if step <= 20 {
+                vec![obs("a", 1, from_x + speed * step as f64 * 0.1, 0.0)]
+            } else {
+                vec![]
+            };
+            let events = fusion.update(at(step * 100), &seen);
+            exited.extend(events.exited);
+            vanished.extend(events.vanished);
+        }
+        (exited, vanished, fusion)
+    }
+
+    #[test]
+    fn a_shopper_lost_walking_into_the_exit_has_exited_once_fusion_stops_waiting() {
+        // lost at x = 7.5 walking east at 1 m/s: in the exit zone (x >= 9) 1.5 s later
+        let (exited, vanished, _) = lost_walking(5.5, 1.0);
+        assert_eq!((exited, vanished), (vec![1], vec![]));
+        // walking away from the exit, or too far from it to reach it in `exit_eta_secs`: vanished
+        let (exited, vanished, _) = lost_walking(7.5, -1.0);
+        assert_eq!((exited, vanished), (vec![], vec![1]));
+        let (exited, vanished, _) = lost_walking(2.0, 1.0);
+        assert_eq!((exited, vanished), (vec![], vec![1]));
+        // while still lost, the walk is what `heads_out` reports
+        let mut fusion = Fusion::new(config());
+        for step in 0..=20u64 {
+            fusion.update(at(step * 100), &[obs("a", 1, 5.5 + step as f64 * 0.1, 0.0)]);
+        }
+        fusion.update(at(3_000), &[]);
+        let track = fusion.track(1).unwrap();
+        assert_eq!(track.state, GlobalState::Lost);
+        assert!(fusion.heads_out(track));
     }
 
     #[test]

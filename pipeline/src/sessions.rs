@@ -7,13 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nalgebra::{Point2, Vector2};
+use nalgebra::Point2;
 use serde::{Deserialize, Serialize};
 use walkout_core::CaptureTime;
 
 use crate::assignment::assign;
 use crate::cart::{Cart, Correction, ShelfEvent};
-use crate::fusion::{Fusion, FusionEvents, GlobalState, GlobalTrack, Zone};
+use crate::fusion::{Fusion, FusionEvents, GlobalState, GlobalTrack, Zone, fit_line};
 
 /// The app's check-in, as the gate posts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,7 +388,8 @@ impl Sessions {
 
     /// The input ended: every open session none of whose shoppers is still seen (each lost, exited or
     /// vanished, or none found at all; none bound to a check-in still waiting) closes now, reviewed for
-    /// the ones not seen leaving (a session whose check-in found nobody is reviewed for that already).
+    /// the ones not seen leaving, but for one lost walking into an exit (see [`Fusion::heads_out`]; a
+    /// session whose check-in found nobody is reviewed for that already).
     /// Without it, a shopper the cameras lost on the way out, or never found, would keep their session
     /// open for good, and it would never reach an operator. Returns the sessions closed.
     pub fn close_unseen_at_end(&mut self, now: CaptureTime, fusion: &Fusion) -> Vec<u64> {
@@ -407,7 +408,8 @@ impl Sessions {
                 continue;
             }
             for (track, state) in states {
-                if state != Some(GlobalState::Exited) {
+                let walked_out = fusion.track(track).is_some_and(|g| fusion.heads_out(g));
+                if state != Some(GlobalState::Exited) && !walked_out {
                     session.review.push(ReviewReason::ShopperVanished { track });
                 }
             }
@@ -851,27 +853,6 @@ const PASSAGE_FIT_SECS: f64 = 1.0;
 /// Slower than this, a track is standing: its line through the gate means nothing.
 const WALKING_SPEED_M_PER_S: f64 = 0.3;
 
-/// The least-squares line through `(time, position)` samples: mean time, mean position and velocity;
-/// `None` for fewer than three samples or no spread in time.
-fn fit_line(samples: &[(f64, Point2<f64>)]) -> Option<(f64, Point2<f64>, Vector2<f64>)> {
-    if samples.len() < 3 {
-        return None;
-    }
-    let n = samples.len() as f64;
-    let mean_t = samples.iter().map(|(t, _)| t).sum::<f64>() / n;
-    let mean_p = Point2::from(samples.iter().map(|(_, p)| p.coords).sum::<Vector2<f64>>() / n);
-    let spread: f64 = samples.iter().map(|(t, _)| (t - mean_t).powi(2)).sum();
-    if spread <= f64::EPSILON {
-        return None;
-    }
-    let velocity = samples
-        .iter()
-        .map(|(t, p)| (p - mean_p) * (t - mean_t))
-        .sum::<Vector2<f64>>()
-        / spread;
-    Some((mean_t, mean_p, velocity))
-}
-
 #[cfg(test)]
 mod tests {
     use walkout_core::CameraId;
@@ -1213,6 +1194,35 @@ mod tests {
         });
         let stranger = later.born[0];
         assert_eq!(sessions.session_of_track(stranger), None);
+    }
+
+    /// The input ends soon after the cameras lost a shopper in the last metres to the exit: the
+    /// session closes without review; one lost in the middle of the store is reviewed.
+    #[test]
+    fn at_the_end_a_shopper_lost_walking_into_the_exit_has_left() {
+        for (lost_at_x, reviewed) in [(7.5, false), (4.0, true)] {
+            let (mut fusion, mut sessions) = store();
+            let walker = move |ms: u64| {
+                let x = ms as f64 / 1000.0;
+                if x <= lost_at_x {
+                    vec![(1, x, 0.0)]
+                } else {
+                    vec![]
+                }
+            };
+            steps(&mut fusion, &mut sessions, 0, 200, walker);
+            sessions.check_in(check_in("acct-1", 100), &fusion);
+            steps(&mut fusion, &mut sessions, 300, 9_000, walker);
+            assert_eq!(sessions.get(1).unwrap().state, SessionState::Open);
+            assert_eq!(sessions.close_unseen_at_end(at(9_000), &fusion), vec![1]);
+            let session = sessions.get(1).unwrap();
+            assert_eq!(
+                session.needs_review(),
+                reviewed,
+                "lost at x = {lost_at_x}: {:?}",
+                session.review
+            );
+        }
     }
 
     #[test]

@@ -571,14 +571,13 @@ fn on_a_lane_scale_a_camera_that_saw_the_hand_decides_where_the_watching_one_saw
     assert!(!closed[0].needs_review(), "{:?}", closed[0].review);
 }
 
-#[test]
-fn a_shopper_lost_on_the_way_out_has_their_session_closed_for_review_when_the_input_ends() {
+/// Runs the store with the cameras losing the shopper from `lost_from_ms` (of scene time) to the end.
+fn lost_from(lost_from_ms: u64) -> Vec<walkout_pipeline::sessions::Session> {
     let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
     let config = config(&cameras);
     let slot_region = config.cameras[1].slots[0].region;
     let mut inputs = inputs(&cameras, slot_region);
-    // the cameras lose the shopper at x = 7.5, short of the exit, 4 s before the input ends
-    let lost_from = CaptureTime::from_unix_millis(1_000_000 + 10_000);
+    let lost_from = CaptureTime::from_unix_millis(1_000_000 + lost_from_ms);
     for input in &mut inputs {
         if let StoreInput::Frame(frame) = input
             && frame.time >= lost_from
@@ -587,7 +586,13 @@ fn a_shopper_lost_on_the_way_out_has_their_session_closed_for_review_when_the_in
         }
     }
     let (_, outputs) = run_store(config, inputs);
-    let closed = closed_sessions(&outputs);
+    closed_sessions(&outputs).into_iter().cloned().collect()
+}
+
+#[test]
+fn a_shopper_lost_on_the_way_out_has_their_session_closed_for_review_when_the_input_ends() {
+    // the cameras lose the shopper at x = 6.0, 2.8 m (2.8 s) short of the exit zone
+    let closed = lost_from(8_500);
     assert_eq!(closed.len(), 1, "the session is not left open for good");
     assert_eq!(closed[0].cart().quantity("cola"), 1);
     assert!(
@@ -598,4 +603,13 @@ fn a_shopper_lost_on_the_way_out_has_their_session_closed_for_review_when_the_in
         "nobody saw them leave: {:?}",
         closed[0].review
     );
+}
+
+#[test]
+fn a_shopper_lost_in_the_last_metres_to_the_exit_has_left_without_review() {
+    // lost at x = 7.5, walking into the exit zone 1.3 s later: within `exit_eta_secs`
+    let closed = lost_from(10_000);
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].cart().quantity("cola"), 1);
+    assert!(!closed[0].needs_review(), "{:?}", closed[0].review);
 }

@@ -116,6 +116,11 @@ pub enum ReviewReason {
     AmbiguousCheckIn {
         candidates: Vec<u64>,
     },
+    /// Another account's check-in at the same gate, within the match window of this one, found
+    /// nobody: the shopper this session was given may be the one who made that scan.
+    NearAnEmptyCheckIn {
+        account: String,
+    },
     ShopperVanished {
         track: u64,
     },
@@ -775,8 +780,8 @@ impl Sessions {
                         );
                         self.flag(
                             other,
-                            ReviewReason::AmbiguousCheckIn {
-                                candidates: vec![track],
+                            ReviewReason::NearAnEmptyCheckIn {
+                                account: p.check_in.account.clone(),
                             },
                         );
                     }
@@ -803,12 +808,17 @@ impl Sessions {
                         "check-in bound"
                     );
                     self.by_track.insert(chosen, p.session);
-                    let near_an_empty_scan = self.resolved.iter().any(|r| {
-                        r.gate == p.check_in.gate
-                            && r.session != p.session
-                            && r.shopper.is_none()
-                            && (secs(r.time) - secs(p.check_in.time)).abs() <= window
-                    });
+                    let near_an_empty_scan: Option<String> = self
+                        .resolved
+                        .iter()
+                        .find(|r| {
+                            r.gate == p.check_in.gate
+                                && r.session != p.session
+                                && r.shopper.is_none()
+                                && (secs(r.time) - secs(p.check_in.time)).abs() <= window
+                        })
+                        .and_then(|r| self.sessions.get(&r.session))
+                        .map(|s| s.account.clone());
                     self.resolved.push(ResolvedCheckIn {
                         gate: p.check_in.gate.clone(),
                         time: p.check_in.time,
@@ -825,15 +835,10 @@ impl Sessions {
                             p.session,
                             ReviewReason::AmbiguousCheckIn { candidates: ids },
                         );
-                    } else if near_an_empty_scan {
+                    } else if let Some(account) = near_an_empty_scan {
                         // another account's scan close to this one found nobody: this shopper may
                         // be the one who made it
-                        self.flag(
-                            p.session,
-                            ReviewReason::AmbiguousCheckIn {
-                                candidates: vec![chosen],
-                            },
-                        );
+                        self.flag(p.session, ReviewReason::NearAnEmptyCheckIn { account });
                     }
                 }
             }
@@ -1077,9 +1082,14 @@ mod tests {
                     session.review
                 );
             }
+            let other = if bound[0].account == "acct-1" {
+                "acct-2"
+            } else {
+                "acct-1"
+            };
             assert!(
-                bound[0].review.contains(&ReviewReason::AmbiguousCheckIn {
-                    candidates: vec![1]
+                bound[0].review.contains(&ReviewReason::NearAnEmptyCheckIn {
+                    account: other.into()
                 }),
                 "{:?}",
                 bound[0].review

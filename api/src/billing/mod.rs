@@ -238,6 +238,9 @@ impl CloseRequest {
                 R::AmbiguousCheckIn { candidates } => {
                     format!("check-in matched {} shoppers", candidates.len())
                 }
+                R::NearAnEmptyCheckIn { account } => format!(
+                    "{account} checked in at the same gate moments apart and no shopper was found for them: this shopper may be theirs"
+                ),
                 R::ShopperVanished { track } => {
                     format!("shopper (track {track}) lost before the exit")
                 }

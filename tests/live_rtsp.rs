@@ -2,8 +2,9 @@
 //! over RTSP from a loopback server, check-ins posted through the app API at the scene's times, charges
 //! made by `walkout payments-sandbox` in another process. Every check-in must open a session that the
 //! dashboard's API shows; a session the pipeline is unsure of must be in the review queue, where the
-//! test's operator approves it as it stands (correcting nothing); then every shopper who bought must be
-//! charged once, exactly the ground truth's receipt; and SIGTERM stops the service cleanly.
+//! test's operator sets its cart to what the shopper took (the ground truth) through the correction API;
+//! then every shopper who bought must be charged once, exactly the ground truth's receipt (a wrong cart
+//! that was not held fails), and SIGTERM stops the service cleanly.
 //!
 //! The store has lane scales: their readings are posted through the sensor API at their times too, so
 //! the scale says how many items moved and the detector only whose hand it was.
@@ -27,7 +28,7 @@ use walkout_datasets::{GroundTruth, Scenario};
 
 /// Whether the shipped detector is sure of every session of this scene, so that none needs an operator.
 /// Not yet (see models/walkout_store/MODEL_CARD.md): sessions it is unsure of are held for review, and
-/// the test's operator approves them as they stand.
+/// the test's operator corrects them.
 const EXPECT_ALL_CHARGED: bool = false;
 
 const SECRETS: [(&str, &str); 5] = [
@@ -328,8 +329,8 @@ fn a_tiny_store_over_rtsp_charges_every_receipt_exactly() {
     wait_for("closed sessions to settle", Duration::from_secs(30), || {
         billing().iter().all(|s| s["status"] != "pending")
     });
-    // the operator works the review queue: a cart the pipeline was unsure of is approved as it stands
-    // (this operator corrects nothing), so a wrong cart held for review is charged wrong and fails below
+    // the operator works the review queue: a cart the pipeline was unsure of is set to what the shopper
+    // took and charged as corrected; a wrong cart that was not held is charged wrong and fails below
     let held: Vec<Value> = billing()
         .into_iter()
         .filter(|s| s["status"] == "review")
@@ -352,18 +353,36 @@ fn a_tiny_store_over_rtsp_charges_every_receipt_exactly() {
                 .is_some_and(|q| q.iter().any(|s| s["session_id"] == id)),
             "session {id} is held but not in the review queue: {queue:#?}"
         );
+        // the operator looks at what the shopper took (here: the ground truth) and sets the cart to it
+        let account = session["account_id"].as_str().unwrap();
+        let lines: Vec<Value> = truth
+            .sessions
+            .iter()
+            .find(|t| t.account == account)
+            .map(|t| {
+                t.receipt
+                    .lines
+                    .iter()
+                    .map(|l| json!({"sku": l.sku, "quantity": l.quantity}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let correction = json!({
+            "lines": lines,
+            "reason": "checked against the camera footage",
+        });
         let response = http
-            .post(format!("{base}/api/review/{id}/approve"))
+            .post(format!("{base}/api/review/{id}/correct"))
             .header("cookie", &cookie)
             .header("x-csrf-token", &csrf)
             .header("content-type", "application/json")
-            .body("{}")
+            .body(correction.to_string())
             .send()
             .unwrap();
         let status = response.status();
         assert!(
             status.is_success(),
-            "approving {id}: {status}: {}",
+            "correcting {id}: {status}: {}",
             response.text().unwrap_or_default()
         );
     }

@@ -119,6 +119,9 @@ pub struct ScoringConfig {
     pub event_tolerance_secs: f64,
     /// Boxes match when their IoU is at least this (MOTChallenge: 0.5).
     pub min_iou: f64,
+    /// A camera's tracking scores leave out the people it sees less of than this share (a head above a
+    /// shelf), and what was matched to them: see [`tracking::without_unseen`]. 0 scores every box.
+    pub min_visibility: f32,
 }
 
 impl Default for ScoringConfig {
@@ -126,6 +129,7 @@ impl Default for ScoringConfig {
         Self {
             event_tolerance_secs: 2.0,
             min_iou: 0.5,
+            min_visibility: tracking::MIN_PERSON_VISIBILITY,
         }
     }
 }
@@ -186,7 +190,8 @@ pub struct Metrics {
     /// fails `receipt_exact_rate`); lower is better.
     pub wrong_unreviewed_rate: f64,
     /// MOTA over all cameras pooled (sums of FN, FP, IDSW and ground-truth boxes, like py-motmetrics'
-    /// OVERALL row).
+    /// OVERALL row). Every tracking score counts, in each camera, the people it sees at least
+    /// [`ScoringConfig::min_visibility`] of.
     pub mota: f64,
     /// IDF1 over all cameras pooled (sums of IDTP, IDFP, IDFN; ids are matched per camera).
     pub idf1: f64,
@@ -399,7 +404,8 @@ fn score_tracking(
             .get(camera)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let counts = tracking::evaluate(gt, pred, config.min_iou);
+        let (gt, pred) = tracking::without_unseen(gt, pred, config.min_visibility, config.min_iou);
+        let counts = tracking::evaluate(&gt, &pred, config.min_iou);
         overall.add(&counts);
         metrics
             .tracking_per_camera

@@ -15,8 +15,10 @@
 //!   localisation thresholds alpha = 0.05, 0.10, ..., 0.95; per frame a Hungarian matching maximising
 //!   global-alignment-weighted similarity; DetA, AssA per alpha; HOTA = mean over alpha of sqrt(DetA * AssA).
 //!
-//! Boxes are compared as given: the ground truth's confidence, class and visibility columns are not used to
-//! ignore boxes (py-motmetrics' `compare_to_groundtruth` does not either).
+//! Boxes are compared as given by [`evaluate`]: the ground truth's confidence, class and visibility
+//! columns are not used to ignore boxes (py-motmetrics' `compare_to_groundtruth` does not either).
+//! [`without_unseen`] leaves out, beforehand, the people a camera barely sees (a head above a shelf) and
+//! whatever was matched to them, as TrackEval's MOTChallenge preprocessing does with distractors.
 
 use std::collections::BTreeMap;
 
@@ -210,6 +212,60 @@ impl TrackingCounts {
             .sum::<f64>()
             / HOTA_ALPHAS as f64
     }
+}
+
+/// A person less visible than this in a camera (the share of their in-image pixels it sees) is not one
+/// it can be asked to find: the detector's training labels leave them out too (`walkout simulate
+/// --export-training`), and the tracking scores ignore them ([`without_unseen`]).
+pub const MIN_PERSON_VISIBILITY: f32 = 0.2;
+
+/// Leaves out the ground-truth boxes less visible than `min_visibility`, and the predictions matched to
+/// them, as TrackEval's MOTChallenge preprocessing leaves out distractors: per frame, predictions are
+/// matched one-to-one to every ground-truth box, by the largest total IoU among pairs with IoU at least
+/// `min_iou`; a prediction matched to a box left out is left out with it, and one matched to nothing stays
+/// (a false positive). A person behind a shelf is then neither a miss when nobody finds them nor a
+/// false positive when somebody does.
+pub fn without_unseen(
+    gt: &[MotRecord],
+    pred: &[MotRecord],
+    min_visibility: f32,
+    min_iou: f64,
+) -> (Vec<MotRecord>, Vec<MotRecord>) {
+    let mut kept_gt = Vec::with_capacity(gt.len());
+    let mut kept_pred = Vec::with_capacity(pred.len());
+    for frame in frames(gt, pred).values() {
+        let unseen = |i: usize| frame.gt[i].visibility < min_visibility;
+        let mut dropped = vec![false; frame.pred.len()];
+        if (0..frame.gt.len()).any(unseen) {
+            let weight = |i: usize, j: usize| {
+                let overlap = iou(frame.gt[i], frame.pred[j]);
+                if overlap >= min_iou {
+                    (overlap * SCALE) as i64
+                } else {
+                    0
+                }
+            };
+            for (i, j) in max_weight_matching(frame.gt.len(), frame.pred.len(), weight) {
+                dropped[j] = unseen(i);
+            }
+        }
+        kept_gt.extend(
+            frame
+                .gt
+                .iter()
+                .filter(|r| r.visibility >= min_visibility)
+                .map(|r| **r),
+        );
+        kept_pred.extend(
+            frame
+                .pred
+                .iter()
+                .zip(&dropped)
+                .filter(|(_, dropped)| !**dropped)
+                .map(|(r, _)| **r),
+        );
+    }
+    (kept_gt, kept_pred)
 }
 
 /// One frame's boxes on each side.
@@ -517,6 +573,28 @@ mod tests {
         assert_eq!(counts.idf1(), 1.0);
         assert!((counts.hota() - 1.0).abs() < 1e-12);
         assert_eq!(counts.clear.switches, 0);
+    }
+
+    /// Frame 1: a person behind a shelf (visibility 0.05) found by a prediction, a visible one found, and a
+    /// prediction on nothing. Frame 2: the hidden person found by nobody, the visible one missed.
+    #[test]
+    fn people_a_camera_barely_sees_are_left_out_with_what_matched_them() {
+        let hidden = |frame| MotRecord {
+            visibility: 0.05,
+            ..boxed(frame, 1, 0.0)
+        };
+        let gt = vec![hidden(1), boxed(1, 2, 50.0), hidden(2), boxed(2, 2, 50.0)];
+        let pred = vec![boxed(1, 7, 1.0), boxed(1, 8, 50.0), boxed(1, 9, 200.0)];
+        let (kept_gt, kept_pred) = without_unseen(&gt, &pred, MIN_PERSON_VISIBILITY, 0.5);
+        assert_eq!(kept_gt, vec![boxed(1, 2, 50.0), boxed(2, 2, 50.0)]);
+        assert_eq!(kept_pred, vec![boxed(1, 8, 50.0), boxed(1, 9, 200.0)]);
+        let counts = evaluate(&kept_gt, &kept_pred, 0.5);
+        assert_eq!((counts.clear.misses, counts.clear.false_positives), (1, 1));
+        // visibility 0 keeps everything: the hidden person is found once and missed once
+        let (all_gt, all_pred) = without_unseen(&gt, &pred, 0.0, 0.5);
+        assert_eq!((all_gt.len(), all_pred.len()), (4, 3));
+        let counts = evaluate(&all_gt, &all_pred, 0.5);
+        assert_eq!((counts.clear.misses, counts.clear.false_positives), (2, 1));
     }
 
     #[test]

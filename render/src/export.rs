@@ -40,7 +40,7 @@ pub struct ExportOptions {
 impl Default for ExportOptions {
     fn default() -> Self {
         Self {
-            min_visibility: 0.2,
+            min_visibility: walkout_datasets::tracking::MIN_PERSON_VISIBILITY,
             min_hand_visibility: 0.05,
             min_box_px: 3.0,
             jpeg_quality: 90,

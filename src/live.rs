@@ -22,7 +22,7 @@ use walkout_pipeline::cart::ShelfEvent;
 use walkout_pipeline::sessions::{CheckIn, Session};
 use walkout_pipeline::shelf::WeightReading;
 use walkout_pipeline::store::{
-    FrameDetections, LOCAL_ID_BASE, StoreInput, StoreLogic, StoreOutput,
+    FrameDetections, StoreInput, StoreLogic, StoreOutput, TrackedPerson,
 };
 
 /// How often each camera's preview (JPEG and boxes) is refreshed for the dashboard.
@@ -406,18 +406,17 @@ impl StoreThread {
     }
 
     /// The camera's preview, when it is due.
-    fn preview(&mut self, camera: &CameraId, tracks: &[(u64, BBox)]) -> Option<LiveUpdate> {
+    fn preview(&mut self, camera: &CameraId, tracks: &[TrackedPerson]) -> Option<LiveUpdate> {
         let latest = self.latest.get_mut(camera)?;
         latest.people = tracks
             .iter()
-            .map(|(id, bbox)| PreviewBox {
-                bbox: *bbox,
-                label: if *id >= LOCAL_ID_BASE {
-                    "person".to_string()
-                } else {
-                    format!("shopper {id}")
+            .map(|person| PreviewBox {
+                bbox: person.bbox,
+                label: match person.shopper {
+                    Some(id) => format!("shopper {id}"),
+                    None => "person".to_string(),
                 },
-                track_id: (*id < LOCAL_ID_BASE).then_some(*id),
+                track_id: person.shopper,
             })
             .collect();
         if latest

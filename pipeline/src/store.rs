@@ -90,14 +90,31 @@ pub enum StoreOutput {
         time: CaptureTime,
         shoppers: Vec<ShopperPosition>,
     },
-    /// One camera frame's confirmed tracks: the global shopper id where fusion has bound the track,
-    /// otherwise [`LOCAL_ID_BASE`] plus the camera tracker's own id. For the dashboard and MOT scoring.
+    /// One camera frame's confirmed tracks, for the dashboard and MOT scoring.
     CameraTracks {
         camera: CameraId,
         seq: u64,
         time: CaptureTime,
-        tracks: Vec<(u64, BBox)>,
+        tracks: Vec<TrackedPerson>,
     },
+}
+
+/// A person a camera's tracker follows in one frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackedPerson {
+    /// The camera tracker's own id: the same for as long as that camera keeps following the person.
+    pub track: u64,
+    /// The global shopper id fusion has bound the track to, if it has yet.
+    pub shopper: Option<u64>,
+    pub bbox: BBox,
+}
+
+impl TrackedPerson {
+    /// The shopper id where fusion has bound the track, otherwise [`LOCAL_ID_BASE`] plus the camera
+    /// tracker's own id (the id a person's evidence carries until they are bound).
+    pub fn id(&self) -> u64 {
+        self.shopper.unwrap_or(LOCAL_ID_BASE + self.track)
+    }
 }
 
 /// A track's look moves this far towards each frame's histogram.
@@ -308,14 +325,16 @@ impl StoreLogic {
         let mut tracks = Vec::new();
         for track in camera.tracker.active() {
             let b = track.bbox();
-            let id = match self.fusion.global_id(&frame.camera, track.id) {
-                Some(id) => id,
-                None => {
-                    camera.seen_unbound.insert(track.id);
-                    LOCAL_ID_BASE + track.id
-                }
+            let person = TrackedPerson {
+                track: track.id,
+                shopper: self.fusion.global_id(&frame.camera, track.id),
+                bbox: b,
             };
-            tracks.push((id, b));
+            if person.shopper.is_none() {
+                camera.seen_unbound.insert(track.id);
+            }
+            let id = person.id();
+            tracks.push(person);
             let foot = Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2));
             let floor = apply_homography(&camera.floor_from_image, &foot);
             if let Some(floor) = floor {

@@ -256,7 +256,7 @@ fn a_shopper_checks_in_takes_a_can_and_leaves_with_exactly_that_in_the_cart() {
     assert!(!session.needs_review(), "{:?}", session.review);
     for camera in ["aisle-west", "aisle-east"] {
         let bound = outputs.iter().any(|o| {
-            matches!(o, StoreOutput::CameraTracks { camera: c, tracks, .. } if c.as_str() == camera && tracks.iter().any(|t| t.0 == 1))
+            matches!(o, StoreOutput::CameraTracks { camera: c, tracks, .. } if c.as_str() == camera && tracks.iter().any(|t| t.id() == 1))
         });
         assert!(
             bound,

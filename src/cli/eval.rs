@@ -21,7 +21,9 @@ use walkout_models::{DetectedFrame, DetectionConfig, DetectionStage, Scheduling}
 use walkout_pipeline::cart::EventKind;
 use walkout_pipeline::sessions::CheckIn;
 use walkout_pipeline::shelf::WeightReading;
-use walkout_pipeline::store::{FrameDetections, StoreInput, StoreLogic, StoreOutput};
+use walkout_pipeline::store::{
+    FrameDetections, StoreInput, StoreLogic, StoreOutput, TrackedPerson,
+};
 
 /// The scenario file inside a dataset directory.
 pub const SCENARIO_FILE: &str = "scenario.toml";
@@ -527,6 +529,7 @@ impl<'a> StoreRun<'a> {
         let mut closed = BTreeSet::new();
         let mut paths: BTreeMap<u64, Vec<[f64; 2]>> = BTreeMap::new();
         let mut closed_sessions = Vec::new();
+        let mut camera_tracks: BTreeMap<String, Vec<(u32, TrackedPerson)>> = BTreeMap::new();
         for output in &self.outputs {
             match output {
                 StoreOutput::SessionOpened { session, account } => {
@@ -553,20 +556,8 @@ impl<'a> StoreRun<'a> {
                 } => {
                     let fps = fps.get(camera.as_str()).copied().unwrap_or(15.0);
                     let frame = (secs(*time) * fps).round() as u32 + 1;
-                    let records = prediction.tracks.entry(camera.to_string()).or_default();
-                    for (id, b) in tracks {
-                        records.push(MotRecord {
-                            frame,
-                            id: *id as i64,
-                            left: b.x1,
-                            top: b.y1,
-                            width: b.width(),
-                            height: b.height(),
-                            confidence: 1.0,
-                            class: -1,
-                            visibility: -1.0,
-                        });
-                    }
+                    let seen = camera_tracks.entry(camera.to_string()).or_default();
+                    seen.extend(tracks.iter().map(|person| (frame, *person)));
                 }
                 StoreOutput::Positions { shoppers, .. } => {
                     for shopper in shoppers {
@@ -579,6 +570,10 @@ impl<'a> StoreRun<'a> {
                 StoreOutput::Event { .. } => {}
             }
         }
+        prediction.tracks = camera_tracks
+            .into_iter()
+            .map(|(camera, seen)| (camera, mot_records(&seen)))
+            .collect();
         for output in &self.outputs {
             if let StoreOutput::Event { event, session } = output {
                 prediction.events.push(PredictedEvent {
@@ -657,6 +652,38 @@ impl<'a> StoreRun<'a> {
         };
         Ok((prediction, paths))
     }
+}
+
+/// One camera's tracks as MOTChallenge records, each box under the shopper the store gives it: the one
+/// fusion had bound its camera track to at that frame or, for a track seen before fusion bound it, the
+/// shopper it was bound to next (what that person did at a shelf meanwhile counts for that shopper too);
+/// a track fusion never bound keeps its camera-local id.
+fn mot_records(seen: &[(u32, TrackedPerson)]) -> Vec<MotRecord> {
+    let mut next_binding: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut ids = vec![0; seen.len()];
+    for (i, (_, person)) in seen.iter().enumerate().rev() {
+        if let Some(shopper) = person.shopper {
+            next_binding.insert(person.track, shopper);
+        }
+        ids[i] = next_binding
+            .get(&person.track)
+            .copied()
+            .unwrap_or_else(|| person.id());
+    }
+    seen.iter()
+        .zip(ids)
+        .map(|((frame, person), id)| MotRecord {
+            frame: *frame,
+            id: id as i64,
+            left: person.bbox.x1,
+            top: person.bbox.y1,
+            width: person.bbox.width(),
+            height: person.bbox.height(),
+            confidence: 1.0,
+            class: -1,
+            visibility: -1.0,
+        })
+        .collect()
 }
 
 fn decode(
@@ -833,6 +860,31 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    /// Camera track 3 is seen two frames before fusion binds it to shopper 7: those frames are shopper 7's
+    /// too. Track 4 is bound to shopper 8, let go, and never bound again: from then on it is camera-local.
+    #[test]
+    fn a_track_seen_before_fusion_bound_it_is_scored_as_its_shopper() {
+        let person = |track, shopper| TrackedPerson {
+            track,
+            shopper,
+            bbox: BBox::new(0.0, 0.0, 10.0, 20.0),
+        };
+        let seen = [
+            (1, person(3, None)),
+            (1, person(4, Some(8))),
+            (2, person(3, None)),
+            (2, person(4, None)),
+            (3, person(3, Some(7))),
+            (3, person(4, None)),
+        ];
+        let ids: Vec<(u32, i64)> = mot_records(&seen).iter().map(|r| (r.frame, r.id)).collect();
+        let local = (walkout_pipeline::store::LOCAL_ID_BASE + 4) as i64;
+        assert_eq!(
+            ids,
+            [(1, 7), (1, 8), (2, 7), (2, local), (3, 7), (3, local)]
+        );
+    }
 
     /// A rendering is reused only for the very scene it was made from: a scene a newer generator makes
     /// differently from the same seed is rendered again.

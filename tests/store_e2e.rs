@@ -64,6 +64,47 @@ fn a_rendered_solo_shopper_gets_the_exact_receipt() {
     assert!(metrics["idf1"].as_f64().unwrap() > 0.9, "{metrics:#}");
 }
 
+/// `walkout eval` runs the store's own detector unless told otherwise: on the end-to-end test's two-camera
+/// store with lane scales (`tests/live_rtsp.rs` runs the same scene live), every receipt is exact and no
+/// wrong one goes out unreviewed, as the model card says.
+#[test]
+fn eval_runs_the_shipped_detector_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("tiny");
+    let output = walkout()
+        .args([
+            "simulate",
+            "--preset",
+            "tiny",
+            "--seed",
+            "11",
+            "--resolution",
+            "640x480",
+            "--scales",
+            "--out",
+        ])
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let metrics_path = dir.path().join("metrics.json");
+    let output = walkout()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("ORT_DYLIB_PATH", ort_library())
+        .args(["eval", "--dataset"])
+        .arg(&dataset)
+        .arg("--json")
+        .arg(&metrics_path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let metrics: Value =
+        serde_json::from_str(&std::fs::read_to_string(&metrics_path).unwrap()).unwrap();
+    assert_eq!(metrics["receipt_exact_rate"], 1.0, "{metrics:#}");
+    assert_eq!(metrics["wrong_unreviewed_rate"], 0.0, "{metrics:#}");
+    assert!(metrics["idf1"].as_f64().unwrap() > 0.8, "{metrics:#}");
+}
+
 #[test]
 fn simulate_refuses_unknown_presets_and_bad_resolutions() {
     let dir = tempfile::tempdir().unwrap();

@@ -50,7 +50,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// The detector's manifest.
-    #[arg(long, default_value = "models/walkout_store/walkout_store.toml")]
+    #[arg(long, default_value = super::SHIPPED_MODEL)]
     model: PathBuf,
     /// Keep every camera up (by default one camera drops for a few seconds and comes back).
     #[arg(long)]

@@ -43,8 +43,8 @@ pub struct EvalArgs {
     #[arg(long)]
     report: Option<PathBuf>,
     /// The detector's manifest.
-    #[arg(long, required_unless_present = "oracle")]
-    model: Option<PathBuf>,
+    #[arg(long, default_value = super::SHIPPED_MODEL)]
+    model: PathBuf,
     /// Skip the videos and the detector: feed the ground truth's own boxes to the rest of the pipeline.
     /// Separates what the detector gets wrong from what tracking, events and sessions get wrong.
     #[arg(long, conflicts_with = "model")]
@@ -54,13 +54,14 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let detector = match &args.model {
-        Some(manifest) => Detector::Model(DetectionConfig {
-            manifest: manifest.clone(),
+    let detector = if args.oracle {
+        Detector::Oracle
+    } else {
+        Detector::Model(DetectionConfig {
+            manifest: args.model.clone(),
             runtime: args.runtime.config(),
             scheduling: Scheduling::Auto,
-        }),
-        None => Detector::Oracle,
+        })
     };
     let outcome = evaluate(&args.dataset, &detector)?;
     if let Some(path) = &args.report {

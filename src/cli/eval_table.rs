@@ -28,7 +28,7 @@ pub struct EvalTableArgs {
     #[arg(long)]
     first_seed: Option<u64>,
     /// The detector's manifest.
-    #[arg(long, default_value = "models/walkout_store/walkout_store.toml")]
+    #[arg(long, default_value = super::SHIPPED_MODEL)]
     model: PathBuf,
     /// Feed the ground truth's boxes instead of the detector (the pipeline alone).
     #[arg(long)]

@@ -16,6 +16,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use walkout_models::{ExecutionProvider, RuntimeConfig};
 
+/// The store's own detector (`models/walkout_store/`), the default of every command that runs one on
+/// the synthetic store; relative to the repository's root, where the commands are run from.
+pub(crate) const SHIPPED_MODEL: &str = "models/walkout_store/walkout_store.toml";
+
 /// Walkout: a checkout-free store. Cameras in, receipts out.
 #[derive(Debug, Parser)]
 #[command(name = "walkout", version, about, long_about = None)]

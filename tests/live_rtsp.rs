@@ -136,22 +136,7 @@ fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
 fn a_tiny_store_over_rtsp_charges_every_receipt_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = dir.path().join("tiny");
-    let output = walkout()
-        .args([
-            "simulate",
-            "--preset",
-            "tiny",
-            "--seed",
-            "11",
-            "--resolution",
-            "640x480",
-            "--scales",
-            "--out",
-        ])
-        .arg(&dataset)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", common::stderr(&output));
+    common::simulate(&dataset, "tiny", 11, "640x480", true);
     let scenario =
         Scenario::from_toml_str(&std::fs::read_to_string(dataset.join("scenario.toml")).unwrap())
             .unwrap();

@@ -13,21 +13,7 @@ use serde_json::Value;
 fn a_rendered_solo_shopper_gets_the_exact_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = dir.path().join("solo");
-    let output = walkout()
-        .args([
-            "simulate",
-            "--preset",
-            "solo",
-            "--seed",
-            "2024",
-            "--resolution",
-            "320x240",
-            "--out",
-        ])
-        .arg(&dataset)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
+    simulate(&dataset, "solo", 2024, "320x240", false);
     assert!(dataset.join("videos").read_dir().unwrap().count() > 0);
     let metrics_path = dir.path().join("metrics.json");
     let report = dir.path().join("report.html");
@@ -71,22 +57,7 @@ fn a_rendered_solo_shopper_gets_the_exact_receipt() {
 fn eval_runs_the_shipped_detector_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = dir.path().join("tiny");
-    let output = walkout()
-        .args([
-            "simulate",
-            "--preset",
-            "tiny",
-            "--seed",
-            "11",
-            "--resolution",
-            "640x480",
-            "--scales",
-            "--out",
-        ])
-        .arg(&dataset)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
+    simulate(&dataset, "tiny", 11, "640x480", true);
     let metrics_path = dir.path().join("metrics.json");
     let output = walkout()
         .current_dir(env!("CARGO_MANIFEST_DIR"))

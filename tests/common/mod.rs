@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests of the `walkout` binary.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A file from `../shared`; a missing one fails the test with its path, never skips it.
@@ -62,5 +62,26 @@ pub fn assert_clean_failure(output: &Output, needle: &str) {
     assert!(
         err.contains(needle),
         "stderr does not mention `{needle}`: {err}"
+    );
+}
+
+/// Renders a preset's scene with `walkout simulate` into `out` at `resolution` (`WxH`), with every slot
+/// on a lane scale when `scales`; fails the test with simulate's stderr when it fails.
+pub fn simulate(out: &Path, preset: &str, seed: u64, resolution: &str, scales: bool) {
+    let mut command = walkout();
+    command.args(["simulate", "--preset", preset, "--seed", &seed.to_string()]);
+    command.args(["--resolution", resolution]);
+    if scales {
+        command.arg("--scales");
+    }
+    let output = command
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap_or_else(|e| panic!("walkout simulate: {e}"));
+    assert!(
+        output.status.success(),
+        "walkout simulate: {}",
+        stderr(&output)
     );
 }

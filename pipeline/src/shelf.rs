@@ -159,6 +159,19 @@ pub struct ShelfConfig {
     /// going on at the slot to end.
     pub scale_match_secs: f64,
     pub scale_wait_secs: f64,
+    /// A hand reaching into several slots' regions (seen in perspective, neighbouring regions overlap)
+    /// supports its person at each in proportion to how centrally it lies in that one's region, raised
+    /// to this power: 0 counts it fully at every slot it overlaps.
+    pub hand_share_power: f32,
+    /// A scale knows when the items moved: the hands at the slot then weigh most in whose they were,
+    /// by a Gaussian of this many seconds around that moment (a stretch of hands can last seconds with
+    /// several shoppers reaching in turn). 0: every hand of the stretch weighs the same.
+    pub scale_moment_secs: f64,
+    /// How high a shopper's head top is, in metres: a person whose feet a camera's image cuts off
+    /// (close under the camera) is placed on the floor, for their reach to a slot, by the top of their
+    /// box on this plane rather than by the image's edge, which falls short of their feet by up to a
+    /// metre. A child or a tall adult is placed a few tens of centimetres off.
+    pub head_top_m: f64,
 }
 
 impl Default for ShelfConfig {
@@ -183,6 +196,9 @@ impl Default for ShelfConfig {
             scale_settle_secs: 0.5,
             scale_match_secs: 1.0,
             scale_wait_secs: 10.0,
+            hand_share_power: 1.0,
+            scale_moment_secs: 0.5,
+            head_top_m: 1.72,
         }
     }
 }
@@ -263,6 +279,66 @@ const RIVAL_MARGIN: f64 = 0.05;
 /// it belongs to another slot.
 const FAR_OUTSIDE: f64 = 0.5;
 
+/// Added to every slot's centrality when a hand's share of a slot is taken, so that a hand whose
+/// centre lies outside every region it overlaps shares itself evenly between them.
+const SHARE_FLOOR: f32 = 0.05;
+
+/// How much each person's hands (and body) at a slot pointed to them: in all, and moment by moment,
+/// so that a scale, which knows when the items moved, can ask who reached in then.
+#[derive(Debug, Clone, Default)]
+struct Support {
+    total: BTreeMap<u64, f32>,
+    moments: Vec<(CaptureTime, u64, f32)>,
+}
+
+impl Support {
+    fn add(&mut self, time: CaptureTime, shopper: u64, support: f32) {
+        if support <= 0.0 {
+            return;
+        }
+        *self.total.entry(shopper).or_insert(0.0) += support;
+        self.moments.push((time, shopper, support));
+    }
+
+    fn relabel(&mut self, from: u64, to: u64) {
+        if let Some(support) = self.total.remove(&from) {
+            *self.total.entry(to).or_insert(0.0) += support;
+        }
+        for moment in &mut self.moments {
+            if moment.1 == from {
+                moment.1 = to;
+            }
+        }
+    }
+
+    /// The support weighted by closeness in time to `moment` (a Gaussian of `sigma_secs`); the total
+    /// when `sigma_secs` is 0, or when nothing was seen near the moment (nothing above a thousandth of
+    /// the total's weight): the hands then tell who, not when.
+    fn around(&self, moment: CaptureTime, sigma_secs: f64) -> BTreeMap<u64, f32> {
+        if sigma_secs <= 0.0 {
+            return self.total.clone();
+        }
+        let mut near: BTreeMap<u64, f32> = BTreeMap::new();
+        for &(time, shopper, support) in &self.moments {
+            let dt = if time >= moment {
+                time.saturating_since(moment)
+            } else {
+                moment.saturating_since(time)
+            }
+            .as_secs_f64()
+                / sigma_secs;
+            *near.entry(shopper).or_insert(0.0) += support * (-0.5 * dt * dt).exp() as f32;
+        }
+        let seen: f32 = near.values().sum();
+        let all: f32 = self.total.values().sum();
+        if seen <= 1e-3 * all {
+            self.total.clone()
+        } else {
+            near
+        }
+    }
+}
+
 /// A slot whose image region holds a product's centre.
 struct Claim {
     slot: usize,
@@ -312,7 +388,7 @@ struct Segment {
     /// Frames with a hand in the slot, and frames with only a body over it.
     hand_frames: u32,
     body_frames: u32,
-    support: BTreeMap<u64, f32>,
+    support: Support,
     evidence: Vec<Evidence>,
     /// How centrally the hands lay in the slot's region, summed over hands and frames.
     reach: f32,
@@ -331,7 +407,7 @@ impl Segment {
             last_hand: None,
             hand_frames: 0,
             body_frames: 0,
-            support: BTreeMap::new(),
+            support: Support::default(),
             evidence: Vec::new(),
             reach: 0.0,
             rival_reach: BTreeMap::new(),
@@ -509,9 +585,7 @@ impl ShelfWatcher {
                 std::iter::once(&mut i.current).chain(i.closed.iter_mut().map(|(s, _)| s))
             });
             for segment in interaction.chain(state.recent.iter_mut()) {
-                if let Some(support) = segment.support.remove(&from) {
-                    *segment.support.entry(to).or_insert(0.0) += support;
-                }
+                segment.support.relabel(from, to);
             }
         }
     }
@@ -594,7 +668,7 @@ impl ShelfWatcher {
                 for (shopper, support) in
                     hand_support(&self.slots[index].region, people, front, &config)
                 {
-                    *unseen.support.entry(shopper).or_insert(0.0) += support;
+                    unseen.support.add(moved, shopper, support);
                 }
                 unseen
             });
@@ -736,8 +810,21 @@ impl ShelfWatcher {
         segment.blind = true;
         segment.ended = now;
         for (shopper, support) in hand_support(&region, people, front, &self.config) {
-            *segment.support.entry(shopper).or_insert(0.0) += support;
+            segment.support.add(now, shopper, support);
         }
+    }
+
+    /// How much `hand` is in slot `index` rather than in the other slots whose regions it reaches into:
+    /// its centrality in this one's region over the sum of its centralities in all of them (0..1).
+    fn hand_share(&self, hand: &BBox, index: usize) -> f32 {
+        let reached: f32 = self
+            .slots
+            .iter()
+            .filter(|view| overlap_share(hand, &view.region) >= self.config.hand_overlap)
+            .map(|view| centrality(hand, &view.region) + SHARE_FLOOR)
+            .sum();
+        let own = centrality(hand, &self.slots[index].region) + SHARE_FLOOR;
+        (own / reached.max(own)).min(1.0)
     }
 
     fn observe_slot(
@@ -760,6 +847,7 @@ impl ShelfWatcher {
             .iter()
             .any(|b| overlap_share(&region, b) >= config.occlusion_share);
         let reach: f32 = hands.iter().map(|h| centrality(h, &region)).sum();
+        let hand_shares: Vec<f32> = hands.iter().map(|h| self.hand_share(h, index)).collect();
         let rival_reach: Vec<(usize, f32)> = self
             .slots
             .iter()
@@ -821,9 +909,10 @@ impl ShelfWatcher {
             for (other, share) in rival_reach {
                 *segment.rival_reach.entry(other).or_insert(0.0) += share;
             }
-            for hand in hands {
+            for (hand, share) in hands.into_iter().zip(hand_shares) {
+                let weight = share.powf(config.hand_share_power);
                 for (shopper, support) in hand_support(hand, frame.people, front, &config) {
-                    *segment.support.entry(shopper).or_insert(0.0) += support;
+                    segment.support.add(frame.time, shopper, weight * support);
                 }
             }
             // A shopper standing in front of the slot is weak evidence (a hand can hide behind a body);
@@ -831,7 +920,7 @@ impl ShelfWatcher {
             for person in frame.people {
                 let share = overlap_share(&region, &person.bbox);
                 if share > 0.0 {
-                    *segment.support.entry(person.shopper).or_insert(0.0) += 0.1 * share;
+                    segment.support.add(frame.time, person.shopper, 0.1 * share);
                 }
             }
             return Vec::new();
@@ -905,7 +994,7 @@ impl ShelfWatcher {
         if delta == 0 {
             return None;
         }
-        let (shopper, margin) = attribute(&segment.support);
+        let (shopper, margin) = attribute(&segment.support.total);
         // a change in the slot's own part is sure; one in an overlap is as sure as the hands were in
         // this slot rather than the other
         let certainty = if exclusive_delta == delta {
@@ -926,7 +1015,7 @@ impl ShelfWatcher {
         if segment.blind {
             confidence = confidence.min(config.blind_confidence);
         }
-        let rivals = rivals(&segment.support, shopper, config.rival_share);
+        let rivals = rivals(&segment.support.total, shopper, config.rival_share);
         let id = self.next_event_id;
         self.next_event_id += 1;
         tracing::debug!(
@@ -944,7 +1033,7 @@ impl ShelfWatcher {
             certainty,
             confidence,
             shopper = ?shopper,
-            support = ?segment.support,
+            support = ?segment.support.total,
             "shelf event"
         );
         Some(AttributedEvent {
@@ -991,7 +1080,8 @@ fn weigh(
     // a whole number of this slot's units is sure; half-way between two (another product put here, a
     // reading gone wrong) is worth nothing
     let whole = (1.0 - 2.0 * (units.abs() - quantity).abs()).clamp(0.0, 1.0) as f32;
-    let (shopper, margin) = attribute(&segment.support);
+    let support = segment.support.around(moved, config.scale_moment_secs);
+    let (shopper, margin) = attribute(&support);
     let mut confidence = margin * whole;
     if segment.last_hand.is_none() {
         confidence = confidence.min(config.handless_confidence);
@@ -999,7 +1089,7 @@ fn weigh(
     if segment.blind {
         confidence = confidence.min(config.blind_confidence);
     }
-    let rivals = rivals(&segment.support, shopper, config.rival_share);
+    let rivals = rivals(&support, shopper, config.rival_share);
     tracing::debug!(
         slot = %slot.slot,
         id,
@@ -1011,7 +1101,7 @@ fn weigh(
         blind = segment.blind,
         confidence,
         shopper = ?shopper,
-        support = ?segment.support,
+        support = ?support,
         "scale event"
     );
     Some(AttributedEvent {
@@ -1496,6 +1586,108 @@ mod tests {
         assert!(e.event.confidence > 0.9, "{}", e.event.confidence);
         // when the items moved, from the scale: its reading less its settle time
         assert_eq!(e.event.time, CaptureTime::from_unix_millis(1_400));
+    }
+
+    /// One stretch of hands at the slot: shopper 3's hand for two seconds, then shopper 4's for half a
+    /// second, both standing as close. The scale says when the item moved: at the end of the stretch.
+    fn two_shoppers_reaching_in_turn(config: ShelfConfig) -> AttributedEvent {
+        let mut s = Script::new(Some(350.0));
+        s.watcher = ShelfWatcher::new(config, s.watcher.slots.clone(), 1);
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let (first, second) = ([person(3, 110.0)], [person(4, 130.0)]);
+        s.frames(10, 4, &[], &[]);
+        // the frames run at 100 ms: shopper 3's hand in the slot from 1.1 s to 3.0 s, shopper 4's
+        // from 3.1 s to 3.5 s; the item moved at 3.4 s, and the scale reported it settled half a
+        // second later
+        s.frames(20, 0, &hand, &first);
+        s.frames(5, 0, &hand, &second);
+        s.watcher.weight(reading(-350.0, 3_900));
+        let events = s.frames(20, 3, &[], &[]);
+        assert_eq!(events.len(), 1, "{events:?}");
+        events[0].clone()
+    }
+
+    #[test]
+    fn on_a_scale_the_hand_in_the_slot_when_the_item_moved_decides() {
+        let e = two_shoppers_reaching_in_turn(ShelfConfig::default());
+        assert_eq!(e.shopper, Some(4), "{e:?}");
+        // shopper 3's hand was there until 0.4 s before: still a rival, and the event is reviewed
+        assert_eq!(e.rivals, vec![3]);
+        assert!(e.event.confidence < 0.6, "{}", e.event.confidence);
+        // without the moment, the longer stretch of hands wins
+        let e = two_shoppers_reaching_in_turn(ShelfConfig {
+            scale_moment_secs: 0.0,
+            ..ShelfConfig::default()
+        });
+        assert_eq!(e.shopper, Some(3), "{e:?}");
+    }
+
+    #[test]
+    fn a_hand_is_shared_between_overlapping_slots_by_how_centrally_it_lies_in_each() {
+        // "left" spans x 0..100, "right" 80..200: a hand at x 90..110 lies at the very edge of "left"
+        // and a third of the way into "right"
+        let watcher = overlapping_pair();
+        let at_the_edge = BBox::new(90.0, 115.0, 110.0, 135.0);
+        let (left, right) = (
+            watcher.hand_share(&at_the_edge, 0),
+            watcher.hand_share(&at_the_edge, 1),
+        );
+        assert!(left < 0.15, "{left}");
+        assert!((left + right - 1.0).abs() < 1e-6, "{left} + {right}");
+        // a hand inside one region only is wholly that slot's
+        let inside = BBox::new(40.0, 115.0, 60.0, 135.0);
+        assert_eq!(watcher.hand_share(&inside, 0), 1.0);
+    }
+
+    #[test]
+    fn a_hand_reaching_into_a_neighbours_slot_hardly_supports_its_person_at_this_one() {
+        // shopper 1's hand lies at the edge of "left" and in "right"; shopper 2's in the middle of
+        // "left", from which a unit goes
+        let run = |config: ShelfConfig| {
+            let mut watcher = overlapping_pair();
+            watcher.config = config;
+            let mut seq = 0;
+            let on_left: Vec<BBox> = [20.0, 40.0, 60.0].map(product_at).to_vec();
+            let on_right: Vec<BBox> = [150.0, 170.0].map(product_at).to_vec();
+            let all: Vec<BBox> = on_left.iter().chain(&on_right).copied().collect();
+            let hands = [
+                BBox::new(95.0, 115.0, 115.0, 135.0),
+                BBox::new(10.0, 115.0, 30.0, 135.0),
+            ];
+            let people = [
+                PersonView {
+                    shopper: 1,
+                    bbox: BBox::new(100.0, 110.0, 200.0, 170.0),
+                    floor_m: None,
+                },
+                PersonView {
+                    shopper: 2,
+                    bbox: BBox::new(-80.0, 110.0, 25.0, 170.0),
+                    floor_m: None,
+                },
+            ];
+            run_frames(&mut watcher, &mut seq, 10, &all, &[], &[]);
+            run_frames(&mut watcher, &mut seq, 6, &[], &hands, &people);
+            let after: Vec<BBox> = on_left[..2].iter().chain(&on_right).copied().collect();
+            let events = run_frames(&mut watcher, &mut seq, 20, &after, &[], &[]);
+            let left: Vec<AttributedEvent> = events
+                .into_iter()
+                .filter(|e| e.event.slot == "left")
+                .collect();
+            assert_eq!(left.len(), 1, "{left:?}");
+            left[0].clone()
+        };
+        let shared = run(ShelfConfig::default());
+        let whole = run(ShelfConfig {
+            hand_share_power: 0.0,
+            ..ShelfConfig::default()
+        });
+        assert_eq!(shared.shopper, Some(2), "{shared:?}");
+        assert!(shared.event.confidence > 0.8, "{shared:?}");
+        // counted fully at every slot it overlaps, shopper 1's hand in the neighbour's slot weighs as
+        // much as shopper 2's own: a tie
+        assert_eq!(whole.rivals.len(), 1, "{whole:?}");
+        assert!(whole.event.confidence < 0.1, "{whole:?}");
     }
 
     #[test]

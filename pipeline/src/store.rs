@@ -155,12 +155,43 @@ fn learn_looks(camera: &mut CameraState, people: &[&Detection]) {
     camera.looks.retain(|id, _| live.contains(id));
 }
 
+/// Within this many pixels of the image's edge, a box is cut off by it.
+const EDGE_PX: f32 = 2.0;
+
+/// A camera must be at least this far above the head-top plane to place a person by their head.
+const HEAD_CLEARANCE_M: f64 = 0.3;
+
+/// Where a person stands on the floor: their box's foot point through the floor homography; for a box
+/// the image's bottom edge cuts (a shopper close under the camera: the foot point would be the edge,
+/// short of the feet by up to a metre), the top of the box through the head-top plane, when it is in
+/// view. `None` at the horizon.
+fn floor_point(
+    floor_from_image: &Matrix3<f64>,
+    head_from_image: Option<&Matrix3<f64>>,
+    image_height: f32,
+    b: &BBox,
+) -> Option<Point2<f64>> {
+    let x = f64::from((b.x1 + b.x2) / 2.0);
+    let cut = b.y2 >= image_height - EDGE_PX && b.y1 > EDGE_PX;
+    match (head_from_image, cut) {
+        (Some(head_from_image), true) => {
+            apply_homography(head_from_image, &Point2::new(x, f64::from(b.y1)))
+        }
+        _ => apply_homography(floor_from_image, &Point2::new(x, f64::from(b.y2))),
+    }
+}
+
 /// Track ids at or above this are camera-local (not yet bound to a shopper).
 pub const LOCAL_ID_BASE: u64 = 1 << 32;
 
 struct CameraState {
     tracker: Tracker,
     floor_from_image: Matrix3<f64>,
+    /// Pixels to the plane of a shopper's head top (`ShelfConfig::head_top_m`), for a person whose
+    /// feet the image's bottom edge cuts off; `None` for a camera not above that plane.
+    head_from_image: Option<Matrix3<f64>>,
+    /// The image's height in pixels.
+    image_height: f32,
     shelf: ShelfWatcher,
     /// The latest frame's tracks on the floor, waiting for the fusion step.
     observations: Vec<FloorObservation>,
@@ -212,6 +243,11 @@ impl StoreLogic {
                 CameraState {
                     tracker: Tracker::new(config.tracker),
                     floor_from_image: camera.calibration.plane_from_image(0.0)?,
+                    head_from_image: (camera.calibration.world_from_camera.translation.z
+                        > config.shelf.head_top_m + HEAD_CLEARANCE_M)
+                        .then(|| camera.calibration.plane_from_image(config.shelf.head_top_m))
+                        .transpose()?,
+                    image_height: camera.calibration.intrinsics.height as f32,
                     shelf: ShelfWatcher::new(
                         config.shelf,
                         camera.slots.clone(),
@@ -335,9 +371,11 @@ impl StoreLogic {
             }
             let id = person.id();
             tracks.push(person);
+            // fusion places everyone by their box's foot point, cut off or not: it only compares
+            // positions from frame to frame and camera to camera, and the head-top plane would place
+            // a child, a head shorter, tens of centimetres off (identity doubts in a family)
             let foot = Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2));
-            let floor = apply_homography(&camera.floor_from_image, &foot);
-            if let Some(floor) = floor {
+            if let Some(floor) = apply_homography(&camera.floor_from_image, &foot) {
                 camera.observations.push(FloorObservation {
                     camera: frame.camera.clone(),
                     local_id: track.id,
@@ -347,10 +385,18 @@ impl StoreLogic {
             }
             // a person fusion has not bound (yet) is still a candidate for a hand at a shelf: the
             // event then goes to nobody, or is as unsure as that person is near
+            // the shelves ask whether they stand within reach of a slot: one close under the camera
+            // is placed by their head rather than by the image's edge
+            let stands = floor_point(
+                &camera.floor_from_image,
+                camera.head_from_image.as_ref(),
+                camera.image_height,
+                &b,
+            );
             views.push(PersonView {
                 shopper: id,
                 bbox: b,
-                floor_m: floor.map(|p| [p.x, p.y]),
+                floor_m: stands.map(|p| [p.x, p.y]),
             });
         }
         emit(StoreOutput::CameraTracks {
@@ -703,5 +749,53 @@ impl Stage<StoreInput, StoreOutput> for StoreLogic {
 
     fn finish(&mut self, emit: &mut dyn FnMut(StoreOutput)) {
         self.flush(emit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::Point3;
+
+    use super::*;
+    use crate::calibration::Intrinsics;
+
+    #[test]
+    fn a_shopper_whose_feet_the_image_cuts_off_is_placed_by_their_head() {
+        // a ceiling camera at 3 m looking down the aisle; a shopper of the head-top height stands
+        // close under it, so the bottom of their box is the image's edge, not their feet
+        let camera = Calibration::looking_at(
+            Intrinsics::from_fov(640, 480, 90.0),
+            Point3::new(0.0, 0.0, 3.0),
+            Point3::new(0.0, 4.0, 0.0),
+        );
+        let head_top_m = ShelfConfig::default().head_top_m;
+        let stands = Point2::new(0.3, 0.7);
+        let head = camera
+            .image_from_world(&Point3::new(stands.x, stands.y, head_top_m))
+            .unwrap();
+        let feet = camera
+            .image_from_world(&Point3::new(stands.x, stands.y, 0.0))
+            .unwrap();
+        assert!(feet.y > 480.0, "the feet are below the image: {feet}");
+        let cut = BBox::new(
+            head.x as f32 - 30.0,
+            head.y as f32,
+            head.x as f32 + 30.0,
+            480.0,
+        );
+        let floor_from_image = camera.plane_from_image(0.0).unwrap();
+        let head_from_image = camera.plane_from_image(head_top_m).unwrap();
+        let placed = floor_point(&floor_from_image, Some(&head_from_image), 480.0, &cut).unwrap();
+        assert!((placed - stands).norm() < 0.05, "{placed} for {stands}");
+        // the box's bottom edge would have put them short of where they stand
+        let by_edge = floor_point(&floor_from_image, None, 480.0, &cut).unwrap();
+        assert!((by_edge - stands).norm() > 0.3, "{by_edge} for {stands}");
+        // a box whose feet are in view is placed by its feet
+        let whole = BBox::new(300.0, 200.0, 340.0, 400.0);
+        let foot = apply_homography(&floor_from_image, &Point2::new(320.0, 400.0)).unwrap();
+        assert_eq!(
+            floor_point(&floor_from_image, Some(&head_from_image), 480.0, &whole),
+            Some(foot)
+        );
     }
 }

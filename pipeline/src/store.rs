@@ -161,23 +161,23 @@ const EDGE_PX: f32 = 2.0;
 /// A camera must be at least this far above the head-top plane to place a person by their head.
 const HEAD_CLEARANCE_M: f64 = 0.3;
 
-/// Where a person stands on the floor: their box's foot point through the floor homography; for a box
-/// the image's bottom edge cuts (a shopper close under the camera: the foot point would be the edge,
-/// short of the feet by up to a metre), the top of the box through the head-top plane, when it is in
-/// view. `None` at the horizon.
-fn floor_point(
-    floor_from_image: &Matrix3<f64>,
+/// Where a person stands on the floor for their reach to a slot: `foot`, their box's foot point on the
+/// floor, but for a box the image's bottom edge cuts (a shopper close under the camera: the foot point
+/// is the edge, short of the feet by up to a metre), the top of the box through the head-top plane,
+/// when the camera is above it. `None` at the horizon.
+fn stands_at(
+    foot: Option<Point2<f64>>,
     head_from_image: Option<&Matrix3<f64>>,
     image_height: f32,
     b: &BBox,
 ) -> Option<Point2<f64>> {
-    let x = f64::from((b.x1 + b.x2) / 2.0);
     let cut = b.y2 >= image_height - EDGE_PX && b.y1 > EDGE_PX;
-    match (head_from_image, cut) {
-        (Some(head_from_image), true) => {
-            apply_homography(head_from_image, &Point2::new(x, f64::from(b.y1)))
-        }
-        _ => apply_homography(floor_from_image, &Point2::new(x, f64::from(b.y2))),
+    match head_from_image.filter(|_| cut) {
+        Some(head_from_image) => apply_homography(
+            head_from_image,
+            &Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y1)),
+        ),
+        None => foot,
     }
 }
 
@@ -374,8 +374,11 @@ impl StoreLogic {
             // fusion places everyone by their box's foot point, cut off or not: it only compares
             // positions from frame to frame and camera to camera, and the head-top plane would place
             // a child, a head shorter, tens of centimetres off (identity doubts in a family)
-            let foot = Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2));
-            if let Some(floor) = apply_homography(&camera.floor_from_image, &foot) {
+            let foot = apply_homography(
+                &camera.floor_from_image,
+                &Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2)),
+            );
+            if let Some(floor) = foot {
                 camera.observations.push(FloorObservation {
                     camera: frame.camera.clone(),
                     local_id: track.id,
@@ -387,8 +390,8 @@ impl StoreLogic {
             // event then goes to nobody, or is as unsure as that person is near
             // the shelves ask whether they stand within reach of a slot: one close under the camera
             // is placed by their head rather than by the image's edge
-            let stands = floor_point(
-                &camera.floor_from_image,
+            let stands = stands_at(
+                foot,
                 camera.head_from_image.as_ref(),
                 camera.image_height,
                 &b,
@@ -785,17 +788,15 @@ mod tests {
         );
         let floor_from_image = camera.plane_from_image(0.0).unwrap();
         let head_from_image = camera.plane_from_image(head_top_m).unwrap();
-        let placed = floor_point(&floor_from_image, Some(&head_from_image), 480.0, &cut).unwrap();
+        let by_edge = apply_homography(&floor_from_image, &Point2::new(head.x, 480.0));
+        let placed = stands_at(by_edge, Some(&head_from_image), 480.0, &cut).unwrap();
         assert!((placed - stands).norm() < 0.05, "{placed} for {stands}");
         // the box's bottom edge would have put them short of where they stand
-        let by_edge = floor_point(&floor_from_image, None, 480.0, &cut).unwrap();
+        let by_edge = by_edge.unwrap();
         assert!((by_edge - stands).norm() > 0.3, "{by_edge} for {stands}");
         // a box whose feet are in view is placed by its feet
         let whole = BBox::new(300.0, 200.0, 340.0, 400.0);
-        let foot = apply_homography(&floor_from_image, &Point2::new(320.0, 400.0)).unwrap();
-        assert_eq!(
-            floor_point(&floor_from_image, Some(&head_from_image), 480.0, &whole),
-            Some(foot)
-        );
+        let foot = apply_homography(&floor_from_image, &Point2::new(320.0, 400.0));
+        assert_eq!(stands_at(foot, Some(&head_from_image), 480.0, &whole), foot);
     }
 }

@@ -18,7 +18,7 @@
 //! - a camera that saw nothing for a while (an outage) cannot say whose hand moved what: a count that
 //!   changed across the gap is an event for review, for the shopper nearest the slot afterwards.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use nalgebra::{Matrix3, Point2};
@@ -130,6 +130,11 @@ pub struct ShelfConfig {
     /// gone to the wrong one of two shoppers reaching side by side, and the one left out would be
     /// charged too little without review).
     pub rival_share: f32,
+    /// A shopper whose own hand was in the slot for this many frames of the stretch (of those within
+    /// twice `scale_moment_secs` of the moment a scale says the items moved) is a rival too, however
+    /// small their share of the support: in a stretch the slot stayed hidden for seconds, the count
+    /// cannot say whose reach moved it. 0: off.
+    pub rival_hand_frames: u32,
     /// Frames of a clear, unanimous count (no hand nor body over the slot) that split an interaction
     /// in two without ending it: a second shopper reaching in soon after the first does not
     /// merge their events, and each stretch is attributed to the hands seen in it only. 0: never split.
@@ -187,6 +192,7 @@ impl Default for ShelfConfig {
             hand_reach: 0.5,
             handless_confidence: 1.0,
             rival_share: 0.1,
+            rival_hand_frames: 2,
             checkpoint_frames: 4,
             blind_after_secs: 1.0,
             blind_confidence: 0.0,
@@ -279,6 +285,13 @@ const RIVAL_MARGIN: f64 = 0.05;
 /// it belongs to another slot.
 const FAR_OUTSIDE: f64 = 0.5;
 
+/// A hand is a shopper's when it supports them at least this much (on their box or near it, and they
+/// stand within reach of the slot; see `hand_support`) and more than anyone else...
+const OWNER_SUPPORT: f32 = 0.5;
+/// ...and lies in this slot's region at least this centrally compared with the other slots' regions it
+/// overlaps (`hand_share`): a hand at the edge of a neighbour's region is in that neighbour's slot.
+const OWNER_SHARE: f32 = 0.5;
+
 /// Added to every slot's centrality when a hand's share of a slot is taken, so that a hand whose
 /// centre lies outside every region it overlaps shares itself evenly between them.
 const SHARE_FLOOR: f32 = 0.05;
@@ -289,6 +302,9 @@ const SHARE_FLOOR: f32 = 0.05;
 struct Support {
     total: BTreeMap<u64, f32>,
     moments: Vec<(CaptureTime, u64, f32)>,
+    /// The frames in which a shopper was the one a hand in the slot belonged to (the person it
+    /// supported most, and by at least [`OWNER_SUPPORT`]).
+    owned: Vec<(CaptureTime, u64)>,
 }
 
 impl Support {
@@ -300,6 +316,11 @@ impl Support {
         self.moments.push((time, shopper, support));
     }
 
+    /// Records that a hand in the slot was `shopper`'s in the frame of `time`.
+    fn own(&mut self, time: CaptureTime, shopper: u64) {
+        self.owned.push((time, shopper));
+    }
+
     fn relabel(&mut self, from: u64, to: u64) {
         if let Some(support) = self.total.remove(&from) {
             *self.total.entry(to).or_insert(0.0) += support;
@@ -309,6 +330,31 @@ impl Support {
                 moment.1 = to;
             }
         }
+        for owned in &mut self.owned {
+            if owned.1 == from {
+                owned.1 = to;
+            }
+        }
+    }
+
+    /// How many frames each shopper's hand was in the slot: all of them, or only those within
+    /// `window_secs` of `moment` (when given).
+    fn hand_frames(&self, near: Option<(CaptureTime, f64)>) -> BTreeMap<u64, u32> {
+        let mut frames = BTreeMap::new();
+        for &(time, shopper) in &self.owned {
+            if let Some((moment, window)) = near {
+                let dt = if time >= moment {
+                    time.saturating_since(moment)
+                } else {
+                    moment.saturating_since(time)
+                };
+                if dt.as_secs_f64() > window {
+                    continue;
+                }
+            }
+            *frames.entry(shopper).or_insert(0) += 1;
+        }
+        frames
     }
 
     /// The support weighted by closeness in time to `moment` (a Gaussian of `sigma_secs`); the total
@@ -911,7 +957,15 @@ impl ShelfWatcher {
             }
             for (hand, share) in hands.into_iter().zip(hand_shares) {
                 let weight = share.powf(config.hand_share_power);
-                for (shopper, support) in hand_support(hand, frame.people, front, &config) {
+                let supports = hand_support(hand, frame.people, front, &config);
+                let owner = supports
+                    .iter()
+                    .filter(|(_, support)| *support >= OWNER_SUPPORT)
+                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+                if let Some(&(shopper, _)) = owner.filter(|_| share >= OWNER_SHARE) {
+                    segment.support.own(frame.time, shopper);
+                }
+                for (shopper, support) in supports {
                     segment.support.add(frame.time, shopper, weight * support);
                 }
             }
@@ -1015,7 +1069,12 @@ impl ShelfWatcher {
         if segment.blind {
             confidence = confidence.min(config.blind_confidence);
         }
-        let rivals = rivals(&segment.support.total, shopper, config.rival_share);
+        let rivals = rivals(
+            &segment.support.total,
+            &segment.support.hand_frames(None),
+            shopper,
+            &config,
+        );
         let id = self.next_event_id;
         self.next_event_id += 1;
         tracing::debug!(
@@ -1034,6 +1093,7 @@ impl ShelfWatcher {
             confidence,
             shopper = ?shopper,
             support = ?segment.support.total,
+            hands = ?segment.support.hand_frames(None),
             "shelf event"
         );
         Some(AttributedEvent {
@@ -1089,7 +1149,13 @@ fn weigh(
     if segment.blind {
         confidence = confidence.min(config.blind_confidence);
     }
-    let rivals = rivals(&support, shopper, config.rival_share);
+    let near = (config.scale_moment_secs > 0.0).then_some((moved, 2.0 * config.scale_moment_secs));
+    let rivals = rivals(
+        &support,
+        &segment.support.hand_frames(near),
+        shopper,
+        config,
+    );
     tracing::debug!(
         slot = %slot.slot,
         id,
@@ -1102,6 +1168,7 @@ fn weigh(
         confidence,
         shopper = ?shopper,
         support = ?support,
+        hands = ?segment.support.hand_frames(near),
         "scale event"
     );
     Some(AttributedEvent {
@@ -1134,13 +1201,30 @@ fn weigh(
 }
 
 /// The best-supported shopper and the margin to the next, `(best - second) / best`.
-/// The others whose support reaches `share` of the chosen shopper's.
-fn rivals(support: &BTreeMap<u64, f32>, chosen: Option<u64>, share: f32) -> Vec<u64> {
+/// The others whose support reaches `rival_share` of the chosen shopper's, and those whose own hand was
+/// in the slot for `rival_hand_frames` frames or more (`hand_frames`), however little that weighs
+/// against the chosen one's: a quick reach during a long stretch others spent at the slot can be the
+/// one that took the item.
+fn rivals(
+    support: &BTreeMap<u64, f32>,
+    hand_frames: &BTreeMap<u64, u32>,
+    chosen: Option<u64>,
+    config: &ShelfConfig,
+) -> Vec<u64> {
     let best = chosen.and_then(|s| support.get(&s)).copied().unwrap_or(0.0);
-    support
+    let by_support = support
         .iter()
-        .filter(|(s, v)| Some(**s) != chosen && best > 0.0 && **v >= share * best)
-        .map(|(s, _)| *s)
+        .filter(|(_, v)| best > 0.0 && **v >= config.rival_share * best)
+        .map(|(s, _)| *s);
+    let by_hand = hand_frames
+        .iter()
+        .filter(|(_, n)| config.rival_hand_frames > 0 && **n >= config.rival_hand_frames)
+        .map(|(s, _)| *s);
+    by_support
+        .chain(by_hand)
+        .filter(|s| Some(*s) != chosen)
+        .collect::<BTreeSet<u64>>()
+        .into_iter()
         .collect()
 }
 
@@ -1528,6 +1612,46 @@ mod tests {
         );
         let chosen = events[0].shopper.unwrap();
         assert_eq!(events[0].rivals, vec![3 - chosen]);
+    }
+
+    /// Shopper 1 reaches in for `quick` frames while another shopper's body already hides the slot;
+    /// shopper 2 then reaches in for 30 frames; one item is gone when the slot is seen again.
+    fn a_quick_reach_in_a_long_hidden_stretch(
+        rival_hand_frames: u32,
+        quick: usize,
+    ) -> AttributedEvent {
+        let mut s = Script::new(None);
+        s.watcher.config.rival_hand_frames = rival_hand_frames;
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let (quick_one, long_one) = (person(1, 100.0), person(2, 145.0));
+        s.frames(10, 4, &[], &[]);
+        s.frames(quick, 0, &hand, &[quick_one]);
+        s.frames(10, 0, &[], &[long_one]);
+        s.frames(30, 0, &hand, &[long_one]);
+        let events = s.frames(12, 3, &[], &[]);
+        assert_eq!(events.len(), 1);
+        events.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_shopper_whose_hand_was_in_the_slot_for_a_moment_is_a_rival_however_little_it_weighs() {
+        let event = a_quick_reach_in_a_long_hidden_stretch(2, 2);
+        assert_eq!(event.shopper, Some(2));
+        // two frames of hand against thirty: under the share that makes a rival by support alone
+        assert!(event.event.confidence > 0.9, "{}", event.event.confidence);
+        assert_eq!(event.rivals, vec![1]);
+        // without the rule, shopper 1 would not be reviewed for the item they may have taken
+        assert!(
+            a_quick_reach_in_a_long_hidden_stretch(0, 2)
+                .rivals
+                .is_empty()
+        );
+        // one frame of a hand is not yet a sighting
+        assert!(
+            a_quick_reach_in_a_long_hidden_stretch(2, 1)
+                .rivals
+                .is_empty()
+        );
     }
 
     #[test]

@@ -337,20 +337,13 @@ impl Support {
         }
     }
 
-    /// How many frames each shopper's hand was in the slot: all of them, or only those within
-    /// `window_secs` of `moment` (when given).
+    /// How many frames each shopper's hand was in the slot: all of them, or, given `(moment,
+    /// window_secs)`, only those within `window_secs` of `moment`.
     fn hand_frames(&self, near: Option<(CaptureTime, f64)>) -> BTreeMap<u64, u32> {
         let mut frames = BTreeMap::new();
         for &(time, shopper) in &self.owned {
-            if let Some((moment, window)) = near {
-                let dt = if time >= moment {
-                    time.saturating_since(moment)
-                } else {
-                    moment.saturating_since(time)
-                };
-                if dt.as_secs_f64() > window {
-                    continue;
-                }
+            if near.is_some_and(|(moment, window)| secs_apart(time, moment) > window) {
+                continue;
             }
             *frames.entry(shopper).or_insert(0) += 1;
         }
@@ -366,13 +359,7 @@ impl Support {
         }
         let mut near: BTreeMap<u64, f32> = BTreeMap::new();
         for &(time, shopper, support) in &self.moments {
-            let dt = if time >= moment {
-                time.saturating_since(moment)
-            } else {
-                moment.saturating_since(time)
-            }
-            .as_secs_f64()
-                / sigma_secs;
+            let dt = secs_apart(time, moment) / sigma_secs;
             *near.entry(shopper).or_insert(0.0) += support * (-0.5 * dt * dt).exp() as f32;
         }
         let seen: f32 = near.values().sum();
@@ -383,6 +370,16 @@ impl Support {
             near
         }
     }
+}
+
+/// Seconds between two capture times, whichever is earlier.
+fn secs_apart(a: CaptureTime, b: CaptureTime) -> f64 {
+    if a >= b {
+        a.saturating_since(b)
+    } else {
+        b.saturating_since(a)
+    }
+    .as_secs_f64()
 }
 
 /// A slot whose image region holds a product's centre.
@@ -1069,12 +1066,8 @@ impl ShelfWatcher {
         if segment.blind {
             confidence = confidence.min(config.blind_confidence);
         }
-        let rivals = rivals(
-            &segment.support.total,
-            &segment.support.hand_frames(None),
-            shopper,
-            &config,
-        );
+        let hand_frames = segment.support.hand_frames(None);
+        let rivals = rivals(&segment.support.total, &hand_frames, shopper, &config);
         let id = self.next_event_id;
         self.next_event_id += 1;
         tracing::debug!(
@@ -1093,7 +1086,7 @@ impl ShelfWatcher {
             confidence,
             shopper = ?shopper,
             support = ?segment.support.total,
-            hands = ?segment.support.hand_frames(None),
+            hands = ?hand_frames,
             "shelf event"
         );
         Some(AttributedEvent {
@@ -1150,12 +1143,8 @@ fn weigh(
         confidence = confidence.min(config.blind_confidence);
     }
     let near = (config.scale_moment_secs > 0.0).then_some((moved, 2.0 * config.scale_moment_secs));
-    let rivals = rivals(
-        &support,
-        &segment.support.hand_frames(near),
-        shopper,
-        config,
-    );
+    let hand_frames = segment.support.hand_frames(near);
+    let rivals = rivals(&support, &hand_frames, shopper, config);
     tracing::debug!(
         slot = %slot.slot,
         id,
@@ -1168,7 +1157,7 @@ fn weigh(
         confidence,
         shopper = ?shopper,
         support = ?support,
-        hands = ?segment.support.hand_frames(near),
+        hands = ?hand_frames,
         "scale event"
     );
     Some(AttributedEvent {
@@ -1200,7 +1189,6 @@ fn weigh(
     })
 }
 
-/// The best-supported shopper and the margin to the next, `(best - second) / best`.
 /// The others whose support reaches `rival_share` of the chosen shopper's, and those whose own hand was
 /// in the slot for `rival_hand_frames` frames or more (`hand_frames`), however little that weighs
 /// against the chosen one's: a quick reach during a long stretch others spent at the slot can be the
@@ -1228,6 +1216,7 @@ fn rivals(
         .collect()
 }
 
+/// The best-supported shopper and the margin to the next, `(best - second) / best`.
 fn attribute(support: &BTreeMap<u64, f32>) -> (Option<u64>, f32) {
     let mut ranked: Vec<(u64, f32)> = support.iter().map(|(k, v)| (*k, *v)).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

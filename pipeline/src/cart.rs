@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use walkout_core::{CameraId, CaptureTime};
 
+use crate::shelf::whole_units;
+
 /// A planogram slot, e.g. `"A2-3"` (aisle A, shelf 2, position 3).
 pub type SlotId = String;
 /// A stock-keeping unit code.
@@ -118,6 +120,33 @@ impl Cart {
         line.unmatched_puts = 0;
     }
 
+    /// The item in this cart that a scale's change of `delta_g` grams is a whole number of (no more
+    /// than the cart holds, and not `except`): the best fit ([`whole_units`]) of at least `min_fit`,
+    /// with the number and how sure it is: the fit, less the next item's where two fit. `unit_weights`
+    /// are grams per item.
+    pub fn item_weighing(
+        &self,
+        delta_g: f64,
+        unit_weights: &BTreeMap<Sku, f64>,
+        except: &str,
+        min_fit: f32,
+    ) -> Option<(Sku, u32, f32)> {
+        let mut fits: Vec<(Sku, u32, f32)> = self
+            .lines
+            .iter()
+            .filter(|(sku, line)| sku.as_str() != except && line.quantity > 0)
+            .filter_map(|(sku, line)| {
+                let (quantity, fit) = whole_units(delta_g, *unit_weights.get(sku)?);
+                (quantity <= line.quantity && fit >= min_fit).then(|| (sku.clone(), quantity, fit))
+            })
+            .collect();
+        fits.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let next = fits.get(1).map_or(0.0, |f| f.2);
+        fits.into_iter()
+            .next()
+            .map(|(sku, quantity, fit)| (sku, quantity, fit - next))
+    }
+
     pub fn quantity(&self, sku: &str) -> u32 {
         self.lines.get(sku).map_or(0, |l| l.quantity)
     }
@@ -219,6 +248,32 @@ mod tests {
             ..correction
         };
         assert_eq!(Cart::fold(&events, &[late]).quantity("cola"), 1);
+    }
+
+    #[test]
+    fn a_weight_is_the_cart_item_it_is_a_whole_number_of() {
+        let events = [
+            event(1, 10, "cola", EventKind::Pick, 2),
+            event(2, 20, "chips", EventKind::Pick, 3),
+            event(3, 30, "soap", EventKind::Pick, 1),
+        ];
+        let cart = Cart::fold(&events, &[]);
+        let weights: BTreeMap<Sku, f64> = [("cola", 330.0), ("chips", 120.0), ("milk", 1030.0)]
+            .into_iter()
+            .map(|(s, g)| (s.to_string(), g))
+            .collect();
+        let (sku, quantity, fit) = cart.item_weighing(655.0, &weights, "milk", 0.5).unwrap();
+        assert_eq!((sku.as_str(), quantity), ("cola", 2));
+        assert!(fit > 0.95, "{fit}");
+        // three colas weigh 990 g, but the cart holds two; 8.25 bags of chips: nothing fits
+        assert_eq!(cart.item_weighing(990.0, &weights, "milk", 0.5), None);
+        // the slot's own item never counts, nor one with no known weight (soap), nor milk (not in the cart)
+        assert_eq!(cart.item_weighing(660.0, &weights, "cola", 0.5), None);
+        assert_eq!(cart.item_weighing(1030.0, &weights, "x", 0.5), None);
+        // 360 g is three bags of chips (fit 1) and a can (fit 0.82): it is not sure which
+        let (sku, quantity, fit) = cart.item_weighing(360.0, &weights, "milk", 0.5).unwrap();
+        assert_eq!((sku.as_str(), quantity), ("chips", 3));
+        assert!(fit < 0.2, "{fit}");
     }
 
     #[test]

@@ -177,6 +177,11 @@ pub struct ShelfConfig {
     /// box on this plane rather than by the image's edge, which falls short of their feet by up to a
     /// metre. A child or a tall adult is placed a few tens of centimetres off.
     pub head_top_m: f64,
+    /// A put-back a lane scale weighs as no whole number of the slot's own items (its fit, see
+    /// [`whole_units`], under this) but as a whole number of an item in the shopper's cart (a fit of at
+    /// least this) is that item, put back in the wrong slot: it leaves the cart. 0.5 is a quarter of
+    /// an item either side of a whole number. Above 1: never.
+    pub misplaced_fit: f32,
 }
 
 impl Default for ShelfConfig {
@@ -205,6 +210,7 @@ impl Default for ShelfConfig {
             hand_share_power: 1.0,
             scale_moment_secs: 0.5,
             head_top_m: 1.72,
+            misplaced_fit: 0.5,
         }
     }
 }
@@ -271,6 +277,19 @@ pub struct Weighed {
     /// and with only a body over it.
     pub hand_frames: u32,
     pub body_frames: u32,
+    /// The event's confidence before the reading's fit to the slot's items counted: the shopper's
+    /// margin, capped for a stretch with no hand or a blind camera. The store uses it when the reading
+    /// turns out to be another product, put back in the wrong slot.
+    pub attribution_confidence: f32,
+}
+
+/// How many of an item of `unit_g` grams a scale's change of `delta_g` is (at least one), and how
+/// sure that is: 1 for a whole number, falling to 0 half-way between two.
+pub fn whole_units(delta_g: f64, unit_g: f64) -> (u32, f32) {
+    let units = delta_g.abs() / unit_g.max(1e-6);
+    let quantity = units.round().max(1.0);
+    let fit = (1.0 - 2.0 * (units - quantity).abs()).clamp(0.0, 1.0) as f32;
+    (quantity as u32, fit)
 }
 
 /// A scale reading is matched only with a stretch of hands that ended (or began) within this many
@@ -1129,19 +1148,22 @@ fn weigh(
         return None;
     };
     let units = reading.delta_g / unit.max(1e-6);
-    let quantity = units.abs().round().max(1.0);
     // a whole number of this slot's units is sure; half-way between two (another product put here, a
     // reading gone wrong) is worth nothing
-    let whole = (1.0 - 2.0 * (units.abs() - quantity).abs()).clamp(0.0, 1.0) as f32;
+    let (quantity, whole) = whole_units(reading.delta_g, unit);
     let support = segment.support.around(moved, config.scale_moment_secs);
     let (shopper, margin) = attribute(&support);
-    let mut confidence = margin * whole;
-    if segment.last_hand.is_none() {
-        confidence = confidence.min(config.handless_confidence);
-    }
-    if segment.blind {
-        confidence = confidence.min(config.blind_confidence);
-    }
+    let capped = |mut confidence: f32| {
+        if segment.last_hand.is_none() {
+            confidence = confidence.min(config.handless_confidence);
+        }
+        if segment.blind {
+            confidence = confidence.min(config.blind_confidence);
+        }
+        confidence
+    };
+    let confidence = capped(margin * whole);
+    let attribution_confidence = capped(margin);
     let near = (config.scale_moment_secs > 0.0).then_some((moved, 2.0 * config.scale_moment_secs));
     let hand_frames = segment.support.hand_frames(near);
     let rivals = rivals(&support, &hand_frames, shopper, config);
@@ -1171,7 +1193,7 @@ fn weigh(
             } else {
                 EventKind::Put
             },
-            quantity: quantity as u32,
+            quantity,
             session: None,
             confidence,
             evidence: segment.evidence.clone(),
@@ -1185,6 +1207,7 @@ fn weigh(
             moved,
             hand_frames: segment.hand_frames,
             body_frames: segment.body_frames,
+            attribution_confidence,
         }),
     })
 }

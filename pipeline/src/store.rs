@@ -16,11 +16,12 @@ use walkout_core::{Appearance, BBox, CameraId, CaptureTime, Detection, ObjectKin
 use crate::fusion::GlobalState;
 
 use crate::calibration::{Calibration, CalibrationError, apply_homography};
-use crate::cart::ShelfEvent;
+use crate::cart::{EventKind, ShelfEvent, Sku};
 use crate::fusion::{FloorObservation, Fusion, FusionConfig};
 use crate::sessions::{CheckIn, Session, SessionConfig, Sessions};
 use crate::shelf::{
     AttributedEvent, PersonView, ShelfConfig, ShelfFrame, ShelfWatcher, SlotView, WeightReading,
+    whole_units,
 };
 use crate::stage::Stage;
 use crate::tracker::{TrackInput, Tracker, TrackerConfig};
@@ -217,6 +218,8 @@ pub struct StoreLogic {
     slot_fronts: BTreeMap<String, Point2<f64>>,
     /// Sessions whose shoppers have left, waiting for the shelves they may have touched to settle.
     settling: Vec<u64>,
+    /// Grams per item of every product on a lane scale, for a put-back that weighs as another product.
+    unit_weights: BTreeMap<Sku, f64>,
 }
 
 impl std::fmt::Debug for StoreLogic {
@@ -231,8 +234,12 @@ impl StoreLogic {
     pub fn new(config: StoreConfig) -> Result<Self, CalibrationError> {
         let mut cameras = BTreeMap::new();
         let mut slot_fronts = BTreeMap::new();
+        let mut unit_weights = BTreeMap::new();
         for (index, camera) in config.cameras.iter().enumerate() {
             for slot in &camera.slots {
+                if let Some(grams) = slot.unit_weight_g {
+                    unit_weights.insert(slot.sku.clone(), grams);
+                }
                 if let Some(volume) = &slot.volume {
                     let [x, y] = volume.front_center_m;
                     slot_fronts.insert(slot.slot.clone(), Point2::new(x, y));
@@ -269,6 +276,7 @@ impl StoreLogic {
             unwatched_readings: 0,
             slot_fronts,
             settling: Vec::new(),
+            unit_weights,
             config,
         })
     }
@@ -474,8 +482,57 @@ impl StoreLogic {
 
     /// Puts a shelf event where it belongs: the shopper's session, or the operators' queue; reviews
     /// the sessions of those who may have done it instead.
+    /// A put-back the scale weighs as no whole number of the slot's own items, but as a whole number
+    /// of an item in the shopper's cart (`ShelfConfig::misplaced_fit`): that item, put back in the
+    /// wrong slot. The event carries that item then, so it leaves the cart, and the slot's stock holds
+    /// a stranger until someone moves it back.
+    fn recognise_misplaced(&self, mut attributed: AttributedEvent) -> AttributedEvent {
+        let min_fit = self.config.shelf.misplaced_fit;
+        let (Some(weighed), Some(shopper)) = (&attributed.weighed, attributed.shopper) else {
+            return attributed;
+        };
+        let event = &attributed.event;
+        let Some(own) = self.unit_weights.get(&event.sku) else {
+            return attributed;
+        };
+        let (_, own_fit) = whole_units(weighed.reading.delta_g, *own);
+        if event.kind != EventKind::Put || own_fit >= min_fit {
+            return attributed;
+        }
+        let Some(cart) = self
+            .sessions
+            .session_of_track(shopper)
+            .and_then(|s| self.sessions.get(s))
+            .map(Session::cart)
+        else {
+            return attributed;
+        };
+        let Some((sku, quantity, fit)) = cart.item_weighing(
+            weighed.reading.delta_g,
+            &self.unit_weights,
+            &event.sku,
+            min_fit,
+        ) else {
+            return attributed;
+        };
+        tracing::info!(
+            event = event.id,
+            slot = %event.slot,
+            delta_g = weighed.reading.delta_g,
+            slot_sku = %event.sku,
+            %sku,
+            quantity,
+            fit,
+            "a put-back that weighs as an item from the shopper's cart: put back in the wrong slot"
+        );
+        attributed.event.confidence = weighed.attribution_confidence * fit;
+        attributed.event.sku = sku;
+        attributed.event.quantity = quantity;
+        attributed
+    }
+
     fn route(&mut self, attributed: AttributedEvent, emit: &mut dyn FnMut(StoreOutput)) {
-        let attributed = self.with_lent_hands(attributed);
+        let attributed = self.recognise_misplaced(self.with_lent_hands(attributed));
         let bound = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE);
         // a shopper with no session (yet) may be a second track of someone who has one
         let sessionless = bound.is_some_and(|s| self.sessions.session_of_track(s).is_none());

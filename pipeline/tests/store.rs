@@ -473,6 +473,84 @@ fn on_a_lane_scale_the_cart_holds_what_the_scale_weighed_and_the_hand_told_whose
     assert!(!closed[0].needs_review(), "{:?}", closed[0].review);
 }
 
+/// Two lane-scale slots side by side in one camera's view (cola at 330 g, chips at 200 g): the shopper
+/// takes two colas from one and, in the same reach, puts one into the chips slot. Reports the events and
+/// the closed session.
+fn misplaced_run(misplaced_fit: f32) -> (Vec<ShelfEvent>, walkout_pipeline::sessions::Session) {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let mut config = config(&cameras);
+    config.shelf.misplaced_fit = misplaced_fit;
+    let cola = config.cameras[1].slots[0].clone();
+    config.cameras[1].slots = vec![
+        SlotView {
+            unit_weight_g: Some(330.0),
+            ..cola.clone()
+        },
+        SlotView {
+            slot: "A2".into(),
+            sku: "chips".into(),
+            unit_weight_g: Some(200.0),
+            ..cola.clone()
+        },
+    ];
+    let mut inputs = inputs(&cameras, cola.region);
+    let at = |secs: f64| CaptureTime::from_unix_millis(1_000_000 + (secs * 1000.0) as u64);
+    let after = |inputs: &[StoreInput], secs: f64| {
+        inputs
+            .iter()
+            .position(|i| matches!(i, StoreInput::Frame(f) if f.time >= at(secs)))
+            .unwrap()
+    };
+    // the hand is in both slots from 5.5 to 6.5 s; each scale reports half a second after its change
+    for (slot, delta_g, secs) in [("A1", -659.0, 6.2), ("A2", 331.5, 6.9)] {
+        let i = after(&inputs, secs);
+        inputs.insert(
+            i,
+            StoreInput::Weight(walkout_pipeline::shelf::WeightReading {
+                slot: slot.into(),
+                delta_g,
+                time: at(secs),
+            }),
+        );
+    }
+    let (_, outputs) = run_store(config, inputs);
+    let events = shelf_events(&outputs)
+        .into_iter()
+        .map(|(e, _)| e.clone())
+        .collect();
+    let closed = closed_sessions(&outputs);
+    assert_eq!(closed.len(), 1);
+    (events, closed[0].clone())
+}
+
+#[test]
+fn a_put_back_that_weighs_as_an_item_in_the_cart_is_that_item_in_the_wrong_slot() {
+    let (events, session) = misplaced_run(ShelfConfig::default().misplaced_fit);
+    let put = events.iter().find(|e| e.kind == EventKind::Put).unwrap();
+    // 331.5 g is no whole number of 200 g bags (1.66), but one 330 g can from the cart
+    assert_eq!(
+        (put.slot.as_str(), put.sku.as_str(), put.quantity),
+        ("A2", "cola", 1),
+        "{events:?}"
+    );
+    assert!(put.confidence > 0.9, "{put:?}");
+    assert_eq!(session.cart().quantity("cola"), 1);
+    assert_eq!(session.cart().quantity("chips"), 0);
+    assert!(!session.needs_review(), "{:?}", session.review);
+    // the stock moved: one can less in A1 for good, one more item (a can) standing in A2
+    let mut inventory =
+        walkout_pipeline::cart::Inventory::new([("A1".into(), 10), ("A2".into(), 10)]);
+    events.iter().for_each(|e| inventory.apply(e));
+    assert_eq!((inventory.stock["A1"], inventory.stock["A2"]), (8, 11));
+
+    // without it, the reading is 2 bags of chips put back that the cart never had: an operator looks
+    let (events, session) = misplaced_run(1.1);
+    let put = events.iter().find(|e| e.kind == EventKind::Put).unwrap();
+    assert_eq!((put.sku.as_str(), put.quantity), ("chips", 2));
+    assert_eq!(session.cart().quantity("cola"), 2);
+    assert!(session.needs_review());
+}
+
 #[test]
 fn on_a_lane_scale_a_camera_that_saw_the_hand_decides_where_the_watching_one_saw_none() {
     let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];

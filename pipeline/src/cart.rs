@@ -122,29 +122,33 @@ impl Cart {
 
     /// The item in this cart that a scale's change of `delta_g` grams is a whole number of (no more
     /// than the cart holds, and not `except`): the best fit ([`whole_units`]) of at least `min_fit`,
-    /// with the number and how sure it is: the fit, less the next item's where two fit. `unit_weights`
-    /// are grams per item.
+    /// and the next item's fit where another fits too. `unit_weights` are grams per item.
     pub fn item_weighing(
         &self,
         delta_g: f64,
         unit_weights: &BTreeMap<Sku, f64>,
         except: &str,
         min_fit: f32,
-    ) -> Option<(Sku, u32, f32)> {
-        let mut fits: Vec<(Sku, u32, f32)> = self
+    ) -> Option<ItemWeighing> {
+        let mut fits: Vec<ItemWeighing> = self
             .lines
             .iter()
             .filter(|(sku, line)| sku.as_str() != except && line.quantity > 0)
             .filter_map(|(sku, line)| {
                 let (quantity, fit) = whole_units(delta_g, *unit_weights.get(sku)?);
-                (quantity <= line.quantity && fit >= min_fit).then(|| (sku.clone(), quantity, fit))
+                (quantity <= line.quantity && fit >= min_fit).then(|| ItemWeighing {
+                    sku: sku.clone(),
+                    quantity,
+                    fit,
+                    next_fit: 0.0,
+                })
             })
             .collect();
-        fits.sort_by(|a, b| b.2.total_cmp(&a.2));
-        let next = fits.get(1).map_or(0.0, |f| f.2);
+        fits.sort_by(|a, b| b.fit.total_cmp(&a.fit));
+        let next_fit = fits.get(1).map_or(0.0, |f| f.fit);
         fits.into_iter()
             .next()
-            .map(|(sku, quantity, fit)| (sku, quantity, fit - next))
+            .map(|best| ItemWeighing { next_fit, ..best })
     }
 
     pub fn quantity(&self, sku: &str) -> u32 {
@@ -155,6 +159,17 @@ impl Cart {
     pub fn has_unmatched_puts(&self) -> bool {
         self.lines.values().any(|l| l.unmatched_puts > 0)
     }
+}
+
+/// What [`Cart::item_weighing`] found a weight to be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemWeighing {
+    pub sku: Sku,
+    pub quantity: u32,
+    /// How close to a whole number of the item the weight is ([`whole_units`]).
+    pub fit: f32,
+    /// The next best item's fit, 0 when no other fits.
+    pub next_fit: f32,
 }
 
 /// Live stock per slot, from the same events as the carts.
@@ -262,18 +277,21 @@ mod tests {
             .into_iter()
             .map(|(s, g)| (s.to_string(), g))
             .collect();
-        let (sku, quantity, fit) = cart.item_weighing(655.0, &weights, "milk", 0.5).unwrap();
-        assert_eq!((sku.as_str(), quantity), ("cola", 2));
-        assert!(fit > 0.95, "{fit}");
+        let found = cart.item_weighing(655.0, &weights, "milk", 0.5).unwrap();
+        assert_eq!((found.sku.as_str(), found.quantity), ("cola", 2));
+        assert!(found.fit > 0.95 && found.next_fit == 0.0, "{found:?}");
         // three colas weigh 990 g, but the cart holds two; 8.25 bags of chips: nothing fits
         assert_eq!(cart.item_weighing(990.0, &weights, "milk", 0.5), None);
         // the slot's own item never counts, nor one with no known weight (soap), nor milk (not in the cart)
         assert_eq!(cart.item_weighing(660.0, &weights, "cola", 0.5), None);
         assert_eq!(cart.item_weighing(1030.0, &weights, "x", 0.5), None);
         // 360 g is three bags of chips (fit 1) and a can (fit 0.82): it is not sure which
-        let (sku, quantity, fit) = cart.item_weighing(360.0, &weights, "milk", 0.5).unwrap();
-        assert_eq!((sku.as_str(), quantity), ("chips", 3));
-        assert!(fit < 0.2, "{fit}");
+        let found = cart.item_weighing(360.0, &weights, "milk", 0.5).unwrap();
+        assert_eq!((found.sku.as_str(), found.quantity), ("chips", 3));
+        assert!(
+            found.fit > 0.99 && (found.next_fit - 0.82).abs() < 0.01,
+            "{found:?}"
+        );
     }
 
     #[test]

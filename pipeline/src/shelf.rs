@@ -177,10 +177,10 @@ pub struct ShelfConfig {
     /// box on this plane rather than by the image's edge, which falls short of their feet by up to a
     /// metre. A child or a tall adult is placed a few tens of centimetres off.
     pub head_top_m: f64,
-    /// A put-back a lane scale weighs as no whole number of the slot's own items (its fit, see
-    /// [`whole_units`], under this) but as a whole number of an item in the shopper's cart (a fit of at
-    /// least this) is that item, put back in the wrong slot: it leaves the cart. 0.5 is a quarter of
-    /// an item either side of a whole number. Above 1: never.
+    /// A put-back a lane scale weighs as a whole number of an item in the shopper's cart (its fit, see
+    /// [`whole_units`], at least this), closer than of the slot's own items, is that item put back in
+    /// the wrong slot: it leaves the cart. 0.5 is a quarter of an item either side of a whole number.
+    /// Above 1: never.
     pub misplaced_fit: f32,
 }
 

@@ -482,10 +482,11 @@ impl StoreLogic {
 
     /// Puts a shelf event where it belongs: the shopper's session, or the operators' queue; reviews
     /// the sessions of those who may have done it instead.
-    /// A put-back the scale weighs as no whole number of the slot's own items, but as a whole number
-    /// of an item in the shopper's cart (`ShelfConfig::misplaced_fit`): that item, put back in the
-    /// wrong slot. The event carries that item then, so it leaves the cart, and the slot's stock holds
-    /// a stranger until someone moves it back.
+    /// A put-back the scale weighs as a whole number of an item in the shopper's cart, closer than of
+    /// the slot's own items (`ShelfConfig::misplaced_fit`): that item, put back in the wrong slot. The
+    /// event carries that item then, so it leaves the cart, and the slot's stock holds a stranger until
+    /// someone moves it back. It is as sure as the item's fit is above the next one's (another item
+    /// of the cart's, or the slot's own, that also weigh about right).
     fn recognise_misplaced(&self, mut attributed: AttributedEvent) -> AttributedEvent {
         let min_fit = self.config.shelf.misplaced_fit;
         let (Some(weighed), Some(shopper)) = (&attributed.weighed, attributed.shopper) else {
@@ -495,8 +496,7 @@ impl StoreLogic {
         let Some(own) = self.unit_weights.get(&event.sku) else {
             return attributed;
         };
-        let (_, own_fit) = whole_units(weighed.reading.delta_g, *own);
-        if event.kind != EventKind::Put || own_fit >= min_fit {
+        if event.kind != EventKind::Put {
             return attributed;
         }
         let Some(cart) = self
@@ -507,7 +507,7 @@ impl StoreLogic {
         else {
             return attributed;
         };
-        let Some((sku, quantity, fit)) = cart.item_weighing(
+        let Some(found) = cart.item_weighing(
             weighed.reading.delta_g,
             &self.unit_weights,
             &event.sku,
@@ -515,19 +515,30 @@ impl StoreLogic {
         ) else {
             return attributed;
         };
+        let (_, own_fit) = whole_units(weighed.reading.delta_g, *own);
+        if found.fit <= own_fit {
+            return attributed;
+        }
+        let next_fit = if own_fit >= min_fit {
+            found.next_fit.max(own_fit)
+        } else {
+            found.next_fit
+        };
         tracing::info!(
             event = event.id,
             slot = %event.slot,
             delta_g = weighed.reading.delta_g,
             slot_sku = %event.sku,
-            %sku,
-            quantity,
-            fit,
+            own_fit,
+            sku = %found.sku,
+            quantity = found.quantity,
+            fit = found.fit,
+            next_fit,
             "a put-back that weighs as an item from the shopper's cart: put back in the wrong slot"
         );
-        attributed.event.confidence = weighed.attribution_confidence * fit;
-        attributed.event.sku = sku;
-        attributed.event.quantity = quantity;
+        attributed.event.confidence = weighed.attribution_confidence * (found.fit - next_fit);
+        attributed.event.sku = found.sku;
+        attributed.event.quantity = found.quantity;
         attributed
     }
 

@@ -473,10 +473,13 @@ fn on_a_lane_scale_the_cart_holds_what_the_scale_weighed_and_the_hand_told_whose
     assert!(!closed[0].needs_review(), "{:?}", closed[0].review);
 }
 
-/// Two lane-scale slots side by side in one camera's view (cola at 330 g, chips at 200 g): the shopper
-/// takes two colas from one and, in the same reach, puts one into the chips slot. Reports the events and
-/// the closed session.
-fn misplaced_run(misplaced_fit: f32) -> (Vec<ShelfEvent>, walkout_pipeline::sessions::Session) {
+/// Two lane-scale slots side by side in one camera's view (cola at 330 g, chips at `chips_g`): the
+/// shopper takes two colas from one and, in the same reach, puts one into the chips slot. Reports the
+/// events and the closed session.
+fn misplaced_run(
+    misplaced_fit: f32,
+    chips_g: f64,
+) -> (Vec<ShelfEvent>, walkout_pipeline::sessions::Session) {
     let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
     let mut config = config(&cameras);
     config.shelf.misplaced_fit = misplaced_fit;
@@ -489,7 +492,7 @@ fn misplaced_run(misplaced_fit: f32) -> (Vec<ShelfEvent>, walkout_pipeline::sess
         SlotView {
             slot: "A2".into(),
             sku: "chips".into(),
-            unit_weight_g: Some(200.0),
+            unit_weight_g: Some(chips_g),
             ..cola.clone()
         },
     ];
@@ -525,7 +528,7 @@ fn misplaced_run(misplaced_fit: f32) -> (Vec<ShelfEvent>, walkout_pipeline::sess
 
 #[test]
 fn a_put_back_that_weighs_as_an_item_in_the_cart_is_that_item_in_the_wrong_slot() {
-    let (events, session) = misplaced_run(ShelfConfig::default().misplaced_fit);
+    let (events, session) = misplaced_run(ShelfConfig::default().misplaced_fit, 200.0);
     let put = events.iter().find(|e| e.kind == EventKind::Put).unwrap();
     // 331.5 g is no whole number of 200 g bags (1.66), but one 330 g can from the cart
     assert_eq!(
@@ -544,10 +547,19 @@ fn a_put_back_that_weighs_as_an_item_in_the_cart_is_that_item_in_the_wrong_slot(
     assert_eq!((inventory.stock["A1"], inventory.stock["A2"]), (8, 11));
 
     // without it, the reading is 2 bags of chips put back that the cart never had: an operator looks
-    let (events, session) = misplaced_run(1.1);
+    let (events, session) = misplaced_run(1.1, 200.0);
     let put = events.iter().find(|e| e.kind == EventKind::Put).unwrap();
     assert_eq!((put.sku.as_str(), put.quantity), ("chips", 2));
     assert_eq!(session.cart().quantity("cola"), 2);
+    assert!(session.needs_review());
+
+    // with 119 g bags, 331.5 g is 2.78 of them, a poorer fit than one can (1.005) but not far off:
+    // the can is chosen, not surely, and an operator confirms
+    let (events, session) = misplaced_run(ShelfConfig::default().misplaced_fit, 119.2);
+    let put = events.iter().find(|e| e.kind == EventKind::Put).unwrap();
+    assert_eq!((put.sku.as_str(), put.quantity), ("cola", 1));
+    assert!(put.confidence < 0.5, "{put:?}");
+    assert_eq!(session.cart().quantity("cola"), 1);
     assert!(session.needs_review());
 }
 

@@ -16,7 +16,7 @@ use walkout_core::{Appearance, BBox, CameraId, CaptureTime, Detection, ObjectKin
 use crate::fusion::GlobalState;
 
 use crate::calibration::{Calibration, CalibrationError, apply_homography};
-use crate::cart::{EventKind, ShelfEvent, Sku};
+use crate::cart::{Cart, EventKind, ShelfEvent, Sku};
 use crate::fusion::{FloorObservation, Fusion, FusionConfig};
 use crate::sessions::{CheckIn, Session, SessionConfig, Sessions};
 use crate::shelf::{
@@ -499,12 +499,7 @@ impl StoreLogic {
         if event.kind != EventKind::Put {
             return attributed;
         }
-        let Some(cart) = self
-            .sessions
-            .session_of_track(shopper)
-            .and_then(|s| self.sessions.get(s))
-            .map(Session::cart)
-        else {
+        let Some(cart) = self.cart_of(shopper) else {
             return attributed;
         };
         let Some(found) = cart.item_weighing(
@@ -542,8 +537,48 @@ impl StoreLogic {
         attributed
     }
 
+    /// The cart of the session `shopper` pays on, as it stands.
+    fn cart_of(&self, shopper: u64) -> Option<Cart> {
+        self.sessions
+            .session_of_track(shopper)
+            .and_then(|s| self.sessions.get(s))
+            .map(Session::cart)
+    }
+
+    /// A put-back goes to whoever can have put it back: when the chosen shopper's cart does not hold
+    /// the item (as many as went back) but exactly one rival's does, it was the rival's, since nobody
+    /// puts back what they never took. The chosen shopper becomes a rival, so both are still reviewed.
+    fn put_back_by_holder(&self, mut attributed: AttributedEvent) -> AttributedEvent {
+        let event = &attributed.event;
+        let Some(chosen) = attributed.shopper else {
+            return attributed;
+        };
+        if event.kind != EventKind::Put {
+            return attributed;
+        }
+        let holds = |shopper: u64| {
+            self.cart_of(shopper)
+                .is_some_and(|cart| cart.quantity(&event.sku) >= event.quantity)
+        };
+        let Some(holder) = sole_holder(chosen, &attributed.rivals, holds) else {
+            return attributed;
+        };
+        tracing::debug!(
+            event = event.id,
+            slot = %event.slot,
+            chosen,
+            holder,
+            "a put-back given to the one rival holding the item"
+        );
+        attributed.rivals.retain(|&r| r != holder);
+        attributed.rivals.push(chosen);
+        attributed.shopper = Some(holder);
+        attributed
+    }
+
     fn route(&mut self, attributed: AttributedEvent, emit: &mut dyn FnMut(StoreOutput)) {
-        let attributed = self.recognise_misplaced(self.with_lent_hands(attributed));
+        let attributed = self.with_lent_hands(attributed);
+        let attributed = self.recognise_misplaced(self.put_back_by_holder(attributed));
         let bound = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE);
         // a shopper with no session (yet) may be a second track of someone who has one
         let sessionless = bound.is_some_and(|s| self.sessions.session_of_track(s).is_none());
@@ -823,12 +858,39 @@ impl Stage<StoreInput, StoreOutput> for StoreLogic {
     }
 }
 
+/// Who put an item back, of the chosen shopper and their rivals, when the chosen one cannot have (their
+/// cart does not hold it) and exactly one rival can; `None` leaves it with the chosen one.
+fn sole_holder(chosen: u64, rivals: &[u64], holds: impl Fn(u64) -> bool) -> Option<u64> {
+    if holds(chosen) {
+        return None;
+    }
+    let mut holders = rivals.iter().copied().filter(|&r| holds(r));
+    match (holders.next(), holders.next()) {
+        (Some(holder), None) => Some(holder),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use nalgebra::Point3;
 
     use super::*;
     use crate::calibration::Intrinsics;
+
+    #[test]
+    fn a_put_back_is_the_one_rivals_who_holds_the_item_when_the_chosen_one_does_not() {
+        let holding = |who: &'static [u64]| move |s: u64| who.contains(&s);
+        // the chosen shopper holds it: theirs, whoever else does
+        assert_eq!(sole_holder(1, &[2, 3], holding(&[1, 2])), None);
+        // only rival 3 holds it
+        assert_eq!(sole_holder(1, &[2, 3], holding(&[3])), Some(3));
+        // two rivals hold it, or nobody does: no telling, it stays
+        assert_eq!(sole_holder(1, &[2, 3], holding(&[2, 3])), None);
+        assert_eq!(sole_holder(1, &[2, 3], holding(&[])), None);
+        // a holder who is not a rival was not at the slot
+        assert_eq!(sole_holder(1, &[2], holding(&[4])), None);
+    }
 
     #[test]
     fn a_shopper_whose_feet_the_image_cuts_off_is_placed_by_their_head() {

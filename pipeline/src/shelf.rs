@@ -986,11 +986,16 @@ impl ShelfWatcher {
                 }
             }
             // A shopper standing in front of the slot is weak evidence (a hand can hide behind a body);
-            // a hand near a shopper is strong evidence.
+            // a hand near a shopper is strong evidence. A body over the slot's region in the image that
+            // stands beyond arm's reach of the slot on the floor is only passing between it and the
+            // camera, and weighs as little as a hand that far would.
             for person in frame.people {
                 let share = overlap_share(&region, &person.bbox);
                 if share > 0.0 {
-                    segment.support.add(frame.time, person.shopper, 0.1 * share);
+                    let at_slot = 0.5f32.powf(beyond_reach(person, front, &config));
+                    segment
+                        .support
+                        .add(frame.time, person.shopper, 0.1 * share * at_slot);
                 }
             }
             return Vec::new();
@@ -1270,16 +1275,24 @@ fn hand_support(
             let dx = (p.bbox.x1 - hx).max(hx - p.bbox.x2).max(0.0);
             let dy = (p.bbox.y1 - hy).max(hy - p.bbox.y2).max(0.0);
             let distance = (dx * dx + dy * dy).sqrt() / p.bbox.height().max(1.0);
-            let beyond = match (front, p.floor_m) {
-                (Some(f), Some(at)) if config.floor_reach_m > 0.0 => {
-                    let d = ((at[0] - f[0]).powi(2) + (at[1] - f[1]).powi(2)).sqrt();
-                    ((d - config.arm_reach_m).max(0.0) / config.floor_reach_m) as f32
-                }
-                _ => 0.0,
-            };
-            (p.shopper, 0.5f32.powf(distance / scale + beyond))
+            (
+                p.shopper,
+                0.5f32.powf(distance / scale + beyond_reach(p, front, config)),
+            )
         })
         .collect()
+}
+
+/// How many `floor_reach_m` the person stands beyond arm's reach (`arm_reach_m`) of the slot's front,
+/// where both are known on the floor (0 otherwise, or with `floor_reach_m` 0).
+fn beyond_reach(person: &PersonView, front: Option<[f64; 2]>, config: &ShelfConfig) -> f32 {
+    match (front, person.floor_m) {
+        (Some(f), Some(at)) if config.floor_reach_m > 0.0 => {
+            let d = ((at[0] - f[0]).powi(2) + (at[1] - f[1]).powi(2)).sqrt();
+            ((d - config.arm_reach_m).max(0.0) / config.floor_reach_m) as f32
+        }
+        _ => 0.0,
+    }
 }
 
 /// Whether the hand lies within `reach` person-heights of some person box (its centre's distance to the
@@ -1693,6 +1706,41 @@ mod tests {
             confidence >= crate::sessions::SessionConfig::default().min_event_confidence,
             "{confidence}"
         );
+    }
+
+    /// A slot on a scale, no hand ever seen at it: shopper 1 stands at its front and covers a little of
+    /// its region in the image; shopper 2, two metres along the shelf, passes between it and the camera
+    /// and covers twice as much. The scale says an item went.
+    fn bodies_only_at_a_scale(config: ShelfConfig) -> AttributedEvent {
+        let slot = SlotView {
+            unit_weight_g: Some(350.0),
+            ..slot_in_world("A1", SLOT, [1.0, 2.0], 1.0, 0.0)
+        };
+        let mut s = Script::with_slot(slot);
+        s.watcher = ShelfWatcher::new(config, s.watcher.slots.clone(), 1);
+        let at = |shopper: u64, x: f32, floor_m: [f64; 2]| PersonView {
+            floor_m: Some(floor_m),
+            ..person(shopper, x)
+        };
+        let both = [at(1, 170.0, [1.5, -0.4]), at(2, 100.0, [3.5, -0.5])];
+        s.frames(10, 3, &[], &[]);
+        s.frames(10, 3, &[], &both);
+        s.watcher.weight(reading(-350.0, 2_000));
+        let events = s.frames(20, 3, &[], &[]);
+        assert_eq!(events.len(), 1, "{events:?}");
+        events[0].clone()
+    }
+
+    #[test]
+    fn a_body_passing_between_the_camera_and_the_slot_weighs_less_than_one_standing_at_it() {
+        let e = bodies_only_at_a_scale(ShelfConfig::default());
+        assert_eq!(e.shopper, Some(1), "{e:?}");
+        // without the floor, the larger body in the image takes it
+        let e = bodies_only_at_a_scale(ShelfConfig {
+            floor_reach_m: 0.0,
+            ..ShelfConfig::default()
+        });
+        assert_eq!(e.shopper, Some(2), "{e:?}");
     }
 
     fn reading(delta_g: f64, at_millis: u64) -> WeightReading {

@@ -1454,6 +1454,14 @@ mod tests {
         }
     }
 
+    /// [`person`], standing at `floor_m` on the floor.
+    fn person_at(shopper: u64, x: f32, floor_m: [f64; 2]) -> PersonView {
+        PersonView {
+            floor_m: Some(floor_m),
+            ..person(shopper, x)
+        }
+    }
+
     #[test]
     fn a_pick_is_the_settled_count_drop_around_a_hand() {
         let mut s = Script::new(None);
@@ -1690,11 +1698,10 @@ mod tests {
         }
         let mut s = Script::with_slot(slot);
         let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
-        let at = |shopper: u64, x: f32, floor_m: [f64; 2]| PersonView {
-            floor_m: Some(floor_m),
-            ..person(shopper, x)
-        };
-        let both = [at(1, 90.0, [3.3, -0.5]), at(2, 150.0, [1.5, -0.4])];
+        let both = [
+            person_at(1, 90.0, [3.3, -0.5]),
+            person_at(2, 150.0, [1.5, -0.4]),
+        ];
         s.frames(10, 3, &[], &[]);
         s.frames(4, 0, &hand, &both);
         let events = s.frames(12, 2, &[], &[]);
@@ -1718,11 +1725,10 @@ mod tests {
         };
         let mut s = Script::with_slot(slot);
         s.watcher = ShelfWatcher::new(config, s.watcher.slots.clone(), 1);
-        let at = |shopper: u64, x: f32, floor_m: [f64; 2]| PersonView {
-            floor_m: Some(floor_m),
-            ..person(shopper, x)
-        };
-        let both = [at(1, 170.0, [1.5, -0.4]), at(2, 100.0, [3.5, -0.5])];
+        let both = [
+            person_at(1, 170.0, [1.5, -0.4]),
+            person_at(2, 100.0, [3.5, -0.5]),
+        ];
         s.frames(10, 3, &[], &[]);
         s.frames(10, 3, &[], &both);
         s.watcher.weight(reading(-350.0, 2_000));

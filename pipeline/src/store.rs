@@ -480,8 +480,6 @@ impl StoreLogic {
         }
     }
 
-    /// Puts a shelf event where it belongs: the shopper's session, or the operators' queue; reviews
-    /// the sessions of those who may have done it instead.
     /// A put-back the scale weighs as a whole number of an item in the shopper's cart, closer than of
     /// the slot's own items (`ShelfConfig::misplaced_fit`): that item, put back in the wrong slot. The
     /// event carries that item then, so it leaves the cart, and the slot's stock holds a stranger until
@@ -576,6 +574,8 @@ impl StoreLogic {
         attributed
     }
 
+    /// Puts a shelf event where it belongs: the shopper's session, or the operators' queue; reviews
+    /// the sessions of those who may have done it instead.
     fn route(&mut self, attributed: AttributedEvent, emit: &mut dyn FnMut(StoreOutput)) {
         let attributed = self.with_lent_hands(attributed);
         let attributed = self.recognise_misplaced(self.put_back_by_holder(attributed));

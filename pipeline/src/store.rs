@@ -237,8 +237,11 @@ impl StoreLogic {
         let mut unit_weights = BTreeMap::new();
         for (index, camera) in config.cameras.iter().enumerate() {
             for slot in &camera.slots {
-                if let Some(grams) = slot.unit_weight_g {
-                    unit_weights.insert(slot.sku.clone(), grams);
+                if let Some(grams) = slot.unit_weight_g
+                    && let Some(other) = unit_weights.insert(slot.sku.clone(), grams)
+                    && other != grams
+                {
+                    tracing::warn!(sku = %slot.sku, slot = %slot.slot, grams, other, "one product with two unit weights on its slots: the last is used to recognise it put back elsewhere");
                 }
                 if let Some(volume) = &slot.volume {
                     let [x, y] = volume.front_center_m;

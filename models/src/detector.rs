@@ -7,7 +7,7 @@ use ort::value::TensorRef;
 use walkout_core::{Detection, Frame, ObjectKind};
 
 use crate::ModelError;
-use crate::decode::{Decoder, OutputView, nms_per_class};
+use crate::decode::{Decoder, OutputView, Suppression, suppress_per_class};
 use crate::manifest::{Layout, Manifest};
 use crate::preprocess::{Letterbox, PaddedArea, Preprocessor};
 use crate::runtime::{RuntimeConfig, build_session};
@@ -48,7 +48,7 @@ pub struct Detector {
     labels: Vec<Arc<str>>,
     /// Per class index: the score a detection needs, and the overlap at which NMS suppresses.
     class_scores: Vec<f32>,
-    class_nms: Vec<f32>,
+    class_suppression: Vec<Suppression>,
     last_timings: StageTimings,
 }
 
@@ -95,7 +95,9 @@ impl Detector {
         let preprocessor = Preprocessor::new(&manifest.input);
         let input = vec![0.0; preprocessor.image_len() * batch_capacity];
         let class_scores = manifest.thresholds.scores_by_class(&manifest.class_names);
-        let class_nms = manifest.thresholds.nms_by_class(&manifest.class_names);
+        let class_suppression = manifest
+            .thresholds
+            .suppression_by_class(&manifest.class_names);
         let labels = manifest
             .class_names
             .iter()
@@ -113,7 +115,7 @@ impl Detector {
             input,
             padded: vec![None; batch_capacity],
             class_scores,
-            class_nms,
+            class_suppression,
             labels,
             last_timings: StageTimings::default(),
         })
@@ -308,10 +310,15 @@ impl Detector {
                         .copied()
                         .unwrap_or(default_score)
             });
-            let (nms, default_nms) = (&self.class_nms, thresholds.nms_iou);
-            let kept = nms_per_class(
+            let (rules, default_nms) = (&self.class_suppression, thresholds.nms_iou);
+            let kept = suppress_per_class(
                 candidates,
-                |class| nms.get(class as usize).copied().unwrap_or(default_nms),
+                |class| {
+                    rules
+                        .get(class as usize)
+                        .copied()
+                        .unwrap_or(Suppression::overlap(default_nms))
+                },
                 thresholds.max_detections,
             );
             let mut detections = Vec::with_capacity(kept.len());

@@ -22,7 +22,7 @@ mod preprocess;
 mod runtime;
 mod stage;
 
-pub use decode::{Decoder, nms_class_aware};
+pub use decode::{Decoder, Suppression, nms_class_aware, suppress_per_class};
 pub use detector::{Detector, StageTimings};
 pub use error::ModelError;
 pub use manifest::{

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use walkout_core::ObjectKind;
 
 use crate::ModelError;
+use crate::decode::Suppression;
 
 /// A model manifest: everything needed to feed a model and read its output, so that a store can bring its
 /// own detector without code.
@@ -234,6 +235,12 @@ pub struct Thresholds {
 pub struct ClassThresholds {
     pub score: Option<f32>,
     pub nms_iou: Option<f32>,
+    /// Box voting for this class: a kept box becomes the score-weighted mean of the boxes it suppressed
+    /// that overlap it by more than this IoU (see [`crate::decode::Suppression`]). Off when left out.
+    pub vote_iou: Option<f32>,
+    /// A box whose centre lies within this many of a kept box's sizes of the kept box's centre is
+    /// suppressed too, for small objects found as a cluster of barely overlapping boxes. Off when left out.
+    pub centre_within: Option<f32>,
 }
 
 impl Default for Thresholds {
@@ -263,13 +270,23 @@ impl Thresholds {
 
     /// The NMS overlap of each class, by class index.
     pub fn nms_by_class(&self, names: &[String]) -> Vec<f32> {
+        self.suppression_by_class(names)
+            .iter()
+            .map(|s| s.nms_iou)
+            .collect()
+    }
+
+    /// How each class's overlapping boxes are reduced, by class index.
+    pub fn suppression_by_class(&self, names: &[String]) -> Vec<Suppression> {
         names
             .iter()
             .map(|n| {
-                self.class
-                    .get(n)
-                    .and_then(|c| c.nms_iou)
-                    .unwrap_or(self.nms_iou)
+                let own = self.class.get(n).copied().unwrap_or_default();
+                Suppression {
+                    nms_iou: own.nms_iou.unwrap_or(self.nms_iou),
+                    vote_iou: own.vote_iou,
+                    centre_within: own.centre_within,
+                }
             })
             .collect()
     }
@@ -414,7 +431,18 @@ impl Manifest {
                     self.class_names
                 ));
             }
-            for (field, value) in [("score", c.score), ("nms_iou", c.nms_iou)] {
+            if let Some(v) = c.centre_within
+                && !(v.is_finite() && v >= 0.0)
+            {
+                problems.push(format!(
+                    "thresholds.class.{name}.centre_within: must be a size of at least 0 (got {v})"
+                ));
+            }
+            for (field, value) in [
+                ("score", c.score),
+                ("nms_iou", c.nms_iou),
+                ("vote_iou", c.vote_iou),
+            ] {
                 if let Some(v) = value
                     && !(0.0..=1.0).contains(&v)
                 {
@@ -539,6 +567,37 @@ product = ["can"]
         );
         assert!(
             message.contains("thresholds.class.can.nms_iou: must be within 0..1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_class_may_vote_and_suppress_by_centre_and_both_are_checked() {
+        let text = format!(
+            "{MINIMAL}[thresholds]\nnms_iou = 0.6\n[thresholds.class.hand]\nvote_iou = 0.6\ncentre_within = 1.0\n"
+        );
+        let m = Manifest::parse(&text, Path::new("m.toml")).unwrap();
+        let rules = m.thresholds.suppression_by_class(&m.class_names);
+        assert_eq!(rules[0], Suppression::overlap(0.6));
+        assert_eq!(
+            rules[1],
+            Suppression {
+                nms_iou: 0.6,
+                vote_iou: Some(0.6),
+                centre_within: Some(1.0)
+            }
+        );
+        let bad =
+            format!("{MINIMAL}[thresholds.class.hand]\nvote_iou = 1.5\ncentre_within = -1.0\n");
+        let message = Manifest::parse(&bad, Path::new("m.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("thresholds.class.hand.vote_iou: must be within 0..1 (got 1.5)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("thresholds.class.hand.centre_within: must be a size of at least 0"),
             "{message}"
         );
     }

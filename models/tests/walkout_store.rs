@@ -175,9 +175,10 @@ fn the_store_detector_finds_shoppers_hands_and_products_on_a_fresh_seed() {
         "too few shoppers in the sample: {person:?} {hand:?}"
     );
     // MODEL_CARD.md's operating point (the manifest's 0.5 score) on the validation scenes (v4): persons
-    // recall 0.91 / precision 0.91, hands 0.84 / 0.16, products 0.48 / 0.86; less a margin for a 32-frame
-    // sample (the bounds are v3's, which v4 clears on every class). Hand precision is that low because
-    // the model reports one hand as a cluster of boxes a few pixels apart (see the card).
+    // recall 0.91 / precision 0.91, hands 0.71 / 0.46, products 0.48 / 0.86; less a margin for a 32-frame
+    // sample. The model reports one hand as a cluster of boxes a few pixels apart: the manifest's centre
+    // suppression for hands keeps one of them (plain NMS left hands at recall 0.84, precision 0.16, so a
+    // precision over 0.25 here shows the suppression at work).
     assert!(
         person.recall() >= 0.7,
         "person recall {} ({person:?})",
@@ -189,12 +190,12 @@ fn the_store_detector_finds_shoppers_hands_and_products_on_a_fresh_seed() {
         person.precision()
     );
     assert!(
-        hand.recall() >= 0.5,
+        hand.recall() >= 0.45,
         "hand recall {} ({hand:?})",
         hand.recall()
     );
     assert!(
-        hand.precision() >= 0.05,
+        hand.precision() >= 0.25,
         "hand precision {} ({hand:?})",
         hand.precision()
     );

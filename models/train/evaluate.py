@@ -45,6 +45,7 @@ def main():
     parser.add_argument("--nms", type=float, nargs="+", default=[0.45])
     parser.add_argument("--score", type=float, default=0.3, help="the manifest's score threshold")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--plain-nms", action="store_true", help="plain NMS for hands too (no box voting, no centre suppression): the decoding before December 2026")
     args = parser.parse_args()
     import onnxruntime as ort
 
@@ -59,7 +60,8 @@ def main():
     truths = [labels for _, labels in items]
     report = {"model": args.model, "scenes": args.scenes, "frames": len(items), "by_nms": {}}
     for nms in args.nms:
-        predictions = [train.decode(g, nms_iou=nms) for g in grids]
+        rules = {} if args.plain_nms else {"vote_iou": train.VOTE_IOU, "centre_within": train.CENTRE_WITHIN}
+        predictions = [train.decode(g, nms_iou=nms, **rules) for g in grids]
         report["by_nms"][str(nms)] = {
             "map50": {name: round(train.average_precision(predictions, truths, i), 4) for i, name in enumerate(train.CLASSES)},
             f"at_score_{args.score}": {name: operating_point(predictions, truths, i, args.score) for i, name in enumerate(train.CLASSES)},

@@ -389,13 +389,22 @@ def grid_cells():
 GRID = None
 
 
-def decode(grid: np.ndarray, threshold=0.05, nms_iou=0.45):
-    """[N, 5+C] YOLOX rows to (class, score, x1, y1, x2, y2) in pixels, with class-aware NMS: what the Rust
-    `yolox` decoder does. `nms_iou` is one overlap for every class or a {class: overlap} dict (the manifest's
-    `[thresholds.class.<name>] nms_iou`; a class it leaves out gets 0.45)."""
+# the manifest's [thresholds.class.hand] vote_iou and centre_within: a hand comes out as a cluster of small
+# boxes a pixel or two apart, barely overlapping, and its top-scored box is not always the best placed
+VOTE_IOU = {1: 0.6}
+CENTRE_WITHIN = {1: 1.0}
+
+
+def decode(grid: np.ndarray, threshold=0.05, nms_iou=0.45, vote_iou=None, centre_within=None):
+    """[N, 5+C] YOLOX rows to (class, score, x1, y1, x2, y2) in pixels, with class-aware suppression: what the
+    Rust `yolox` decoder and `suppress_per_class` do. `nms_iou` is one overlap for every class or a {class:
+    overlap} dict (the manifest's `[thresholds.class.<name>] nms_iou`; a class it leaves out gets 0.45).
+    `vote_iou` and `centre_within` are {class: value} dicts (box voting; suppression of boxes whose centre is
+    within that many of the kept box's sizes), off for a class they leave out."""
     global GRID
     if GRID is None:
         GRID = grid_cells()
+    vote_iou, centre_within = vote_iou or {}, centre_within or {}
     scores = grid[:, 4:5] * grid[:, 5:]
     cls = scores.argmax(1)
     best = scores[np.arange(len(grid)), cls]
@@ -409,10 +418,23 @@ def decode(grid: np.ndarray, threshold=0.05, nms_iou=0.45):
         d = dets[dets[:, 0] == c]
         d = d[np.argsort(-d[:, 1])]
         overlap = nms_iou.get(int(c), 0.45) if isinstance(nms_iou, dict) else nms_iou
+        vote, within = vote_iou.get(int(c)), centre_within.get(int(c))
         while len(d):
-            out.append(d[0])
-            ious = iou(d[0, 2:], d[1:, 2:])
-            d = d[1:][ious <= overlap]
+            top = d[0].copy()
+            ious = iou(d[0, 2:], d[:, 2:])
+            suppressed = ious > overlap
+            if within is not None:
+                centres = (d[:, 2:4] + d[:, 4:6]) / 2
+                size = np.sqrt(max((d[0, 4] - d[0, 2]) * (d[0, 5] - d[0, 3]), 0.0))
+                suppressed |= np.linalg.norm(centres - centres[0], axis=1) < within * size
+            suppressed[0] = True
+            if vote is not None:
+                members = suppressed & (ious > vote)
+                members[0] = True
+                if members.sum() > 1:
+                    top[2:] = (d[members, 2:] * d[members, 1:2]).sum(0) / d[members, 1].sum()
+            out.append(top)
+            d = d[~suppressed]
     return np.array(out).reshape(-1, 6)
 
 
@@ -468,7 +490,7 @@ def predict(model, items, batch_size=8):
 
 
 def evaluate(grids, items, nms_iou=0.45):
-    predictions = [decode(g, nms_iou=nms_iou) for g in grids]
+    predictions = [decode(g, nms_iou=nms_iou, vote_iou=VOTE_IOU, centre_within=CENTRE_WITHIN) for g in grids]
     truths = [labels for _, labels in items]
     return {name: average_precision(predictions, truths, i) for i, name in enumerate(CLASSES)}
 

@@ -105,26 +105,104 @@ pub fn nms_class_aware(
 
 /// [`nms_class_aware`] with each class's own overlap threshold, `iou_of(class_id)`.
 pub fn nms_per_class(
-    mut candidates: Vec<Candidate>,
+    candidates: Vec<Candidate>,
     iou_of: impl Fn(u32) -> f32,
     max_detections: usize,
 ) -> Vec<Candidate> {
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Candidate> = Vec::new();
-    for candidate in candidates {
-        if kept.len() >= max_detections {
-            break;
-        }
-        let iou_threshold = iou_of(candidate.class_id);
-        let suppressed = kept.iter().any(|k| {
-            k.class_id == candidate.class_id
-                && k.bbox.intersection_over_union(&candidate.bbox) > iou_threshold
-        });
-        if !suppressed {
-            kept.push(candidate);
+    suppress_per_class(
+        candidates,
+        |class| Suppression::overlap(iou_of(class)),
+        max_detections,
+    )
+}
+
+/// How one class's boxes of one object are reduced to one (see [`suppress_per_class`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Suppression {
+    /// A box overlapping a kept box by more than this IoU is suppressed.
+    pub nms_iou: f32,
+    /// Box voting: a kept box becomes the score-weighted mean of itself and the boxes it suppressed that
+    /// overlap it by more than this IoU. The top-scored box of a cluster is not always the best placed.
+    pub vote_iou: Option<f32>,
+    /// A box whose centre lies within this many of a kept box's sizes (the square root of its area) of
+    /// the kept box's centre is suppressed too: a small object's boxes, a pixel or two apart, overlap too
+    /// little for any IoU threshold that keeps two neighbours apart.
+    pub centre_within: Option<f32>,
+}
+
+impl Suppression {
+    /// Plain NMS at `nms_iou`.
+    pub fn overlap(nms_iou: f32) -> Self {
+        Self {
+            nms_iou,
+            vote_iou: None,
+            centre_within: None,
         }
     }
-    kept
+}
+
+/// Greedy suppression per class, by each class's own [`Suppression`] (`rule_of(class_id)`): boxes of
+/// different classes never suppress each other. A box is tested against the kept boxes as they were
+/// found, before any voting moved them. Returns at most `max_detections`, best first.
+pub fn suppress_per_class(
+    mut candidates: Vec<Candidate>,
+    rule_of: impl Fn(u32) -> Suppression,
+    max_detections: usize,
+) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // each kept box, and its vote: the score-weighted sums of its members' corners (its own included) and
+    // the weights' sum; a box nothing voted for keeps its corners as they are
+    let mut kept: Vec<(Candidate, [f32; 4], f32)> = Vec::new();
+    for candidate in candidates {
+        let rule = rule_of(candidate.class_id);
+        let room = kept.len() < max_detections;
+        let by = kept.iter_mut().find_map(|(k, sums, weights)| {
+            if k.class_id != candidate.class_id {
+                return None;
+            }
+            let iou = k.bbox.intersection_over_union(&candidate.bbox);
+            let near = rule.centre_within.is_some_and(|within| {
+                let (kx, ky) = centre(&k.bbox);
+                let (cx, cy) = centre(&candidate.bbox);
+                (kx - cx).hypot(ky - cy) < within * k.bbox.area().max(0.0).sqrt()
+            });
+            (iou > rule.nms_iou || near).then_some((iou, sums, weights))
+        });
+        match by {
+            Some((iou, sums, weights)) => {
+                if rule.vote_iou.is_some_and(|v| iou > v) {
+                    add_vote(sums, weights, &candidate);
+                }
+            }
+            None if room => kept.push((candidate, [0.0; 4], 0.0)),
+            None => {}
+        }
+    }
+    kept.into_iter()
+        .map(|(mut k, mut sums, mut weights)| {
+            if weights > 0.0 {
+                add_vote(&mut sums, &mut weights, &k);
+                let [x1, y1, x2, y2] = sums.map(|s| s / weights);
+                k.bbox = BBox::new(x1, y1, x2, y2);
+            }
+            k
+        })
+        .collect()
+}
+
+fn centre(b: &BBox) -> (f32, f32) {
+    ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0)
+}
+
+fn add_vote(sums: &mut [f32; 4], weights: &mut f32, c: &Candidate) {
+    let w = c.score.max(0.0);
+    for (s, v) in sums
+        .iter_mut()
+        .zip([c.bbox.x1, c.bbox.y1, c.bbox.x2, c.bbox.y2])
+    {
+        *s += w * v;
+    }
+    *weights += w;
 }
 
 pub(crate) fn sigmoid(x: f32) -> f32 {
@@ -228,6 +306,62 @@ mod tests {
         );
         let summary: Vec<(u32, f32)> = kept.iter().map(|c| (c.class_id, c.score)).collect();
         assert_eq!(summary, vec![(0, 0.9), (1, 0.9), (1, 0.8)]);
+    }
+
+    fn boxed(class_id: u32, score: f32, b: [f32; 4]) -> Candidate {
+        Candidate {
+            class_id,
+            score,
+            bbox: BBox::new(b[0], b[1], b[2], b[3]),
+        }
+    }
+
+    #[test]
+    fn a_kept_box_becomes_the_score_weighted_mean_of_the_boxes_it_suppressed() {
+        let rule = Suppression {
+            nms_iou: 0.5,
+            vote_iou: Some(0.5),
+            centre_within: None,
+        };
+        let kept = suppress_per_class(
+            vec![
+                boxed(0, 0.6, [0.0, 0.0, 10.0, 10.0]),
+                boxed(0, 0.3, [1.0, 1.0, 11.0, 11.0]), // IoU 0.68: suppressed, votes
+                boxed(0, 0.2, [20.0, 0.0, 30.0, 10.0]), // apart: kept as it is
+                boxed(1, 0.9, [3.0, 3.0, 13.0, 13.0]), // another class: neither votes nor suppresses
+            ],
+            |_| rule,
+            10,
+        );
+        let summary: Vec<(u32, f32)> = kept.iter().map(|c| (c.class_id, c.score)).collect();
+        assert_eq!(summary, vec![(1, 0.9), (0, 0.6), (0, 0.2)]);
+        let corners = |c: &Candidate| [c.bbox.x1, c.bbox.y1, c.bbox.x2, c.bbox.y2];
+        assert_eq!(corners(&kept[0]), [3.0, 3.0, 13.0, 13.0]);
+        assert_eq!(corners(&kept[2]), [20.0, 0.0, 30.0, 10.0]);
+        // (0.6 * 0 + 0.3 * 1) / 0.9 and (0.6 * 10 + 0.3 * 11) / 0.9
+        let voted = [1.0 / 3.0, 1.0 / 3.0, 31.0 / 3.0, 31.0 / 3.0];
+        for (got, want) in corners(&kept[1]).iter().zip(voted) {
+            assert!((got - want).abs() < 1e-4, "{:?}", corners(&kept[1]));
+        }
+    }
+
+    #[test]
+    fn a_small_box_centred_on_a_kept_one_is_suppressed_though_they_barely_overlap() {
+        // 4-pixel boxes 2 pixels apart overlap by IoU 1/3: NMS at 0.6 keeps both, the centre rule one
+        let pair = vec![
+            boxed(1, 0.9, [10.0, 10.0, 14.0, 14.0]),
+            boxed(1, 0.8, [12.0, 10.0, 16.0, 14.0]),
+            boxed(1, 0.7, [18.0, 10.0, 22.0, 14.0]), // a neighbour 8 pixels (two sizes) away
+        ];
+        let plain = suppress_per_class(pair.clone(), |_| Suppression::overlap(0.6), 10);
+        assert_eq!(plain.len(), 3);
+        let rule = Suppression {
+            centre_within: Some(1.0),
+            ..Suppression::overlap(0.6)
+        };
+        let kept = suppress_per_class(pair, |_| rule, 10);
+        let scores: Vec<f32> = kept.iter().map(|c| c.score).collect();
+        assert_eq!(scores, vec![0.9, 0.7]);
     }
 
     #[test]

@@ -169,11 +169,10 @@ pub fn suppress_per_class(
             (iou > rule.nms_iou || near).then_some((iou, sums, weights))
         });
         match by {
-            Some((iou, sums, weights)) => {
-                if rule.vote_iou.is_some_and(|v| iou > v) {
-                    add_vote(sums, weights, &candidate);
-                }
+            Some((iou, sums, weights)) if rule.vote_iou.is_some_and(|v| iou > v) => {
+                add_vote(sums, weights, &candidate);
             }
+            Some(_) => {}
             None if room => kept.push((candidate, [0.0; 4], 0.0)),
             None => {}
         }

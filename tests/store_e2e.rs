@@ -76,6 +76,42 @@ fn eval_runs_the_shipped_detector_by_default() {
     assert!(metrics["idf1"].as_f64().unwrap() > 0.8, "{metrics:#}");
 }
 
+/// `walkout eval --tracker` runs every camera's tracker with the file's settings: a tracker that may start
+/// no track sees nobody, so the solo shopper's receipt goes unmatched; a misspelt setting is named.
+#[test]
+fn eval_takes_tracker_settings_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("solo");
+    simulate(&dataset, "solo", 2025, "320x240", false);
+    let eval = |settings: &str| {
+        let path = dir.path().join("tracker.toml");
+        std::fs::write(&path, settings).unwrap();
+        let metrics_path = dir.path().join("metrics.json");
+        let output = walkout()
+            .args(["eval", "--oracle", "--dataset"])
+            .arg(&dataset)
+            .arg("--tracker")
+            .arg(&path)
+            .arg("--json")
+            .arg(&metrics_path)
+            .output()
+            .unwrap();
+        let metrics = output.status.success().then(|| {
+            serde_json::from_str::<Value>(&std::fs::read_to_string(&metrics_path).unwrap()).unwrap()
+        });
+        (output, metrics)
+    };
+    let (output, metrics) = eval("max_lost_frames = 30\n");
+    let metrics = metrics.unwrap_or_else(|| panic!("{}", stderr(&output)));
+    assert_eq!(metrics["receipt_exact_rate"], 1.0, "{metrics:#}");
+    let (output, metrics) = eval("new_track_score = 1.5\n");
+    let metrics = metrics.unwrap_or_else(|| panic!("{}", stderr(&output)));
+    assert_eq!(metrics["receipt_exact_rate"], 0.0, "{metrics:#}");
+    assert_eq!(metrics["idf1"], 0.0, "{metrics:#}");
+    let (output, _) = eval("max_lost_frame = 30\n");
+    assert_clean_failure(&output, "max_lost_frame");
+}
+
 #[test]
 fn simulate_refuses_unknown_presets_and_bad_resolutions() {
     let dir = tempfile::tempdir().unwrap();

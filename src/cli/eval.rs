@@ -18,11 +18,12 @@ use walkout_datasets::mot::MotRecord;
 use walkout_datasets::truth::{EventKind as TruthKind, Holder, Receipt};
 use walkout_datasets::{GroundTruth, Metrics, Prediction, Scenario, ScoringConfig, score};
 use walkout_models::{DetectedFrame, DetectionConfig, DetectionStage, Scheduling};
+use walkout_pipeline::TrackerConfig;
 use walkout_pipeline::cart::EventKind;
 use walkout_pipeline::sessions::CheckIn;
 use walkout_pipeline::shelf::WeightReading;
 use walkout_pipeline::store::{
-    FrameDetections, StoreInput, StoreLogic, StoreOutput, TrackedPerson,
+    FrameDetections, StoreConfig, StoreInput, StoreLogic, StoreOutput, TrackedPerson,
 };
 
 /// The scenario file inside a dataset directory.
@@ -49,6 +50,10 @@ pub struct EvalArgs {
     /// Separates what the detector gets wrong from what tracking, events and sessions get wrong.
     #[arg(long, conflicts_with = "model")]
     oracle: bool,
+    /// Camera tracker settings as TOML, as `walkout track --config` takes them (every field optional;
+    /// the store's defaults otherwise): for trying tracker settings on a dataset.
+    #[arg(long)]
+    tracker: Option<PathBuf>,
     #[command(flatten)]
     runtime: super::RuntimeArgs,
 }
@@ -63,7 +68,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             scheduling: Scheduling::Auto,
         })
     };
-    let outcome = evaluate(&args.dataset, &detector)?;
+    let tracker = super::track::tracker_config(args.tracker.as_deref())?;
+    let outcome = evaluate(&args.dataset, &detector, tracker)?;
     if let Some(path) = &args.report {
         crate::report::write(path, &args.dataset, &outcome)?;
     }
@@ -103,8 +109,12 @@ pub enum Detector {
     Oracle,
 }
 
-/// Runs the pipeline on a dataset and scores it.
-pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<EvalOutcome> {
+/// Runs the pipeline on a dataset, with `tracker` as every camera's tracker settings, and scores it.
+pub fn evaluate(
+    dataset: &Path,
+    detector: &Detector,
+    tracker: TrackerConfig,
+) -> anyhow::Result<EvalOutcome> {
     let scenario_path = dataset.join(SCENARIO_FILE);
     let text = std::fs::read_to_string(&scenario_path)
         .with_context(|| format!("reading `{}`", scenario_path.display()))?;
@@ -113,7 +123,7 @@ pub fn evaluate(dataset: &Path, detector: &Detector) -> anyhow::Result<EvalOutco
     let truth = GroundTruth::read_from_dir(dataset)
         .with_context(|| format!("ground truth in `{}`", dataset.display()))?;
     let started = Instant::now();
-    let mut run = StoreRun::new(&scenario, &truth)?;
+    let mut run = StoreRun::new(&scenario, &truth, tracker)?;
     match detector {
         Detector::Model(detection) => detect_videos(dataset, &scenario, detection, &mut run)?,
         Detector::Oracle => oracle_frames(dataset, &scenario, &truth, &mut run)?,
@@ -446,9 +456,16 @@ fn secs(t: CaptureTime) -> f64 {
 }
 
 impl<'a> StoreRun<'a> {
-    fn new(scenario: &'a Scenario, truth: &'a GroundTruth) -> anyhow::Result<Self> {
-        let logic = StoreLogic::new(crate::wiring::store_config(scenario)?)
-            .context("calibrating the store's cameras")?;
+    fn new(
+        scenario: &'a Scenario,
+        truth: &'a GroundTruth,
+        tracker: TrackerConfig,
+    ) -> anyhow::Result<Self> {
+        let config = StoreConfig {
+            tracker,
+            ..crate::wiring::store_config(scenario)?
+        };
+        let logic = StoreLogic::new(config).context("calibrating the store's cameras")?;
         let mut check_ins: Vec<&walkout_datasets::truth::CheckIn> =
             truth.check_ins.iter().collect();
         check_ins.sort_by(|a, b| a.time_secs.total_cmp(&b.time_secs));

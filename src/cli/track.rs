@@ -23,15 +23,20 @@ pub struct TrackArgs {
     config: Option<PathBuf>,
 }
 
-pub fn run(args: TrackArgs) -> anyhow::Result<()> {
-    let config: TrackerConfig = match &args.config {
+/// Tracker settings from a TOML file (every field optional), or the defaults without one.
+pub fn tracker_config(path: Option<&std::path::Path>) -> anyhow::Result<TrackerConfig> {
+    match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading `{}`", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("tracker config `{}`", path.display()))?
+            toml::from_str(&text).with_context(|| format!("tracker config `{}`", path.display()))
         }
-        None => TrackerConfig::default(),
-    };
+        None => Ok(TrackerConfig::default()),
+    }
+}
+
+pub fn run(args: TrackArgs) -> anyhow::Result<()> {
+    let config = tracker_config(args.config.as_deref())?;
     let text = std::fs::read_to_string(&args.mot_det)
         .with_context(|| format!("reading `{}`", args.mot_det.display()))?;
     let detections = mot::parse(&text).with_context(|| format!("`{}`", args.mot_det.display()))?;

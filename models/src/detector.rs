@@ -46,7 +46,7 @@ pub struct Detector {
     /// Per input slot, where its padding already lies.
     padded: Vec<Option<PaddedArea>>,
     labels: Vec<Arc<str>>,
-    /// Per class index: the score a detection needs, and the overlap at which NMS suppresses.
+    /// Per class index: the score a detection needs, and how its overlapping boxes are suppressed.
     class_scores: Vec<f32>,
     class_suppression: Vec<Suppression>,
     last_timings: StageTimings,

@@ -223,8 +223,9 @@ pub struct Thresholds {
     /// At most this many detections per frame, best first.
     #[serde(default = "default_max_detections")]
     pub max_detections: usize,
-    /// Overrides of `score` and `nms_iou` for single classes, by class name (`[thresholds.class.hand]`):
-    /// small hands found twice want a lower NMS overlap than products that stand close on a shelf.
+    /// Overrides of `score` and `nms_iou`, and the suppression rules `vote_iou` and `centre_within`, for
+    /// single classes, by class name (`[thresholds.class.hand]`): small hands found as a cluster of boxes
+    /// want other suppression than products that stand close on a shelf.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub class: BTreeMap<String, ClassThresholds>,
 }
@@ -265,14 +266,6 @@ impl Thresholds {
                     .and_then(|c| c.score)
                     .unwrap_or(self.score)
             })
-            .collect()
-    }
-
-    /// The NMS overlap of each class, by class index.
-    pub fn nms_by_class(&self, names: &[String]) -> Vec<f32> {
-        self.suppression_by_class(names)
-            .iter()
-            .map(|s| s.nms_iou)
             .collect()
     }
 
@@ -553,7 +546,11 @@ product = ["can"]
         let m = Manifest::parse(&text, Path::new("m.toml")).unwrap();
         assert_eq!(m.thresholds.scores_by_class(&m.class_names), vec![0.4; 3]);
         assert_eq!(
-            m.thresholds.nms_by_class(&m.class_names),
+            m.thresholds
+                .suppression_by_class(&m.class_names)
+                .iter()
+                .map(|s| s.nms_iou)
+                .collect::<Vec<_>>(),
             vec![0.6, 0.3, 0.6]
         );
         let bad = format!(

@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 
 #[test]
 fn a_rendered_solo_shopper_gets_the_exact_receipt() {
@@ -42,8 +41,7 @@ fn a_rendered_solo_shopper_gets_the_exact_receipt() {
         !html.contains("class=bad"),
         "the receipt differs from the truth: {html}"
     );
-    let metrics: Value =
-        serde_json::from_str(&std::fs::read_to_string(&metrics_path).unwrap()).unwrap();
+    let metrics = read_json(&metrics_path);
     assert_eq!(metrics["receipt_exact_rate"], 1.0, "{metrics:#}");
     assert_eq!(metrics["wrong_unreviewed_rate"], 0.0, "{metrics:#}");
     assert_eq!(metrics["attribution_accuracy"], 1.0, "{metrics:#}");
@@ -69,8 +67,7 @@ fn eval_runs_the_shipped_detector_by_default() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    let metrics: Value =
-        serde_json::from_str(&std::fs::read_to_string(&metrics_path).unwrap()).unwrap();
+    let metrics = read_json(&metrics_path);
     assert_eq!(metrics["receipt_exact_rate"], 1.0, "{metrics:#}");
     assert_eq!(metrics["wrong_unreviewed_rate"], 0.0, "{metrics:#}");
     assert!(metrics["idf1"].as_f64().unwrap() > 0.8, "{metrics:#}");
@@ -96,9 +93,7 @@ fn eval_takes_tracker_settings_from_a_file() {
             .arg(&metrics_path)
             .output()
             .unwrap();
-        let metrics = output.status.success().then(|| {
-            serde_json::from_str::<Value>(&std::fs::read_to_string(&metrics_path).unwrap()).unwrap()
-        });
+        let metrics = output.status.success().then(|| read_json(&metrics_path));
         (output, metrics)
     };
     let (output, metrics) = eval("max_lost_frames = 30\n");

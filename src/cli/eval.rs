@@ -23,7 +23,7 @@ use walkout_pipeline::cart::EventKind;
 use walkout_pipeline::sessions::CheckIn;
 use walkout_pipeline::shelf::WeightReading;
 use walkout_pipeline::store::{
-    FrameDetections, StoreConfig, StoreInput, StoreLogic, StoreOutput, TrackedPerson,
+    FrameDetections, StoreInput, StoreLogic, StoreOutput, TrackedPerson,
 };
 
 /// The scenario file inside a dataset directory.
@@ -68,7 +68,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             scheduling: Scheduling::Auto,
         })
     };
-    let tracker = super::track::tracker_config(args.tracker.as_deref())?;
+    let tracker = args
+        .tracker
+        .as_deref()
+        .map(|path| super::track::tracker_config(Some(path)))
+        .transpose()?;
     let outcome = evaluate(&args.dataset, &detector, tracker)?;
     if let Some(path) = &args.report {
         crate::report::write(path, &args.dataset, &outcome)?;
@@ -109,11 +113,12 @@ pub enum Detector {
     Oracle,
 }
 
-/// Runs the pipeline on a dataset, with `tracker` as every camera's tracker settings, and scores it.
+/// Runs the pipeline on a dataset and scores it; `tracker`, when given, replaces the store's own
+/// camera tracker settings.
 pub fn evaluate(
     dataset: &Path,
     detector: &Detector,
-    tracker: TrackerConfig,
+    tracker: Option<TrackerConfig>,
 ) -> anyhow::Result<EvalOutcome> {
     let scenario_path = dataset.join(SCENARIO_FILE);
     let text = std::fs::read_to_string(&scenario_path)
@@ -459,12 +464,12 @@ impl<'a> StoreRun<'a> {
     fn new(
         scenario: &'a Scenario,
         truth: &'a GroundTruth,
-        tracker: TrackerConfig,
+        tracker: Option<TrackerConfig>,
     ) -> anyhow::Result<Self> {
-        let config = StoreConfig {
-            tracker,
-            ..crate::wiring::store_config(scenario)?
-        };
+        let mut config = crate::wiring::store_config(scenario)?;
+        if let Some(tracker) = tracker {
+            config.tracker = tracker;
+        }
         let logic = StoreLogic::new(config).context("calibrating the store's cameras")?;
         let mut check_ins: Vec<&walkout_datasets::truth::CheckIn> =
             truth.check_ins.iter().collect();

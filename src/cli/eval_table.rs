@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::Args;
 use walkout_datasets::{Metrics, preset};
 use walkout_models::{DetectionConfig, Scheduling};
-use walkout_pipeline::TrackerConfig;
 use walkout_render::{RenderOptions, render_dataset, with_resolution};
 
 use super::eval::{Detector, evaluate};
@@ -93,8 +92,8 @@ pub fn run(args: EvalTableArgs) -> anyhow::Result<()> {
                 render_dataset(&scenario, &dir, &RenderOptions::default())
                     .with_context(|| format!("rendering {name} seed {seed}"))?;
             }
-            let outcome = evaluate(&dir, &detector, TrackerConfig::default())
-                .with_context(|| format!("{name} seed {seed}"))?;
+            let outcome =
+                evaluate(&dir, &detector, None).with_context(|| format!("{name} seed {seed}"))?;
             all.push(outcome.metrics);
         }
         let mean = |f: fn(&Metrics) -> f64| all.iter().map(f).sum::<f64>() / all.len() as f64;

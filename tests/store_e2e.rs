@@ -50,27 +50,75 @@ fn a_rendered_solo_shopper_gets_the_exact_receipt() {
 
 /// `walkout eval` runs the store's own detector unless told otherwise: on the end-to-end test's two-camera
 /// store with lane scales (`tests/live_rtsp.rs` runs the same scene live), every receipt is exact and no
-/// wrong one goes out unreviewed, as the model card says.
+/// wrong one goes out unreviewed, as the model card says. The detections it records replay to the very
+/// same receipts, events, review flags and tracks without the detector; a file from another dataset is
+/// refused by line.
 #[test]
-fn eval_runs_the_shipped_detector_by_default() {
+fn eval_runs_the_shipped_detector_by_default_and_replays_what_it_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = dir.path().join("tiny");
     simulate(&dataset, "tiny", 11, "640x480", true);
-    let metrics_path = dir.path().join("metrics.json");
-    let output = walkout()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("ORT_DYLIB_PATH", ort_library())
-        .args(["eval", "--dataset"])
-        .arg(&dataset)
-        .arg("--json")
-        .arg(&metrics_path)
-        .output()
-        .unwrap();
+    let recorded = dir.path().join("detections.jsonl");
+    let eval = |extra: &[&std::ffi::OsStr], name: &str| {
+        let (metrics, prediction) = (
+            dir.path().join(format!("{name}-metrics.json")),
+            dir.path().join(format!("{name}-prediction.json")),
+        );
+        let output = walkout()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("ORT_DYLIB_PATH", ort_library())
+            .args(["eval", "--dataset"])
+            .arg(&dataset)
+            .args(extra)
+            .arg("--json")
+            .arg(&metrics)
+            .arg("--prediction")
+            .arg(&prediction)
+            .output()
+            .unwrap();
+        (output, metrics, prediction)
+    };
+    let (output, metrics_path, detected) = eval(
+        &["--record-detections".as_ref(), recorded.as_os_str()],
+        "detected",
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let metrics = read_json(&metrics_path);
     assert_eq!(metrics["receipt_exact_rate"], 1.0, "{metrics:#}");
     assert_eq!(metrics["wrong_unreviewed_rate"], 0.0, "{metrics:#}");
     assert!(metrics["idf1"].as_f64().unwrap() > 0.8, "{metrics:#}");
+
+    let (output, _, replayed) = eval(&["--detections".as_ref(), recorded.as_os_str()], "replayed");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (mut detected, mut replayed) = (read_json(&detected), read_json(&replayed));
+    assert!(
+        detected["events"].as_array().is_some_and(|e| !e.is_empty()),
+        "{detected:#}"
+    );
+    // only the speed figures may differ
+    for prediction in [&mut detected, &mut replayed] {
+        prediction.as_object_mut().unwrap().remove("stats");
+    }
+    assert_eq!(detected, replayed);
+
+    let text = std::fs::read_to_string(&recorded).unwrap();
+    let stray = text
+        .lines()
+        .nth(2)
+        .unwrap()
+        .replacen(r#""camera":""#, r#""camera":"aisle-9-"#, 1);
+    let foreign = dir.path().join("foreign.jsonl");
+    std::fs::write(
+        &foreign,
+        format!(
+            "{}\n{}\n{stray}\n",
+            text.lines().next().unwrap(),
+            text.lines().nth(1).unwrap()
+        ),
+    )
+    .unwrap();
+    let (output, _, _) = eval(&["--detections".as_ref(), foreign.as_os_str()], "foreign");
+    assert_clean_failure(&output, "foreign.jsonl` line 3: camera `aisle-9-");
 }
 
 /// `walkout eval --tracker` runs every camera's tracker with the file's settings: a tracker that may start

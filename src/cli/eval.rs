@@ -50,6 +50,15 @@ pub struct EvalArgs {
     /// Separates what the detector gets wrong from what tracking, events and sessions get wrong.
     #[arg(long, conflicts_with = "model")]
     oracle: bool,
+    /// Write every frame's detections, as the store got them, to this file (JSON lines), for
+    /// `--detections` to replay: the detector's work is then done once per dataset.
+    #[arg(long, conflicts_with_all = ["oracle", "detections"])]
+    record_detections: Option<PathBuf>,
+    /// Replay detections `--record-detections` wrote instead of running the detector: tracking,
+    /// fusion, shelf events and sessions run as they did on the detector's output, in seconds, for
+    /// trying the store logic's settings and changes. The speed figures then cover the store logic only.
+    #[arg(long, conflicts_with_all = ["model", "oracle"])]
+    detections: Option<PathBuf>,
     /// Camera tracker settings as TOML, as `walkout track --config` takes them (every field optional;
     /// the store's defaults otherwise): for trying tracker settings on a dataset.
     #[arg(long)]
@@ -61,6 +70,8 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let detector = if args.oracle {
         Detector::Oracle
+    } else if let Some(path) = &args.detections {
+        Detector::Recorded(path.clone())
     } else {
         Detector::Model(DetectionConfig {
             manifest: args.model.clone(),
@@ -73,7 +84,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|path| super::track::tracker_config(Some(path)))
         .transpose()?;
-    let outcome = evaluate(&args.dataset, &detector, tracker)?;
+    let outcome = evaluate(
+        &args.dataset,
+        &detector,
+        tracker,
+        args.record_detections.as_deref(),
+    )?;
     if let Some(path) = &args.report {
         crate::report::write(path, &args.dataset, &outcome)?;
     }
@@ -111,14 +127,28 @@ pub enum Detector {
     Model(DetectionConfig),
     /// The ground truth's boxes.
     Oracle,
+    /// Detections an earlier run recorded (see [`DetectionRecord`]).
+    Recorded(PathBuf),
+}
+
+/// One frame's detections as the store got them: a line of a `--record-detections` file.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct DetectionRecord {
+    pub camera: String,
+    pub seq: u64,
+    /// The frame's presentation time in its video, seconds.
+    pub pts_secs: f64,
+    pub detections: Vec<Detection>,
 }
 
 /// Runs the pipeline on a dataset and scores it; `tracker`, when given, replaces the store's own
-/// camera tracker settings.
+/// camera tracker settings; `record`, when given, is where every frame's detections are written as
+/// the store got them (see [`DetectionRecord`]).
 pub fn evaluate(
     dataset: &Path,
     detector: &Detector,
     tracker: Option<TrackerConfig>,
+    record: Option<&Path>,
 ) -> anyhow::Result<EvalOutcome> {
     let scenario_path = dataset.join(SCENARIO_FILE);
     let text = std::fs::read_to_string(&scenario_path)
@@ -129,10 +159,15 @@ pub fn evaluate(
         .with_context(|| format!("ground truth in `{}`", dataset.display()))?;
     let started = Instant::now();
     let mut run = StoreRun::new(&scenario, &truth, tracker)?;
+    if let Some(path) = record {
+        run.record_to(path)?;
+    }
     match detector {
         Detector::Model(detection) => detect_videos(dataset, &scenario, detection, &mut run)?,
         Detector::Oracle => oracle_frames(dataset, &scenario, &truth, &mut run)?,
+        Detector::Recorded(path) => replay(path, &scenario, &mut run)?,
     }
+    run.finish_recording()?;
     let (prediction, tracked_paths) = run.finish(started)?;
     let metrics = score(&truth, &prediction, &ScoringConfig::default());
     Ok(EvalOutcome {
@@ -197,7 +232,7 @@ fn detect_videos(
             detected.frame.seq,
             pts,
             detected.detections,
-        );
+        )?;
     }
     let stats = stage.join();
     merger
@@ -339,7 +374,40 @@ fn oracle_frames(
             u64::from(frame - 1),
             time,
             detections,
-        );
+        )?;
+    }
+    Ok(())
+}
+
+/// Feeds the store the frames a `--record-detections` file holds, in its order (the order the
+/// recording run fed them in). A line that does not parse, or names a camera the scenario does not
+/// have (a file recorded on another dataset), is an error that names the file and the line.
+fn replay(path: &Path, scenario: &Scenario, run: &mut StoreRun) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("opening recorded detections `{}`", path.display()))?;
+    let cameras: BTreeSet<&str> = scenario.cameras.iter().map(|c| c.id.as_str()).collect();
+    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let at = || format!("`{}` line {}", path.display(), index + 1);
+        let line = line.with_context(at)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: DetectionRecord = serde_json::from_str(&line).with_context(at)?;
+        if !cameras.contains(record.camera.as_str()) {
+            anyhow::bail!(
+                "{}: camera `{}` is not in this dataset's scenario (it has {}): detections recorded on another dataset?",
+                at(),
+                record.camera,
+                cameras.iter().copied().collect::<Vec<_>>().join(", ")
+            );
+        }
+        run.frame(
+            CameraId::new(&record.camera),
+            record.seq,
+            record.pts_secs,
+            record.detections,
+        )?;
     }
     Ok(())
 }
@@ -444,6 +512,8 @@ struct StoreRun<'a> {
     next_reading: usize,
     outputs: Vec<StoreOutput>,
     frames: u64,
+    /// Where the frames' detections are being recorded, and its path for errors.
+    recording: Option<(std::io::BufWriter<std::fs::File>, PathBuf)>,
 }
 
 /// Scenario time 0 on the store's clock.
@@ -484,6 +554,7 @@ impl<'a> StoreRun<'a> {
             next_reading: 0,
             outputs: Vec::new(),
             frames: 0,
+            recording: None,
         })
     }
 
@@ -522,7 +593,54 @@ impl<'a> StoreRun<'a> {
         }
     }
 
-    fn frame(&mut self, camera: CameraId, seq: u64, time_secs: f64, detections: Vec<Detection>) {
+    fn record_to(&mut self, path: &Path) -> anyhow::Result<()> {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("creating `{}`", path.display()))?;
+        self.recording = Some((std::io::BufWriter::new(file), path.to_path_buf()));
+        Ok(())
+    }
+
+    fn finish_recording(&mut self) -> anyhow::Result<()> {
+        use std::io::Write;
+        if let Some((mut writer, path)) = self.recording.take() {
+            writer
+                .flush()
+                .with_context(|| format!("writing `{}`", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn frame(
+        &mut self,
+        camera: CameraId,
+        seq: u64,
+        time_secs: f64,
+        detections: Vec<Detection>,
+    ) -> anyhow::Result<()> {
+        if let Some((writer, path)) = &mut self.recording {
+            use std::io::Write;
+            let record = DetectionRecord {
+                camera: camera.as_str().to_string(),
+                seq,
+                pts_secs: time_secs,
+                detections,
+            };
+            serde_json::to_writer(&mut *writer, &record)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| writer.write_all(b"\n").map_err(anyhow::Error::from))
+                .with_context(|| format!("writing `{}`", path.display()))?;
+            return self.feed(camera, seq, time_secs, record.detections);
+        }
+        self.feed(camera, seq, time_secs, detections)
+    }
+
+    fn feed(
+        &mut self,
+        camera: CameraId,
+        seq: u64,
+        time_secs: f64,
+        detections: Vec<Detection>,
+    ) -> anyhow::Result<()> {
         self.check_ins_until(time_secs);
         self.frames += 1;
         let frame = FrameDetections {
@@ -534,6 +652,7 @@ impl<'a> StoreRun<'a> {
         let outputs = &mut self.outputs;
         self.logic
             .handle(StoreInput::Frame(frame), &mut |o| outputs.push(o));
+        Ok(())
     }
 
     fn finish(mut self, started: Instant) -> anyhow::Result<(Prediction, TrackedPaths)> {

@@ -92,8 +92,8 @@ pub fn run(args: EvalTableArgs) -> anyhow::Result<()> {
                 render_dataset(&scenario, &dir, &RenderOptions::default())
                     .with_context(|| format!("rendering {name} seed {seed}"))?;
             }
-            let outcome =
-                evaluate(&dir, &detector, None).with_context(|| format!("{name} seed {seed}"))?;
+            let outcome = evaluate(&dir, &detector, None, None)
+                .with_context(|| format!("{name} seed {seed}"))?;
             all.push(outcome.metrics);
         }
         let mean = |f: fn(&Metrics) -> f64| all.iter().map(f).sum::<f64>() / all.len() as f64;

@@ -145,6 +145,14 @@ pub enum ReviewReason {
         event: u64,
         attributed_to: u64,
     },
+    /// A put-back of `sku` went by the camera's view to shopper `seen_with`, who held none to put back
+    /// (nor did anyone else whose hand was near); this session's shopper held it and came near the slot
+    /// while it happened: the put-back may be theirs.
+    HeldItemPutBack {
+        event: u64,
+        sku: String,
+        seen_with: u64,
+    },
     /// The session's shoppers had left, but these slots were still being handled and had not settled
     /// within `SessionConfig::settle_wait_secs`: an item of this cart may be missing or extra.
     ShelfUnsettled {
@@ -473,6 +481,21 @@ impl Sessions {
             s.review.push(ReviewReason::UnseenEventNearby {
                 event,
                 slot: slot.to_owned(),
+            });
+        }
+    }
+
+    /// Flags the session of `track`, who holds `sku`, for a put-back of it the camera gave to
+    /// `seen_with`, who does not (see [`ReviewReason::HeldItemPutBack`]).
+    pub fn flag_held_put_back(&mut self, event: u64, sku: &str, track: u64, seen_with: u64) {
+        let Some(&session) = self.by_track.get(&track) else {
+            return;
+        };
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.review.push(ReviewReason::HeldItemPutBack {
+                event,
+                sku: sku.to_owned(),
+                seen_with,
             });
         }
     }

@@ -582,6 +582,18 @@ impl StoreLogic {
     fn route(&mut self, attributed: AttributedEvent, emit: &mut dyn FnMut(StoreOutput)) {
         let attributed = self.with_lent_hands(attributed);
         let attributed = self.recognise_misplaced(self.put_back_by_holder(attributed));
+        let seen_with = attributed.shopper;
+        let (attributed, holders) = self.put_back_by_near_holder(attributed);
+        if let Some(seen_with) = seen_with {
+            for &holder in &holders {
+                self.sessions.flag_held_put_back(
+                    attributed.event.id,
+                    &attributed.event.sku,
+                    holder,
+                    seen_with,
+                );
+            }
+        }
         let bound = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE);
         // a shopper with no session (yet) may be a second track of someone who has one
         let sessionless = bound.is_some_and(|s| self.sessions.session_of_track(s).is_none());
@@ -607,14 +619,22 @@ impl StoreLogic {
         span: (CaptureTime, CaptureTime),
         owner: Option<u64>,
     ) {
-        let Some(front) = self.slot_fronts.get(&event.slot) else {
-            return;
+        for track in self.near_slot(&event.slot, span) {
+            self.sessions
+                .flag_unseen_nearby(event.id, &event.slot, track, owner);
+        }
+    }
+
+    /// The shoppers whose floor track came within `suspect_radius_m` of `slot`'s front during `span`
+    /// (a second either side).
+    fn near_slot(&self, slot: &str, span: (CaptureTime, CaptureTime)) -> Vec<u64> {
+        let Some(front) = self.slot_fronts.get(slot) else {
+            return Vec::new();
         };
         let slack = Duration::from_secs(1);
         let (from, to) = (span.0.saturating_sub(slack), span.1.saturating_add(slack));
         let radius = self.config.shelf.suspect_radius_m;
-        let suspects: Vec<u64> = self
-            .fusion
+        self.fusion
             .tracks()
             .filter(|t| {
                 t.path
@@ -622,11 +642,55 @@ impl StoreLogic {
                     .any(|(at, p)| *at >= from && *at <= to && (p - front).norm() <= radius)
             })
             .map(|t| t.id)
-            .collect();
-        for track in suspects {
-            self.sessions
-                .flag_unseen_nearby(event.id, &event.slot, track, owner);
+            .collect()
+    }
+
+    /// A put-back that neither the chosen shopper nor any rival holds the item for (after
+    /// [`Self::put_back_by_holder`] and [`Self::recognise_misplaced`]) was somebody else's: nobody puts
+    /// back what they never took, and the camera may have lost the one who did (their hand given to
+    /// the body next to it, their track to someone else). The shoppers who hold the item and came near
+    /// the slot while it happened are reviewed for it; when there is exactly one, it is theirs, and the
+    /// chosen shopper becomes a rival (reviewed too). Returns the event and those holders.
+    fn put_back_by_near_holder(
+        &self,
+        mut attributed: AttributedEvent,
+    ) -> (AttributedEvent, Vec<u64>) {
+        let event = &attributed.event;
+        let Some(chosen) = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE) else {
+            return (attributed, Vec::new());
+        };
+        if event.kind != EventKind::Put {
+            return (attributed, Vec::new());
         }
+        let holds = |shopper: u64| {
+            self.cart_of(shopper)
+                .is_some_and(|cart| cart.quantity(&event.sku) >= event.quantity)
+        };
+        if holds(chosen) || attributed.rivals.iter().any(|&r| holds(r)) {
+            return (attributed, Vec::new());
+        }
+        let chosen_session = self.sessions.session_of_track(chosen);
+        let holders: Vec<u64> = self
+            .near_slot(&event.slot, attributed.span)
+            .into_iter()
+            .filter(|&t| t != chosen && holds(t))
+            .filter(|&t| {
+                chosen_session.is_none() || self.sessions.session_of_track(t) != chosen_session
+            })
+            .collect();
+        if let [holder] = holders[..] {
+            tracing::debug!(
+                event = event.id,
+                slot = %event.slot,
+                chosen,
+                holder,
+                "a put-back nobody near its hand held, given to the one shopper near the slot who did"
+            );
+            attributed.rivals.retain(|&r| r != holder);
+            attributed.rivals.push(chosen);
+            attributed.shopper = Some(holder);
+        }
+        (attributed, holders)
     }
 
     fn attribute(

@@ -275,21 +275,7 @@ fn a_pick_while_the_slot_camera_was_out_reviews_the_shopper_who_was_there() {
     let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
     let mut config = config(&cameras);
     let slot_region = config.cameras[1].slots[0].region;
-    config.cameras[1].slots[0].volume = Some(SlotVolume {
-        plane_from_image: cameras[1].1.plane_from_image(SLOT_M[2]).unwrap(),
-        front_center_m: [SLOT_M[0], SLOT_M[1]],
-        along: [1.0, 0.0],
-        inward: [0.0, 1.0],
-        half_width_m: 0.25,
-        depth_m: 0.3,
-        mid_height_m: SLOT_M[2],
-    });
-    // this scene's shopper walks the aisle's middle, 1.4 m from the slot's front, and with the slot's
-    // camera out the other one last sees them 1.6 m from it
-    config.shelf = ShelfConfig {
-        suspect_radius_m: 2.0,
-        ..ShelfConfig::default()
-    };
+    with_slot_volume(&mut config, &cameras);
     // the camera that watches the slot is out from 4 s, before the shopper comes, until they have
     // walked out of its view
     let inputs: Vec<StoreInput> = inputs(&cameras, slot_region)
@@ -322,6 +308,25 @@ fn a_pick_while_the_slot_camera_was_out_reviews_the_shopper_who_was_there() {
     );
     assert!(session.needs_review());
     assert_eq!(session.cart().quantity("cola"), 0);
+}
+
+/// Gives the watched slot its place on the floor, so the store knows who came near it. This scene's
+/// shopper walks the aisle's middle, 1.4 m from the slot's front, and a camera that lost them may last
+/// see them 1.6 m from it: shoppers within 2 m are near.
+fn with_slot_volume(config: &mut StoreConfig, cameras: &[(CameraId, Calibration)]) {
+    config.cameras[1].slots[0].volume = Some(SlotVolume {
+        plane_from_image: cameras[1].1.plane_from_image(SLOT_M[2]).unwrap(),
+        front_center_m: [SLOT_M[0], SLOT_M[1]],
+        along: [1.0, 0.0],
+        inward: [0.0, 1.0],
+        half_width_m: 0.25,
+        depth_m: 0.3,
+        mid_height_m: SLOT_M[2],
+    });
+    config.shelf = ShelfConfig {
+        suspect_radius_m: 2.0,
+        ..ShelfConfig::default()
+    };
 }
 
 /// The scene of `inputs`, but someone steps in front of the slot as the shopper takes the can and
@@ -702,4 +707,130 @@ fn a_shopper_lost_in_the_last_metres_to_the_exit_has_left_without_review() {
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0].cart().quantity("cola"), 1);
     assert!(!closed[0].needs_review(), "{:?}", closed[0].review);
+}
+
+/// Two shoppers in line at the shelf: the first (`acct-1`) takes two cans and puts one back; the
+/// second (`acct-2`) waits a step behind. While the first puts the can back, the slot's camera loses
+/// their body, so the hand in the slot is given to the second, who holds no can.
+fn put_back_while_the_shelf_camera_lost_its_shopper() -> Vec<StoreInput> {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let slot_region = config(&cameras).cameras[1].slots[0].region;
+    let second_x = |t: f64| {
+        if t < 9.5 {
+            (0.5 + (t - 1.5)).min(4.3)
+        } else {
+            4.3 + (t - 9.5)
+        }
+    };
+    let mut out = Vec::new();
+    for frame in 0..=170u64 {
+        let t = frame as f64 / 10.0;
+        let time = CaptureTime::from_unix_millis(1_000_000 + frame * 100);
+        for (at, account) in [(3, "acct-1"), (18, "acct-2")] {
+            if frame == at {
+                out.push(StoreInput::CheckIn(CheckIn {
+                    account: account.into(),
+                    gate: "gate-1".into(),
+                    time,
+                }));
+            }
+        }
+        let first_lost = (6.3..8.0).contains(&t);
+        for (i, (id, cal)) in cameras.iter().enumerate() {
+            let mut detections = Vec::new();
+            let mut bodies = vec![(shopper_x(t), !(i == 1 && first_lost))];
+            if t >= 1.5 {
+                bodies.push((second_x(t), true));
+            }
+            for (x, seen) in bodies {
+                if seen
+                    && x <= 9.9
+                    && let Some(body) =
+                        project_box(cal, [x - 0.25, 2.2 - 0.2, 0.0], [x + 0.25, 2.2 + 0.2, 1.75])
+                {
+                    detections.push(detection(ObjectKind::Person, body));
+                }
+            }
+            if i == 1 {
+                // three cans; two go at 5.5 .. 6.0 s, one comes back at 6.8 .. 7.2 s
+                let picking = (5.5..6.0).contains(&t);
+                let putting = (6.8..7.2).contains(&t);
+                let cans = if t < 5.5 {
+                    3
+                } else if t < 7.2 {
+                    1
+                } else {
+                    2
+                };
+                let w = slot_region.width() / 4.0;
+                for c in 0..cans {
+                    let x1 = slot_region.x1 + w * (c as f32 + 0.5);
+                    detections.push(detection(
+                        ObjectKind::Product,
+                        BBox::new(x1, slot_region.y1 + 2.0, x1 + w * 0.6, slot_region.y2 - 2.0),
+                    ));
+                }
+                if picking || putting {
+                    let (cx, cy) = (
+                        (slot_region.x1 + slot_region.x2) / 2.0,
+                        (slot_region.y1 + slot_region.y2) / 2.0,
+                    );
+                    detections.push(detection(
+                        ObjectKind::Hand,
+                        BBox::new(cx - 6.0, cy - 6.0, cx + 6.0, cy + 6.0),
+                    ));
+                }
+            }
+            out.push(StoreInput::Frame(FrameDetections {
+                camera: id.clone(),
+                seq: frame,
+                time,
+                detections,
+            }));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_put_back_nobody_near_its_hand_could_make_is_the_near_shopper_s_who_holds_the_item() {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let mut config = config(&cameras);
+    with_slot_volume(&mut config, &cameras);
+    let (_, outputs) = run_store(config, put_back_while_the_shelf_camera_lost_its_shopper());
+    let events = shelf_events(&outputs);
+    let kinds: Vec<(EventKind, u32)> = events.iter().map(|(e, _)| (e.kind, e.quantity)).collect();
+    assert_eq!(
+        kinds,
+        [(EventKind::Pick, 2), (EventKind::Put, 1)],
+        "{events:?}"
+    );
+    let closed = closed_sessions(&outputs);
+    let session = |account: &str| *closed.iter().find(|s| s.account == account).unwrap();
+    let (first, second) = (session("acct-1"), session("acct-2"));
+    // both events on the first shopper's cart: two taken, one back
+    assert!(
+        events.iter().all(|(_, s)| *s == Some(first.id)),
+        "{events:?}"
+    );
+    assert_eq!(first.cart().quantity("cola"), 1);
+    assert_eq!(second.cart().quantity("cola"), 0);
+    // nobody saw the first shopper's hand put it back, and the second one's was there: both are
+    // looked at before they pay
+    let put = events[1].0.id;
+    assert!(
+        first.review.iter().any(
+            |r| matches!(r, ReviewReason::HeldItemPutBack { event, sku, .. } if *event == put && sku == "cola")
+        ),
+        "{:?}",
+        first.review
+    );
+    assert!(
+        second
+            .review
+            .iter()
+            .any(|r| matches!(r, ReviewReason::ContestedEvent { event, .. } if *event == put)),
+        "{:?}",
+        second.review
+    );
 }

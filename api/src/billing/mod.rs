@@ -259,6 +259,13 @@ impl CloseRequest {
                 R::UnseenEventNearby { event, slot } => format!(
                     "event {event} at slot {slot} was seen by no shopper's hand, and this shopper was near"
                 ),
+                R::HeldItemPutBack {
+                    event,
+                    sku,
+                    seen_with,
+                } => format!(
+                    "event {event}: a put-back of {sku} was seen with shopper {seen_with}, who held none; this shopper held it and was near"
+                ),
                 R::ShelfUnsettled { slots } => format!(
                     "the shopper left while slots {} were still being handled",
                     slots.join(", ")

@@ -564,16 +564,11 @@ impl StoreLogic {
         let Some(holder) = sole_holder(chosen, &attributed.rivals, holds) else {
             return attributed;
         };
-        tracing::debug!(
-            event = event.id,
-            slot = %event.slot,
-            chosen,
+        give_to(
+            &mut attributed,
             holder,
-            "a put-back given to the one rival holding the item"
+            "a put-back given to the one rival holding the item",
         );
-        attributed.rivals.retain(|&r| r != holder);
-        attributed.rivals.push(chosen);
-        attributed.shopper = Some(holder);
         attributed
     }
 
@@ -679,16 +674,11 @@ impl StoreLogic {
             })
             .collect();
         if let [holder] = holders[..] {
-            tracing::debug!(
-                event = event.id,
-                slot = %event.slot,
-                chosen,
+            give_to(
+                &mut attributed,
                 holder,
-                "a put-back nobody near its hand held, given to the one shopper near the slot who did"
+                "a put-back nobody near its hand held, given to the one shopper near the slot who did",
             );
-            attributed.rivals.retain(|&r| r != holder);
-            attributed.rivals.push(chosen);
-            attributed.shopper = Some(holder);
         }
         (attributed, holders)
     }
@@ -927,6 +917,21 @@ impl Stage<StoreInput, StoreOutput> for StoreLogic {
 
 /// Who put an item back, of the chosen shopper and their rivals, when the chosen one cannot have (their
 /// cart does not hold it) and exactly one rival can; `None` leaves it with the chosen one.
+/// Gives an event to `holder` instead of its chosen shopper, who becomes a rival (reviewed), and logs
+/// `why`.
+fn give_to(attributed: &mut AttributedEvent, holder: u64, why: &str) {
+    tracing::debug!(
+        event = attributed.event.id,
+        slot = %attributed.event.slot,
+        chosen = ?attributed.shopper,
+        holder,
+        "{why}"
+    );
+    attributed.rivals.retain(|&r| r != holder);
+    attributed.rivals.extend(attributed.shopper);
+    attributed.shopper = Some(holder);
+}
+
 fn sole_holder(chosen: u64, rivals: &[u64], holds: impl Fn(u64) -> bool) -> Option<u64> {
     if holds(chosen) {
         return None;

@@ -124,6 +124,32 @@ fn config(cameras: &[(CameraId, Calibration)]) -> StoreConfig {
     }
 }
 
+/// What the slot's camera detects in the slot: `cans` cans standing in a row, and a hand in the middle
+/// when `reaching`.
+fn at_the_slot(slot_region: BBox, cans: usize, reaching: bool) -> Vec<Detection> {
+    let w = slot_region.width() / 4.0;
+    let mut detections: Vec<Detection> = (0..cans)
+        .map(|c| {
+            let x1 = slot_region.x1 + w * (c as f32 + 0.5);
+            detection(
+                ObjectKind::Product,
+                BBox::new(x1, slot_region.y1 + 2.0, x1 + w * 0.6, slot_region.y2 - 2.0),
+            )
+        })
+        .collect();
+    if reaching {
+        let (cx, cy) = (
+            (slot_region.x1 + slot_region.x2) / 2.0,
+            (slot_region.y1 + slot_region.y2) / 2.0,
+        );
+        detections.push(detection(
+            ObjectKind::Hand,
+            BBox::new(cx - 6.0, cy - 6.0, cx + 6.0, cy + 6.0),
+        ));
+    }
+    detections
+}
+
 fn inputs(cameras: &[(CameraId, Calibration)], slot_region: BBox) -> Vec<StoreInput> {
     let mut out = Vec::new();
     for frame in 0..=140u64 {
@@ -155,24 +181,7 @@ fn inputs(cameras: &[(CameraId, Calibration)], slot_region: BBox) -> Vec<StoreIn
                 } else {
                     2
                 };
-                let w = slot_region.width() / 4.0;
-                for c in 0..cans {
-                    let x1 = slot_region.x1 + w * (c as f32 + 0.5);
-                    detections.push(detection(
-                        ObjectKind::Product,
-                        BBox::new(x1, slot_region.y1 + 2.0, x1 + w * 0.6, slot_region.y2 - 2.0),
-                    ));
-                }
-                if reaching {
-                    let (cx, cy) = (
-                        (slot_region.x1 + slot_region.x2) / 2.0,
-                        (slot_region.y1 + slot_region.y2) / 2.0,
-                    );
-                    detections.push(detection(
-                        ObjectKind::Hand,
-                        BBox::new(cx - 6.0, cy - 6.0, cx + 6.0, cy + 6.0),
-                    ));
-                }
+                detections.extend(at_the_slot(slot_region, cans, reaching));
             }
             out.push(StoreInput::Frame(FrameDetections {
                 camera: id.clone(),
@@ -762,24 +771,7 @@ fn put_back_while_the_shelf_camera_lost_its_shopper() -> Vec<StoreInput> {
                 } else {
                     2
                 };
-                let w = slot_region.width() / 4.0;
-                for c in 0..cans {
-                    let x1 = slot_region.x1 + w * (c as f32 + 0.5);
-                    detections.push(detection(
-                        ObjectKind::Product,
-                        BBox::new(x1, slot_region.y1 + 2.0, x1 + w * 0.6, slot_region.y2 - 2.0),
-                    ));
-                }
-                if picking || putting {
-                    let (cx, cy) = (
-                        (slot_region.x1 + slot_region.x2) / 2.0,
-                        (slot_region.y1 + slot_region.y2) / 2.0,
-                    );
-                    detections.push(detection(
-                        ObjectKind::Hand,
-                        BBox::new(cx - 6.0, cy - 6.0, cx + 6.0, cy + 6.0),
-                    ));
-                }
+                detections.extend(at_the_slot(slot_region, cans, picking || putting));
             }
             out.push(StoreInput::Frame(FrameDetections {
                 camera: id.clone(),

@@ -619,28 +619,25 @@ impl<'a> StoreRun<'a> {
     ) -> anyhow::Result<()> {
         if let Some((writer, path)) = &mut self.recording {
             use std::io::Write;
-            let record = DetectionRecord {
-                camera: camera.as_str().to_string(),
+            /// A [`DetectionRecord`], borrowed.
+            #[derive(serde::Serialize)]
+            struct Record<'r> {
+                camera: &'r str,
+                seq: u64,
+                pts_secs: f64,
+                detections: &'r [Detection],
+            }
+            let record = Record {
+                camera: camera.as_str(),
                 seq,
                 pts_secs: time_secs,
-                detections,
+                detections: &detections,
             };
             serde_json::to_writer(&mut *writer, &record)
                 .map_err(anyhow::Error::from)
                 .and_then(|()| writer.write_all(b"\n").map_err(anyhow::Error::from))
                 .with_context(|| format!("writing `{}`", path.display()))?;
-            return self.feed(camera, seq, time_secs, record.detections);
         }
-        self.feed(camera, seq, time_secs, detections)
-    }
-
-    fn feed(
-        &mut self,
-        camera: CameraId,
-        seq: u64,
-        time_secs: f64,
-        detections: Vec<Detection>,
-    ) -> anyhow::Result<()> {
         self.check_ins_until(time_secs);
         self.frames += 1;
         let frame = FrameDetections {

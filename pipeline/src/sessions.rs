@@ -488,15 +488,16 @@ impl Sessions {
     /// Flags the session of `track`, who holds `sku`, for a put-back of it the camera gave to
     /// `seen_with`, who does not (see [`ReviewReason::HeldItemPutBack`]).
     pub fn flag_held_put_back(&mut self, event: u64, sku: &str, track: u64, seen_with: u64) {
-        let Some(&session) = self.by_track.get(&track) else {
-            return;
-        };
-        if let Some(s) = self.sessions.get_mut(&session) {
-            s.review.push(ReviewReason::HeldItemPutBack {
-                event,
-                sku: sku.to_owned(),
-                seen_with,
-            });
+        if let Some(&session) = self.by_track.get(&track) {
+            let sku = sku.to_owned();
+            self.flag(
+                session,
+                ReviewReason::HeldItemPutBack {
+                    event,
+                    sku,
+                    seen_with,
+                },
+            );
         }
     }
 

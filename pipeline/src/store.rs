@@ -538,6 +538,12 @@ impl StoreLogic {
         attributed
     }
 
+    /// Whether `shopper`'s cart holds as many of `event`'s item as it puts back.
+    fn holds(&self, shopper: u64, event: &ShelfEvent) -> bool {
+        self.cart_of(shopper)
+            .is_some_and(|cart| cart.quantity(&event.sku) >= event.quantity)
+    }
+
     /// The cart of the session `shopper` pays on, as it stands.
     fn cart_of(&self, shopper: u64) -> Option<Cart> {
         self.sessions
@@ -557,11 +563,7 @@ impl StoreLogic {
         if event.kind != EventKind::Put {
             return attributed;
         }
-        let holds = |shopper: u64| {
-            self.cart_of(shopper)
-                .is_some_and(|cart| cart.quantity(&event.sku) >= event.quantity)
-        };
-        let Some(holder) = sole_holder(chosen, &attributed.rivals, holds) else {
+        let Some(holder) = sole_holder(chosen, &attributed.rivals, |s| self.holds(s, event)) else {
             return attributed;
         };
         give_to(
@@ -577,18 +579,7 @@ impl StoreLogic {
     fn route(&mut self, attributed: AttributedEvent, emit: &mut dyn FnMut(StoreOutput)) {
         let attributed = self.with_lent_hands(attributed);
         let attributed = self.recognise_misplaced(self.put_back_by_holder(attributed));
-        let seen_with = attributed.shopper;
-        let (attributed, holders) = self.put_back_by_near_holder(attributed);
-        if let Some(seen_with) = seen_with {
-            for &holder in &holders {
-                self.sessions.flag_held_put_back(
-                    attributed.event.id,
-                    &attributed.event.sku,
-                    holder,
-                    seen_with,
-                );
-            }
-        }
+        let attributed = self.put_back_by_near_holder(attributed);
         let bound = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE);
         // a shopper with no session (yet) may be a second track of someone who has one
         let sessionless = bound.is_some_and(|s| self.sessions.session_of_track(s).is_none());
@@ -645,34 +636,31 @@ impl StoreLogic {
     /// back what they never took, and the camera may have lost the one who did (their hand given to
     /// the body next to it, their track to someone else). The shoppers who hold the item and came near
     /// the slot while it happened are reviewed for it; when there is exactly one, it is theirs, and the
-    /// chosen shopper becomes a rival (reviewed too). Returns the event and those holders.
-    fn put_back_by_near_holder(
-        &self,
-        mut attributed: AttributedEvent,
-    ) -> (AttributedEvent, Vec<u64>) {
+    /// chosen shopper becomes a rival (reviewed too).
+    fn put_back_by_near_holder(&mut self, mut attributed: AttributedEvent) -> AttributedEvent {
         let event = &attributed.event;
         let Some(chosen) = attributed.shopper.filter(|&s| s < LOCAL_ID_BASE) else {
-            return (attributed, Vec::new());
+            return attributed;
         };
-        if event.kind != EventKind::Put {
-            return (attributed, Vec::new());
-        }
-        let holds = |shopper: u64| {
-            self.cart_of(shopper)
-                .is_some_and(|cart| cart.quantity(&event.sku) >= event.quantity)
-        };
-        if holds(chosen) || attributed.rivals.iter().any(|&r| holds(r)) {
-            return (attributed, Vec::new());
+        if event.kind != EventKind::Put
+            || self.holds(chosen, event)
+            || attributed.rivals.iter().any(|&r| self.holds(r, event))
+        {
+            return attributed;
         }
         let chosen_session = self.sessions.session_of_track(chosen);
         let holders: Vec<u64> = self
             .near_slot(&event.slot, attributed.span)
             .into_iter()
-            .filter(|&t| t != chosen && holds(t))
+            .filter(|&t| t != chosen && self.holds(t, event))
             .filter(|&t| {
                 chosen_session.is_none() || self.sessions.session_of_track(t) != chosen_session
             })
             .collect();
+        for &holder in &holders {
+            self.sessions
+                .flag_held_put_back(event.id, &event.sku, holder, chosen);
+        }
         if let [holder] = holders[..] {
             give_to(
                 &mut attributed,
@@ -680,7 +668,7 @@ impl StoreLogic {
                 "a put-back nobody near its hand held, given to the one shopper near the slot who did",
             );
         }
-        (attributed, holders)
+        attributed
     }
 
     fn attribute(
@@ -915,8 +903,6 @@ impl Stage<StoreInput, StoreOutput> for StoreLogic {
     }
 }
 
-/// Who put an item back, of the chosen shopper and their rivals, when the chosen one cannot have (their
-/// cart does not hold it) and exactly one rival can; `None` leaves it with the chosen one.
 /// Gives an event to `holder` instead of its chosen shopper, who becomes a rival (reviewed), and logs
 /// `why`.
 fn give_to(attributed: &mut AttributedEvent, holder: u64, why: &str) {
@@ -932,6 +918,8 @@ fn give_to(attributed: &mut AttributedEvent, holder: u64, why: &str) {
     attributed.shopper = Some(holder);
 }
 
+/// Who put an item back, of the chosen shopper and their rivals, when the chosen one cannot have (their
+/// cart does not hold it) and exactly one rival can; `None` leaves it with the chosen one.
 fn sole_holder(chosen: u64, rivals: &[u64], holds: impl Fn(u64) -> bool) -> Option<u64> {
     if holds(chosen) {
         return None;

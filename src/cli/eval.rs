@@ -617,27 +617,23 @@ impl<'a> StoreRun<'a> {
         time_secs: f64,
         detections: Vec<Detection>,
     ) -> anyhow::Result<()> {
-        if let Some((writer, path)) = &mut self.recording {
-            use std::io::Write;
-            /// A [`DetectionRecord`], borrowed.
-            #[derive(serde::Serialize)]
-            struct Record<'r> {
-                camera: &'r str,
-                seq: u64,
-                pts_secs: f64,
-                detections: &'r [Detection],
+        let detections = match &mut self.recording {
+            Some((writer, path)) => {
+                use std::io::Write;
+                let record = DetectionRecord {
+                    camera: camera.as_str().to_string(),
+                    seq,
+                    pts_secs: time_secs,
+                    detections,
+                };
+                serde_json::to_writer(&mut *writer, &record)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| writer.write_all(b"\n").map_err(anyhow::Error::from))
+                    .with_context(|| format!("writing `{}`", path.display()))?;
+                record.detections
             }
-            let record = Record {
-                camera: camera.as_str(),
-                seq,
-                pts_secs: time_secs,
-                detections: &detections,
-            };
-            serde_json::to_writer(&mut *writer, &record)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| writer.write_all(b"\n").map_err(anyhow::Error::from))
-                .with_context(|| format!("writing `{}`", path.display()))?;
-        }
+            None => detections,
+        };
         self.check_ins_until(time_secs);
         self.frames += 1;
         let frame = FrameDetections {

@@ -53,10 +53,15 @@ impl BBox {
         self.width().max(0.0) * self.height().max(0.0)
     }
 
-    pub fn intersection_over_union(&self, other: &BBox) -> f32 {
+    /// The area the two boxes share.
+    pub fn intersection(&self, other: &BBox) -> f32 {
         let width = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
         let height = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
-        let intersection = width * height;
+        width * height
+    }
+
+    pub fn intersection_over_union(&self, other: &BBox) -> f32 {
+        let intersection = self.intersection(other);
         let union = self.area() + other.area() - intersection;
         if union <= 0.0 {
             0.0

@@ -12,6 +12,9 @@
 //! tracks then carry an identity doubt from that time, so that what they do afterwards is reviewed.
 //! Where the camera track's look (its colour histogram, [`Appearance`]) is known, it weighs in the
 //! binding; a rival nearly as close but clearly unlike it can be let off the doubt (`appearance_margin`).
+//! A camera's tracker can swap two shoppers without any new binding: when one goes unseen behind the
+//! other (or into one box with them) and comes out again, either may come out as either. The store
+//! reports such moments ([`Fusion::doubt`], `hidden_cover`), and both shoppers carry a doubt from then.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -101,6 +104,16 @@ pub struct FusionConfig {
     /// ([`Fusion::heads_out`]). 0: never.
     #[serde(default = "default_exit_eta_secs")]
     pub exit_eta_secs: f64,
+    /// A camera track that stops being seen while another shopper's box in that camera covers this
+    /// share of its last box went behind them, or into one box with them: the camera's tracker may
+    /// bring either out as either, so both shoppers carry an identity doubt from then on
+    /// ([`Fusion::doubt`]). 0: never.
+    #[serde(default = "default_hidden_cover")]
+    pub hidden_cover: f32,
+}
+
+fn default_hidden_cover() -> f32 {
+    0.5
 }
 
 fn default_twin_secs() -> f64 {
@@ -149,6 +162,7 @@ impl Default for FusionConfig {
             stray_m: default_stray_m(),
             twin_secs: default_twin_secs(),
             exit_eta_secs: default_exit_eta_secs(),
+            hidden_cover: default_hidden_cover(),
         }
     }
 }
@@ -315,6 +329,35 @@ impl Fusion {
         self.twins
             .retain(|(a, b), _| !merged.contains(a) && !merged.contains(b));
         merges
+    }
+
+    /// Records that shoppers `a` and `b` may have been swapped at `time` (one camera lost sight of one
+    /// behind the other: see [`FusionConfig::hidden_cover`]). A pair already in doubt stays as it is:
+    /// a doubt covers everything after it.
+    pub fn doubt(&mut self, time: CaptureTime, a: u64, b: u64) {
+        if a == b {
+            return;
+        }
+        for (track, other) in [(a, b), (b, a)] {
+            let Some(t) = self.tracks.get_mut(&track) else {
+                continue;
+            };
+            if t.identity_doubts
+                .iter()
+                .any(|d| d.other == other && d.time <= time)
+            {
+                continue;
+            }
+            // cameras' frames reach the store a little out of order: keep the doubts in time order
+            let at = t.identity_doubts.partition_point(|d| d.time <= time);
+            t.identity_doubts.insert(at, IdentityDoubt { time, other });
+        }
+    }
+
+    /// The share of a camera track's last box another's must cover for its disappearance to raise a
+    /// doubt ([`FusionConfig::hidden_cover`]).
+    pub fn hidden_cover(&self) -> f32 {
+        self.config.hidden_cover
     }
 
     /// The global id a camera track is bound to.
@@ -985,6 +1028,62 @@ mod tests {
         });
         let p = fusion.global_id(&CameraId::new("b"), 1).unwrap();
         assert!(fusion.track(p).unwrap().position_m.y > 0.5);
+    }
+
+    #[test]
+    fn a_doubt_is_kept_in_time_order_once_per_pair() {
+        let mut fusion = Fusion::new(config());
+        for step in 0..3u64 {
+            fusion.update(
+                at(step * 100),
+                &[
+                    obs("a", 1, 0.0, -0.5),
+                    obs("a", 2, 0.0, 0.5),
+                    obs("a", 3, 0.5, 0.0),
+                ],
+            );
+        }
+        let ids: Vec<u64> = fusion.tracks().map(|t| t.id).collect();
+        let [p, q, r] = ids[..] else {
+            panic!("three shoppers: {ids:?}");
+        };
+        fusion.doubt(at(2_000), p, q);
+        // a camera's frame from a little earlier, with another shopper
+        fusion.doubt(at(1_900), p, r);
+        // the same pair again later: already covered
+        fusion.doubt(at(3_000), q, p);
+        fusion.doubt(at(3_000), p, p);
+        let doubts = |id: u64| fusion.track(id).unwrap().identity_doubts.clone();
+        let times: Vec<u64> = doubts(p)
+            .iter()
+            .map(|d| d.time.unix_nanos / 1_000_000)
+            .collect();
+        assert_eq!(times, vec![1_900, 2_000]);
+        assert_eq!(
+            fusion
+                .track(p)
+                .unwrap()
+                .doubted_with(at(1_950))
+                .collect::<Vec<_>>(),
+            vec![r]
+        );
+        assert_eq!(doubts(q).len(), 1);
+        assert_eq!(
+            fusion
+                .track(q)
+                .unwrap()
+                .doubted_with(at(2_000))
+                .collect::<Vec<_>>(),
+            vec![p]
+        );
+        assert_eq!(
+            fusion
+                .track(r)
+                .unwrap()
+                .doubted_with(at(5_000))
+                .collect::<Vec<_>>(),
+            vec![p]
+        );
     }
 
     /// Two shoppers walk side by side 0.8 m apart, seen by camera a; at x = 3 both are hidden for a

@@ -1327,12 +1327,10 @@ fn contains_center(region: &BBox, b: &BBox) -> bool {
 }
 
 fn overlap_share(hand: &BBox, region: &BBox) -> f32 {
-    let w = (hand.x2.min(region.x2) - hand.x1.max(region.x1)).max(0.0);
-    let h = (hand.y2.min(region.y2) - hand.y1.max(region.y1)).max(0.0);
     if hand.area() <= 0.0 {
         0.0
     } else {
-        w * h / hand.area()
+        hand.intersection(region) / hand.area()
     }
 }
 

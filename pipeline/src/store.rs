@@ -182,6 +182,40 @@ fn stands_at(
     }
 }
 
+/// Adds `more` to the `rivals` of an event that went to `chosen`, each once, never `chosen` itself.
+fn add_rivals(chosen: Option<u64>, rivals: &mut Vec<u64>, more: impl IntoIterator<Item = u64>) {
+    for other in more {
+        if chosen != Some(other) && !rivals.contains(&other) {
+            rivals.push(other);
+        }
+    }
+}
+
+/// The pairs `(hidden, cover)` of a camera's tracks where `hidden` was shown in the previous frame and
+/// is not now, while `cover`'s box now covers at least `cover` of `hidden`'s box in `before` (0: none).
+fn hidden_behind(
+    before: &BTreeMap<u64, BBox>,
+    now: &BTreeMap<u64, BBox>,
+    cover: f32,
+) -> Vec<(u64, u64)> {
+    if cover <= 0.0 {
+        return Vec::new();
+    }
+    let mut pairs = Vec::new();
+    for (&hidden, last) in before.iter().filter(|(id, _)| !now.contains_key(id)) {
+        let area = last.area();
+        if area <= 0.0 {
+            continue;
+        }
+        pairs.extend(
+            now.iter()
+                .filter(|(_, b)| last.intersection(b) / area >= cover)
+                .map(|(&over, _)| (hidden, over)),
+        );
+    }
+    pairs
+}
+
 /// Track ids at or above this are camera-local (not yet bound to a shopper).
 pub const LOCAL_ID_BASE: u64 = 1 << 32;
 
@@ -200,6 +234,9 @@ struct CameraState {
     looks: BTreeMap<u64, Appearance>,
     /// Camera tracks the shelf has seen under their camera-local id (fusion had not bound them yet).
     seen_unbound: BTreeSet<u64>,
+    /// The tracks the latest frame showed, with their boxes: one that goes unseen behind another
+    /// raises an identity doubt.
+    shown: BTreeMap<u64, BBox>,
 }
 
 /// The store logic; see the module docs.
@@ -266,6 +303,7 @@ impl StoreLogic {
                     observations: Vec::new(),
                     looks: BTreeMap::new(),
                     seen_unbound: BTreeSet::new(),
+                    shown: BTreeMap::new(),
                 },
             );
         }
@@ -366,6 +404,27 @@ impl StoreLogic {
             })
             .collect();
         camera.tracker.update(&inputs);
+        let shown: BTreeMap<u64, BBox> =
+            camera.tracker.active().map(|t| (t.id, t.bbox())).collect();
+        // where the tracker expects the tracks it no longer sees to be now (a shopper walking behind
+        // another goes on walking), or where they were last shown
+        let mut before = std::mem::replace(&mut camera.shown, shown.clone());
+        for track in camera.tracker.tracks() {
+            if let Some(last) = before.get_mut(&track.id) {
+                *last = track.bbox();
+            }
+        }
+        for (a, b) in hidden_behind(&before, &shown, self.fusion.hidden_cover()) {
+            let global = |local| self.fusion.global_id(&frame.camera, local);
+            if let (Some(a), Some(b)) = (global(a), global(b)) {
+                tracing::debug!(
+                    camera = %frame.camera,
+                    shoppers = ?(a, b),
+                    "one shopper went unseen behind another"
+                );
+                self.fusion.doubt(frame.time, a, b);
+            }
+        }
         camera.observations.clear();
         learn_looks(camera, &people);
         let mut views = Vec::new();
@@ -449,7 +508,8 @@ impl StoreLogic {
     /// A scale event whose watching camera saw no hand at the slot, made again from the view of
     /// another camera that lends its view of the slot: one that saw a hand there when the items moved,
     /// or, when the watching camera saw nothing at all (nobody at the slot, or an outage), at least a
-    /// body over it. Of several, the one that saw a hand longest, then a body.
+    /// body over it. Of several, the one that saw a hand longest, then a body. Whom the watching
+    /// camera chose, and its rivals, become the lent event's rivals (reviewed with it).
     fn with_lent_hands(&self, attributed: AttributedEvent) -> AttributedEvent {
         let Some(weighed) = &attributed.weighed else {
             return attributed;
@@ -468,7 +528,14 @@ impl StoreLogic {
                     .map_or((0, 0), |w| (w.hand_frames, w.body_frames))
             });
         match lent {
-            Some((camera, lent)) => {
+            Some((camera, mut lent)) => {
+                // whom the watching camera saw over the slot, and their rivals, may still have done
+                // it: a hand in another camera's view outweighs a body, but not surely
+                let watched = attributed
+                    .shopper
+                    .into_iter()
+                    .chain(attributed.rivals.iter().copied());
+                add_rivals(lent.shopper, &mut lent.rivals, watched);
                 tracing::debug!(
                     event = lent.event.id,
                     slot = %lent.event.slot,
@@ -950,6 +1017,42 @@ mod tests {
         assert_eq!(sole_holder(1, &[2, 3], holding(&[])), None);
         // a holder who is not a rival was not at the slot
         assert_eq!(sole_holder(1, &[2], holding(&[4])), None);
+    }
+
+    #[test]
+    fn whom_the_watching_camera_chose_is_a_rival_of_another_camera_s_choice() {
+        // the lending camera saw 8's hand, the watching one 9's body: 9 may have done it
+        let mut rivals = Vec::new();
+        add_rivals(Some(8), &mut rivals, [9]);
+        assert_eq!(rivals, vec![9]);
+        // both chose 8: no rival; rivals already there stay once
+        let mut rivals = vec![3];
+        add_rivals(Some(8), &mut rivals, [8, 3, 4]);
+        assert_eq!(rivals, vec![3, 4]);
+    }
+
+    #[test]
+    fn a_track_that_goes_unseen_under_another_s_box_was_hidden_behind_it() {
+        let b = |x1: f32, x2: f32| BBox {
+            x1,
+            y1: 100.0,
+            x2,
+            y2: 300.0,
+        };
+        let before = BTreeMap::from([
+            (1, b(100.0, 160.0)),
+            (2, b(130.0, 190.0)),
+            (3, b(400.0, 460.0)),
+        ]);
+        // track 2 stepped behind track 1 (whose box widened over both); track 3 left the picture
+        let now = BTreeMap::from([(1, b(100.0, 185.0))]);
+        assert_eq!(hidden_behind(&before, &now, 0.5), vec![(2, 1)]);
+        // a box that covers less than the share asked for hid nothing
+        assert!(hidden_behind(&before, &now, 0.95).is_empty());
+        // off
+        assert!(hidden_behind(&before, &now, 0.0).is_empty());
+        // tracks still shown hid nothing, however they overlap
+        assert!(hidden_behind(&before, &before, 0.5).is_empty());
     }
 
     #[test]

@@ -1059,31 +1059,13 @@ mod tests {
             .map(|d| d.time.unix_nanos / 1_000_000)
             .collect();
         assert_eq!(times, vec![1_900, 2_000]);
-        assert_eq!(
-            fusion
-                .track(p)
-                .unwrap()
-                .doubted_with(at(1_950))
-                .collect::<Vec<_>>(),
-            vec![r]
-        );
+        let doubted_with = |id: u64, ms: u64| -> Vec<u64> {
+            fusion.track(id).unwrap().doubted_with(at(ms)).collect()
+        };
+        assert_eq!(doubted_with(p, 1_950), vec![r]);
         assert_eq!(doubts(q).len(), 1);
-        assert_eq!(
-            fusion
-                .track(q)
-                .unwrap()
-                .doubted_with(at(2_000))
-                .collect::<Vec<_>>(),
-            vec![p]
-        );
-        assert_eq!(
-            fusion
-                .track(r)
-                .unwrap()
-                .doubted_with(at(5_000))
-                .collect::<Vec<_>>(),
-            vec![p]
-        );
+        assert_eq!(doubted_with(q, 2_000), vec![p]);
+        assert_eq!(doubted_with(r, 5_000), vec![p]);
     }
 
     /// Two shoppers walk side by side 0.8 m apart, seen by camera a; at x = 3 both are hidden for a

@@ -105,9 +105,9 @@ pub struct FusionConfig {
     #[serde(default = "default_exit_eta_secs")]
     pub exit_eta_secs: f64,
     /// A camera track that stops being seen while another shopper's box in that camera covers this
-    /// share of its last box went behind them, or into one box with them: the camera's tracker may
-    /// bring either out as either, so both shoppers carry an identity doubt from then on
-    /// ([`Fusion::doubt`]). 0: never.
+    /// share of where its tracker expects it now went behind them, or into one box with them: the
+    /// camera's tracker may bring either out as either, so both shoppers carry an identity doubt from
+    /// then on ([`Fusion::doubt`]). 0: never.
     #[serde(default = "default_hidden_cover")]
     pub hidden_cover: f32,
 }
@@ -354,8 +354,8 @@ impl Fusion {
         }
     }
 
-    /// The share of a camera track's last box another's must cover for its disappearance to raise a
-    /// doubt ([`FusionConfig::hidden_cover`]).
+    /// The share of a camera track's expected box another's must cover for its disappearance to raise
+    /// a doubt ([`FusionConfig::hidden_cover`]).
     pub fn hidden_cover(&self) -> f32 {
         self.config.hidden_cover
     }

@@ -408,13 +408,13 @@ impl StoreLogic {
             camera.tracker.active().map(|t| (t.id, t.bbox())).collect();
         // where the tracker expects the tracks it no longer sees to be now (a shopper walking behind
         // another goes on walking), or where they were last shown
-        let mut before = std::mem::replace(&mut camera.shown, shown.clone());
+        let mut before = std::mem::replace(&mut camera.shown, shown);
         for track in camera.tracker.tracks() {
             if let Some(last) = before.get_mut(&track.id) {
                 *last = track.bbox();
             }
         }
-        for (a, b) in hidden_behind(&before, &shown, self.fusion.hidden_cover()) {
+        for (a, b) in hidden_behind(&before, &camera.shown, self.fusion.hidden_cover()) {
             let global = |local| self.fusion.global_id(&frame.camera, local);
             if let (Some(a), Some(b)) = (global(a), global(b)) {
                 tracing::debug!(

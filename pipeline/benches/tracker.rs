@@ -19,6 +19,7 @@ fn crowd(frame: usize) -> Vec<TrackInput> {
             TrackInput {
                 bbox: BBox::new(x, y, x + 40.0, y + 110.0),
                 score: 0.6 + (i % 4) as f32 * 0.1,
+                appearance: None,
             }
         })
         .collect()

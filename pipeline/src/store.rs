@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use nalgebra::{Matrix3, Point2};
 use serde::Serialize;
-use walkout_core::{Appearance, BBox, CameraId, CaptureTime, Detection, ObjectKind};
+use walkout_core::{BBox, CameraId, CaptureTime, Detection, ObjectKind};
 
 use crate::fusion::GlobalState;
 
@@ -118,44 +118,6 @@ impl TrackedPerson {
     }
 }
 
-/// A track's look moves this far towards each frame's histogram.
-const LOOK_WEIGHT: f32 = 0.3;
-
-/// Updates each active track's look from the person box it stands on in this frame (IoU at least 0.5),
-/// unless that box overlaps another person's (their pixels mix); forgets the looks of tracks that ended.
-fn learn_looks(camera: &mut CameraState, people: &[&Detection]) {
-    for track in camera.tracker.active() {
-        let b = track.bbox();
-        let Some((i, _)) = people
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (i, d.bbox.intersection_over_union(&b)))
-            .filter(|(_, iou)| *iou >= 0.5)
-            .max_by(|x, y| x.1.total_cmp(&y.1))
-        else {
-            continue;
-        };
-        let Some(look) = &people[i].appearance else {
-            continue;
-        };
-        let crowded = people
-            .iter()
-            .enumerate()
-            .any(|(j, d)| j != i && d.bbox.intersection_over_union(&people[i].bbox) > 0.05);
-        if crowded {
-            continue;
-        }
-        match camera.looks.get_mut(&track.id) {
-            Some(known) => known.blend(look, LOOK_WEIGHT),
-            None => {
-                camera.looks.insert(track.id, *look);
-            }
-        }
-    }
-    let live: BTreeSet<u64> = camera.tracker.tracks().iter().map(|t| t.id).collect();
-    camera.looks.retain(|id, _| live.contains(id));
-}
-
 /// Within this many pixels of the image's edge, a box is cut off by it.
 const EDGE_PX: f32 = 2.0;
 
@@ -230,8 +192,6 @@ struct CameraState {
     shelf: ShelfWatcher,
     /// The latest frame's tracks on the floor, waiting for the fusion step.
     observations: Vec<FloorObservation>,
-    /// Each live track's look, a running mean over the frames where its box stood clear of others.
-    looks: BTreeMap<u64, Appearance>,
     /// Camera tracks the shelf has seen under their camera-local id (fusion had not bound them yet).
     seen_unbound: BTreeSet<u64>,
     /// The tracks the latest frame showed, with their boxes: one that goes unseen behind another
@@ -301,7 +261,6 @@ impl StoreLogic {
                         ((index as u64) + 1) << 40,
                     ),
                     observations: Vec::new(),
-                    looks: BTreeMap::new(),
                     seen_unbound: BTreeSet::new(),
                     shown: BTreeMap::new(),
                 },
@@ -401,6 +360,7 @@ impl StoreLogic {
             .map(|d| TrackInput {
                 bbox: d.bbox,
                 score: d.score,
+                appearance: d.appearance,
             })
             .collect();
         camera.tracker.update(&inputs);
@@ -426,7 +386,6 @@ impl StoreLogic {
             }
         }
         camera.observations.clear();
-        learn_looks(camera, &people);
         let mut views = Vec::new();
         let mut tracks = Vec::new();
         for track in camera.tracker.active() {
@@ -452,7 +411,7 @@ impl StoreLogic {
                 camera.observations.push(FloorObservation {
                     camera: frame.camera.clone(),
                     local_id: track.id,
-                    appearance: camera.looks.get(&track.id).copied(),
+                    appearance: track.look().copied(),
                     position_m: floor,
                 });
             }

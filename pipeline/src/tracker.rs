@@ -1,8 +1,10 @@
 //! A per-camera multi-object tracker in image space: Kalman prediction and ByteTrack's two-stage
-//! association (confident detections first, then the weak ones that only continue existing tracks).
+//! association (confident detections first, then the weak ones that only continue existing tracks),
+//! where a track's look (a colour histogram, learned where its person stood clear of others) tips the
+//! balance between detections that overlap it about as much.
 
 use serde::{Deserialize, Serialize};
-use walkout_core::BBox;
+use walkout_core::{Appearance, BBox};
 
 use crate::assignment::assign;
 use crate::kalman::{KalmanBox, KalmanConfig};
@@ -29,6 +31,13 @@ pub struct TrackerConfig {
     pub std_weight_position: f32,
     /// Kalman noise: velocity standard deviation as a fraction of box height.
     pub std_weight_velocity: f32,
+    /// A track's fit to a detection is their IoU plus this much times their looks' similarity
+    /// (Bhattacharyya coefficient, 0..1; one half where either look is unknown). Two people crossing in
+    /// a camera's view come apart with boxes either could own, and overlap alone swaps them; 0: motion
+    /// only. A match still needs the stage's IoU.
+    pub look_bonus: f32,
+    /// A track's look moves this far towards each clear detection's histogram.
+    pub look_weight: f32,
 }
 
 impl Default for TrackerConfig {
@@ -43,6 +52,8 @@ impl Default for TrackerConfig {
             max_lost_frames: 30,
             std_weight_position: 1.0 / 20.0,
             std_weight_velocity: 1.0 / 160.0,
+            look_bonus: 0.3,
+            look_weight: 0.3,
         }
     }
 }
@@ -69,12 +80,19 @@ pub struct Track {
     filter: KalmanBox,
     /// Index of the detection that updated this track in the latest frame.
     pub detection: Option<usize>,
+    look: Option<Appearance>,
 }
 
 impl Track {
     /// The current estimate of the box.
     pub fn bbox(&self) -> BBox {
         self.filter.bbox()
+    }
+
+    /// The track's look: a running mean of its detections' histograms over the frames where its box
+    /// stood clear of every other detection's (where they overlap, their pixels mix).
+    pub fn look(&self) -> Option<&Appearance> {
+        self.look.as_ref()
     }
 }
 
@@ -83,6 +101,29 @@ impl Track {
 pub struct TrackInput {
     pub bbox: BBox,
     pub score: f32,
+    /// What the detected person looks like, if known.
+    pub appearance: Option<Appearance>,
+}
+
+/// What a pair's similarity counts as when a look is unknown: neither for the match nor against it.
+const UNKNOWN_SIMILARITY: f32 = 0.5;
+
+/// Boxes overlapping by more than this mix each other's pixels: their looks are not their own.
+const CLEAR_IOU: f32 = 0.05;
+
+/// The look of each detection that stands clear of every other.
+fn clear_looks(detections: &[TrackInput]) -> Vec<Option<Appearance>> {
+    detections
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let crowded = detections
+                .iter()
+                .enumerate()
+                .any(|(j, o)| j != i && o.bbox.intersection_over_union(&d.bbox) > CLEAR_IOU);
+            d.appearance.filter(|_| !crowded)
+        })
+        .collect()
 }
 
 /// ByteTrack over one camera.
@@ -130,6 +171,7 @@ impl Tracker {
             track.filter.predict(&self.kalman);
             track.detection = None;
         }
+        let looks = clear_looks(detections);
         let (high, low): (Vec<usize>, Vec<usize>) = (0..detections.len())
             .filter(|&i| detections[i].score >= self.config.low_score)
             .partition(|&i| detections[i].score >= self.config.high_score);
@@ -139,16 +181,36 @@ impl Tracker {
             .filter(|&t| self.tracks[t].state != TrackState::Tentative)
             .collect();
         let predicted: Vec<BBox> = self.tracks.iter().map(Track::bbox).collect();
+        // how well track t fits detection d: their overlap, and how alike they look
+        let track_looks: Vec<Option<Appearance>> = self.tracks.iter().map(|t| t.look).collect();
+        let bonus = self.config.look_bonus;
+        let fit = |t: usize, d: usize, min_iou: f32| {
+            let iou = predicted[t].intersection_over_union(&detections[d].bbox);
+            if iou < min_iou {
+                return 0.0;
+            }
+            let alike = track_looks[t]
+                .as_ref()
+                .zip(detections[d].appearance.as_ref())
+                .map_or(UNKNOWN_SIMILARITY, |(a, b)| a.similarity(b));
+            iou + bonus * alike
+        };
         let matches = assign(
             pool.len(),
             high.len(),
             self.config.first_match_iou,
-            |r, c| predicted[pool[r]].intersection_over_union(&detections[high[c]].bbox),
+            |r, c| fit(pool[r], high[c], self.config.first_match_iou),
         );
         let mut det_used = vec![false; detections.len()];
         let mut track_matched = vec![false; self.tracks.len()];
         for (r, c) in matches {
-            self.apply(pool[r], high[c], &detections[high[c]], frame);
+            self.apply(
+                pool[r],
+                high[c],
+                &detections[high[c]],
+                looks[high[c]],
+                frame,
+            );
             det_used[high[c]] = true;
             track_matched[pool[r]] = true;
         }
@@ -163,10 +225,16 @@ impl Tracker {
             remaining.len(),
             low.len(),
             self.config.second_match_iou,
-            |r, c| predicted[remaining[r]].intersection_over_union(&detections[low[c]].bbox),
+            |r, c| fit(remaining[r], low[c], self.config.second_match_iou),
         );
         for (r, c) in matches {
-            self.apply(remaining[r], low[c], &detections[low[c]], frame);
+            self.apply(
+                remaining[r],
+                low[c],
+                &detections[low[c]],
+                looks[low[c]],
+                frame,
+            );
             det_used[low[c]] = true;
             track_matched[remaining[r]] = true;
         }
@@ -180,10 +248,16 @@ impl Tracker {
             tentative.len(),
             left.len(),
             self.config.tentative_match_iou,
-            |r, c| predicted[tentative[r]].intersection_over_union(&detections[left[c]].bbox),
+            |r, c| fit(tentative[r], left[c], self.config.tentative_match_iou),
         );
         for (r, c) in matches {
-            self.apply(tentative[r], left[c], &detections[left[c]], frame);
+            self.apply(
+                tentative[r],
+                left[c],
+                &detections[left[c]],
+                looks[left[c]],
+                frame,
+            );
             det_used[left[c]] = true;
             track_matched[tentative[r]] = true;
         }
@@ -220,13 +294,26 @@ impl Tracker {
                 hits: 1,
                 filter: KalmanBox::initiate(&self.kalman, &detection.bbox),
                 detection: Some(index),
+                look: looks[index],
             });
             self.next_id += 1;
         }
     }
 
-    fn apply(&mut self, track: usize, detection_index: usize, detection: &TrackInput, frame: u64) {
+    fn apply(
+        &mut self,
+        track: usize,
+        detection_index: usize,
+        detection: &TrackInput,
+        look: Option<Appearance>,
+        frame: u64,
+    ) {
         let t = &mut self.tracks[track];
+        match (&mut t.look, look) {
+            (Some(known), Some(look)) => known.blend(&look, self.config.look_weight),
+            (known @ None, Some(look)) => *known = Some(look),
+            (_, None) => {}
+        }
         t.filter.update(&self.kalman, &detection.bbox);
         t.state = TrackState::Tracked;
         t.score = detection.score;
@@ -244,6 +331,7 @@ mod tests {
         TrackInput {
             bbox: BBox::new(x, y, x + 30.0, y + 80.0),
             score,
+            appearance: None,
         }
     }
 
@@ -331,5 +419,83 @@ mod tests {
             ids(&tracker).iter().map(|a| a.0).collect::<Vec<_>>(),
             vec![1, 3]
         );
+    }
+
+    /// A look: the histogram of a picture filled with one colour.
+    fn look(rgb: [u8; 3]) -> Appearance {
+        let pixels: Vec<u8> = (0..32 * 32).flat_map(|_| rgb).collect();
+        let frame = walkout_core::Frame::new(
+            walkout_core::CameraId::new("a"),
+            0,
+            None,
+            walkout_core::CaptureTime::from_unix_millis(0),
+            32,
+            32,
+            pixels,
+        )
+        .unwrap();
+        Appearance::of_box(&frame, &BBox::new(0.0, 0.0, 32.0, 32.0)).unwrap()
+    }
+
+    /// Red starts on the left and blue on the right; they walk past each other, stand side by side
+    /// with red now a little right of blue, then turn back: each walks out the way they came, through
+    /// the other once more. Returns the id of the track on the left at the end, and red's first id.
+    fn red_and_blue_turn_back(config: TrackerConfig) -> (u64, u64) {
+        let (red, blue) = (look([220, 30, 30]), look([30, 30, 220]));
+        let person = |x: f32, appearance| TrackInput {
+            appearance: Some(appearance),
+            ..input(x, 100.0, 0.9)
+        };
+        let mut tracker = Tracker::new(config);
+        let mut frames: Vec<(f32, f32)> = Vec::new();
+        frames.extend((0..10).map(|_| (150.0, 450.0)));
+        frames.extend((1..=16).map(|i| (150.0 + 9.5 * i as f32, 450.0 - 9.5 * i as f32)));
+        frames.extend((0..20).map(|_| (302.0, 298.0)));
+        frames.extend((1..=30).map(|i| (302.0 - 4.0 * i as f32, 298.0 + 4.0 * i as f32)));
+        let mut red_id = None;
+        for (x_red, x_blue) in frames {
+            tracker.update(&[person(x_red, red), person(x_blue, blue)]);
+            red_id =
+                red_id.or_else(|| tracker.active().find(|t| t.bbox().x1 < 300.0).map(|t| t.id));
+        }
+        let left = tracker
+            .active()
+            .min_by(|a, b| a.bbox().x1.total_cmp(&b.bbox().x1))
+            .map(|t| t.id)
+            .unwrap();
+        (left, red_id.unwrap())
+    }
+
+    #[test]
+    fn two_people_who_turn_back_through_each_other_keep_their_ids_by_their_looks() {
+        let (left, red) = red_and_blue_turn_back(TrackerConfig::default());
+        assert_eq!(left, red, "red walked out to the left");
+        // by overlap alone, the track that stood on the right follows whoever is on the right
+        let (left, red) = red_and_blue_turn_back(TrackerConfig {
+            look_bonus: 0.0,
+            ..TrackerConfig::default()
+        });
+        assert_ne!(left, red);
+    }
+
+    #[test]
+    fn a_track_learns_its_look_only_where_it_stands_clear_of_others() {
+        let (red, blue) = (look([220, 30, 30]), look([30, 30, 220]));
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let person = |x: f32, appearance| TrackInput {
+            appearance: Some(appearance),
+            ..input(x, 100.0, 0.9)
+        };
+        tracker.update(&[person(0.0, red)]);
+        assert!(tracker.tracks()[0].look().unwrap().similarity(&red) > 0.99);
+        // a blue box over red's: red's box holds blue pixels now, and its look is kept
+        for _ in 0..5 {
+            tracker.update(&[person(0.0, blue), person(5.0, blue)]);
+        }
+        assert!(tracker.tracks()[0].look().unwrap().similarity(&red) > 0.99);
+        // clear again, looking otherwise (a coat taken off): the look moves towards what it sees
+        tracker.update(&[person(0.0, blue)]);
+        let look = tracker.tracks()[0].look().unwrap();
+        assert!(look.similarity(&red) < 0.99 && look.similarity(&blue) > 0.0);
     }
 }

@@ -59,6 +59,7 @@ fn track(detections: &[MotRecord], config: TrackerConfig) -> Vec<MotRecord> {
         by_frame.entry(d.frame).or_default().push(TrackInput {
             bbox: BBox::new(d.left, d.top, d.left + d.width, d.top + d.height),
             score: d.confidence,
+            appearance: None,
         });
     }
     let last = by_frame.keys().next_back().copied().unwrap_or(0);

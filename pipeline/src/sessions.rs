@@ -121,6 +121,13 @@ pub enum ReviewReason {
     NearAnEmptyCheckIn {
         account: String,
     },
+    /// The check-in went to the only shopper who could have made it, but they passed the scanner
+    /// `fit` seconds (or metres: a second counts as a metre) off the scan, more than half the match
+    /// window: the one who scanned may have gone unseen (lost behind the queue) and this be another.
+    LooseCheckIn {
+        shopper: u64,
+        fit: f64,
+    },
     ShopperVanished {
         track: u64,
     },
@@ -852,6 +859,16 @@ impl Sessions {
                     if let Some(session) = self.sessions.get_mut(&p.session) {
                         session.tracks.insert(chosen);
                     }
+                    let fit = candidates[0].0;
+                    if fit > window / 2.0 {
+                        self.flag(
+                            p.session,
+                            ReviewReason::LooseCheckIn {
+                                shopper: chosen,
+                                fit,
+                            },
+                        );
+                    }
                     if candidates.len() > 1 {
                         let mut ids: Vec<u64> = candidates.iter().map(|c| c.1).collect();
                         ids.sort_unstable();
@@ -983,6 +1000,25 @@ mod tests {
             vec![ReviewReason::NoShopperAtCheckIn {
                 gate: "entry".into()
             }]
+        );
+    }
+
+    #[test]
+    fn a_check_in_given_to_a_shopper_who_passed_the_scanner_long_before_goes_to_review() {
+        let (mut fusion, mut sessions) = store();
+        // through the gate zone in its first half second; the scan comes 2 s after the passage
+        run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 2_000);
+        sessions.check_in(check_in("acct-1", 2_000), &fusion);
+        run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 2_100, 6_000);
+        assert_eq!(
+            sessions.session_of_track(1),
+            Some(1),
+            "nobody else to give it"
+        );
+        let review = &sessions.get(1).unwrap().review;
+        assert!(
+            matches!(&review[..], [ReviewReason::LooseCheckIn { shopper: 1, fit }] if *fit > 1.5),
+            "{review:?}"
         );
     }
 

@@ -241,6 +241,9 @@ impl CloseRequest {
                 R::NearAnEmptyCheckIn { account } => format!(
                     "{account} checked in at the same gate moments apart and no shopper was found for them: this shopper may be theirs"
                 ),
+                R::LooseCheckIn { shopper, fit } => format!(
+                    "the check-in went to shopper {shopper}, who passed the scanner {fit:.1} s off the scan: the one who scanned may have gone unseen"
+                ),
                 R::ShopperVanished { track } => {
                     format!("shopper (track {track}) lost before the exit")
                 }

@@ -754,7 +754,6 @@ fn adversarial(world: &mut World, rng: &mut ChaCha8Rng) -> Noise {
     }
 }
 
-/// Eight cameras near the ceiling looking down at an angle: one over each gate, one at each end of each aisle.
 /// Two wide-angle cameras, one at each end of the first aisle, each tilted to see its gate and the aisle.
 fn wide_gate_cameras() -> Vec<Camera> {
     let camera = |id: &str, position_m: [f64; 3], look_at_m: [f64; 3]| Camera {
@@ -784,6 +783,11 @@ fn cameras_of(ids: &[&str]) -> Vec<Camera> {
         .collect()
 }
 
+/// Nine cameras near the ceiling looking down at an angle: one over each gate looking into the store, one at
+/// each end of each aisle, and one on the front wall 2.5 m east of the entry gate looking across it. The
+/// camera over the entry gate cannot see the gate itself (it is under it), and sees the shoppers who come
+/// in one after another end-on, stacked behind each other; from the side they pass across the view one by
+/// one, so each check-in finds the shopper at the scanner.
 fn cameras() -> Vec<Camera> {
     let camera = |id: String, position_m: [f64; 3], look_at_m: [f64; 3]| Camera {
         id,
@@ -801,6 +805,7 @@ fn cameras() -> Vec<Camera> {
     let mut all = vec![
         camera("entrance".into(), [1.0, 0.3, 2.9], [3.0, 4.0, 0.5]),
         camera("exit".into(), [11.0, 0.3, 2.9], [9.0, 4.0, 0.5]),
+        camera("entry-gate".into(), [3.5, 0.2, 2.9], [1.3, 1.8, 0.5]),
     ];
     for aisle in 0..AISLES {
         let y = aisle_center_y_m(aisle);

@@ -284,3 +284,59 @@ fn lane_scales_report_each_slots_weight_changes() {
         truth.scale_readings
     );
 }
+
+/// Shoulder width of a shopper, metres: two bodies closer than this in the image overlap.
+const SHOULDERS_M: f64 = 0.45;
+/// A camera sees the entry queue from near when it is within this distance of it: the cameras at the
+/// far end of the aisles see it from 8 m, shoppers a few dozen pixels wide in a 1280x720 picture.
+const NEAR_M: f64 = 5.0;
+
+/// Shoppers come in one after another, about a metre apart on their way from the entry gate to the
+/// aisles. Some camera must see that queue from near and from the side, each body beside the next rather
+/// than behind it, or a check-in cannot tell who stood at the scanner.
+#[test]
+fn a_camera_sees_the_entry_queue_from_the_side() {
+    use walkout_datasets::scenario::GateKind;
+    for name in ["pairs", "busy", "groups", "adversarial"] {
+        let scenario = preset(name, 1).unwrap();
+        let gate = scenario
+            .store
+            .gates
+            .iter()
+            .find(|g| g.kind == GateKind::Entry)
+            .unwrap()
+            .position_m;
+        for shopper in &scenario.shoppers {
+            let way = [shopper.path[0][0] - gate[0], shopper.path[0][1] - gate[1]];
+            let length = way[0].hypot(way[1]);
+            // three bodies a metre apart from the gate, at the height of their middle
+            let bodies: Vec<[f64; 3]> = (0..3)
+                .map(|k| {
+                    let along = f64::from(k) / length;
+                    [gate[0] + way[0] * along, gate[1] + way[1] * along, 1.0]
+                })
+                .collect();
+            let side_on = scenario.cameras.iter().any(|camera| {
+                let seen: Option<Vec<(f64, f64)>> = bodies
+                    .iter()
+                    .map(|body| {
+                        let depth = (camera.camera_from_world() * nalgebra::Point3::from(*body)).z;
+                        (camera.sees(*body) && depth <= NEAR_M).then(|| {
+                            let pixel = camera.project(*body).unwrap();
+                            (pixel.x, camera.intrinsics.fx_px * SHOULDERS_M / depth)
+                        })
+                    })
+                    .collect();
+                seen.is_some_and(|seen| {
+                    seen.windows(2)
+                        .all(|pair| (pair[1].0 - pair[0].0).abs() >= pair[0].1.max(pair[1].1))
+                })
+            });
+            assert!(
+                side_on,
+                "{name}: no camera sees {}'s way in from near and from the side",
+                shopper.id
+            );
+        }
+    }
+}

@@ -59,9 +59,8 @@ WIDTH, HEIGHT = 640, 480
 LEVELS = [(4, (HAND, PRODUCT)), (8, (PERSON,))]
 STRIDES = [s for s, _ in LEVELS]
 CROP_W, CROP_H = 320, 256
-# (preset, seeds): busy's ceiling cameras (nine since the entry-gate camera of December 2026), and tiny's
-# two wide-angle gate cameras (the store of the end-to-end test and of small installs: another lens, height
-# and angle than busy's)
+# (preset, seeds): busy's eight ceiling cameras, and tiny's two wide-angle gate cameras (the store of the
+# end-to-end test and of small installs: another lens, height and angle than busy's)
 TRAIN_SCENES = [("busy", list(range(1000, 1006))), ("tiny", list(range(1100, 1112)))]
 TRAIN_SEEDS = [seed for _, seeds in TRAIN_SCENES for seed in seeds]
 VAL_SEEDS = [9001, 9002]  # busy: the goals are on these

@@ -204,13 +204,7 @@ impl Tracker {
         let mut det_used = vec![false; detections.len()];
         let mut track_matched = vec![false; self.tracks.len()];
         for (r, c) in matches {
-            self.apply(
-                pool[r],
-                high[c],
-                &detections[high[c]],
-                looks[high[c]],
-                frame,
-            );
+            self.apply(pool[r], high[c], detections, &looks, frame);
             det_used[high[c]] = true;
             track_matched[pool[r]] = true;
         }
@@ -228,13 +222,7 @@ impl Tracker {
             |r, c| fit(remaining[r], low[c], self.config.second_match_iou),
         );
         for (r, c) in matches {
-            self.apply(
-                remaining[r],
-                low[c],
-                &detections[low[c]],
-                looks[low[c]],
-                frame,
-            );
+            self.apply(remaining[r], low[c], detections, &looks, frame);
             det_used[low[c]] = true;
             track_matched[remaining[r]] = true;
         }
@@ -251,13 +239,7 @@ impl Tracker {
             |r, c| fit(tentative[r], left[c], self.config.tentative_match_iou),
         );
         for (r, c) in matches {
-            self.apply(
-                tentative[r],
-                left[c],
-                &detections[left[c]],
-                looks[left[c]],
-                frame,
-            );
+            self.apply(tentative[r], left[c], detections, &looks, frame);
             det_used[left[c]] = true;
             track_matched[tentative[r]] = true;
         }
@@ -300,14 +282,16 @@ impl Tracker {
         }
     }
 
+    /// Updates `track` with detection `d` of `detections` (and its clear look, if any).
     fn apply(
         &mut self,
         track: usize,
-        detection_index: usize,
-        detection: &TrackInput,
-        look: Option<Appearance>,
+        d: usize,
+        detections: &[TrackInput],
+        looks: &[Option<Appearance>],
         frame: u64,
     ) {
+        let (detection, look) = (&detections[d], looks[d]);
         let t = &mut self.tracks[track];
         match (&mut t.look, look) {
             (Some(known), Some(look)) => known.blend(&look, self.config.look_weight),
@@ -319,7 +303,7 @@ impl Tracker {
         t.score = detection.score;
         t.last_seen_frame = frame;
         t.hits += 1;
-        t.detection = Some(detection_index);
+        t.detection = Some(d);
     }
 }
 

@@ -860,7 +860,7 @@ impl Sessions {
                         session.tracks.insert(chosen);
                     }
                     let fit = candidates[0].0;
-                    if fit > window / 2.0 {
+                    if fit > LOOSE_CHECK_IN_SHARE * window {
                         self.flag(
                             p.session,
                             ReviewReason::LooseCheckIn {
@@ -890,6 +890,10 @@ impl Sessions {
 fn secs(time: CaptureTime) -> f64 {
     time.unix_nanos as f64 / 1e9
 }
+
+/// A check-in bound to a shopper who passed the scanner more than this share of the match window off
+/// the scan is reviewed ([`ReviewReason::LooseCheckIn`]).
+const LOOSE_CHECK_IN_SHARE: f64 = 0.5;
 
 /// Decided check-ins are kept this long (of capture time) to compare later ones with.
 const RESOLVED_KEEP_SECS: f64 = 60.0;

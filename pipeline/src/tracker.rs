@@ -189,6 +189,8 @@ impl Tracker {
             if iou < min_iou {
                 return 0.0;
             }
+            // a detection overlapping others still counts its look here (its box shows mostly the
+            // person it is on); only clear ones teach the track its look (`apply`)
             let alike = track_looks[t]
                 .as_ref()
                 .zip(detections[d].appearance.as_ref())

@@ -175,6 +175,10 @@ pub struct FloorObservation {
     pub position_m: Point2<f64>,
     /// The camera track's look, when the frames were at hand.
     pub appearance: Option<Appearance>,
+    /// How far the camera stands from the point, on the floor, in metres: a foot point is off by more
+    /// the further it is from the camera. Infinite where the image cuts the feet off (the point is
+    /// the image's edge, not the feet) or the camera's place is not known.
+    pub range_m: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -632,7 +636,8 @@ impl Fusion {
 
     /// The bound camera tracks that have strayed from their shopper: where several cameras see one
     /// shopper, the observation most of the others agree with (within `stray_m`; of equals, the one
-    /// nearest where the shopper was heading) is where the shopper is, and a camera track further than
+    /// from the nearest camera, then the one nearest where the shopper was heading) is where the
+    /// shopper is, and a camera track further than
     /// `stray_m` from it follows someone else now. A camera's tracker swaps two people whose boxes
     /// overlap; the other cameras, which saw them apart, still know who is who. Each comes with the
     /// shopper it was bound to.
@@ -666,11 +671,14 @@ impl Fusion {
                     .count()
             };
             let anchor = seen.iter().max_by(|a, b| {
-                agreeing(a).cmp(&agreeing(b)).then(
-                    (b.position_m - predicted)
-                        .norm()
-                        .total_cmp(&(a.position_m - predicted).norm()),
-                )
+                agreeing(a)
+                    .cmp(&agreeing(b))
+                    .then(b.range_m.total_cmp(&a.range_m))
+                    .then(
+                        (b.position_m - predicted)
+                            .norm()
+                            .total_cmp(&(a.position_m - predicted).norm()),
+                    )
             });
             let Some(anchor) = anchor.map(|o| o.position_m) else {
                 continue;
@@ -787,6 +795,7 @@ mod tests {
             local_id,
             position_m: Point2::new(x, y),
             appearance: None,
+            range_m: f64::INFINITY,
         }
     }
 
@@ -1028,6 +1037,44 @@ mod tests {
         });
         let p = fusion.global_id(&CameraId::new("b"), 1).unwrap();
         assert!(fusion.track(p).unwrap().position_m.y > 0.5);
+    }
+
+    /// One shopper walks up the y axis at 1 m/s, seen from the start by a far camera `b` (8 m away)
+    /// whose foot point is 0.9 m ahead of them, and from step 20 on by a near camera `a` (2 m away)
+    /// that places them right; from step 21 the far camera is 1.1 m off. Where the shopper was heading
+    /// says the far camera is right. Returns how far ahead of the shopper fusion places them at the
+    /// end. `ranges`: the observations carry their cameras' distances.
+    fn far_camera_off(ranges: bool) -> f64 {
+        let mut fusion = Fusion::new(config());
+        let range = |m: f64| if ranges { m } else { f64::INFINITY };
+        let mut y = 0.0;
+        for step in 0..=40u64 {
+            y = step as f64 * 0.1;
+            let off = if step > 20 { 1.1 } else { 0.9 };
+            let mut seen = vec![FloorObservation {
+                range_m: range(8.0),
+                ..obs("b", 1, 0.0, y + off)
+            }];
+            if step >= 20 {
+                seen.push(FloorObservation {
+                    range_m: range(2.0),
+                    ..obs("a", 1, 0.0, y)
+                });
+            }
+            fusion.update(at(step * 100), &seen);
+        }
+        assert_eq!(fusion.tracks().count(), 1);
+        fusion.tracks().next().unwrap().position_m.y - y
+    }
+
+    #[test]
+    fn of_two_cameras_that_disagree_the_nearer_places_the_shopper() {
+        // the far camera's foot point is off by more the further the shopper is from it
+        let ahead = far_camera_off(true);
+        assert!(ahead.abs() < 0.05, "placed {ahead} m ahead");
+        // without the cameras' distances the far camera, which the shopper's past agrees with, wins
+        let ahead = far_camera_off(false);
+        assert!(ahead > 1.0, "placed {ahead} m ahead");
     }
 
     #[test]

@@ -1082,6 +1082,7 @@ mod tests {
                     local_id: id,
                     position_m: Point2::new((ms - start) as f64 / 1000.0, 0.0),
                     appearance: None,
+                    range_m: f64::INFINITY,
                 })
                 .collect();
             let changes = fusion.update(at(ms), &seen);
@@ -1115,6 +1116,7 @@ mod tests {
                     local_id: id,
                     position_m: Point2::new(x, y),
                     appearance: None,
+                    range_m: f64::INFINITY,
                 })
                 .collect();
             let changes = fusion.update(at(ms), &seen);

@@ -134,14 +134,18 @@ fn stands_at(
     image_height: f32,
     b: &BBox,
 ) -> Option<Point2<f64>> {
-    let cut = b.y2 >= image_height - EDGE_PX && b.y1 > EDGE_PX;
-    match head_from_image.filter(|_| cut) {
+    match head_from_image.filter(|_| cut_off(image_height, b)) {
         Some(head_from_image) => apply_homography(
             head_from_image,
             &Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y1)),
         ),
         None => foot,
     }
+}
+
+/// Whether the image's bottom edge cuts the box (and its top is inside): its foot point is the edge.
+fn cut_off(image_height: f32, b: &BBox) -> bool {
+    b.y2 >= image_height - EDGE_PX && b.y1 > EDGE_PX
 }
 
 /// Adds `more` to the `rivals` of an event that went to `chosen`, each once, never `chosen` itself.
@@ -189,6 +193,8 @@ struct CameraState {
     head_from_image: Option<Matrix3<f64>>,
     /// The image's height in pixels.
     image_height: f32,
+    /// Where the camera stands on the floor plan.
+    floor_position: Point2<f64>,
     shelf: ShelfWatcher,
     /// The latest frame's tracks on the floor, waiting for the fusion step.
     observations: Vec<FloorObservation>,
@@ -255,6 +261,10 @@ impl StoreLogic {
                         .then(|| camera.calibration.plane_from_image(config.shelf.head_top_m))
                         .transpose()?,
                     image_height: camera.calibration.intrinsics.height as f32,
+                    floor_position: Point2::new(
+                        camera.calibration.world_from_camera.translation.x,
+                        camera.calibration.world_from_camera.translation.y,
+                    ),
                     shelf: ShelfWatcher::new(
                         config.shelf,
                         camera.slots.clone(),
@@ -408,7 +418,13 @@ impl StoreLogic {
                 &Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2)),
             );
             if let Some(floor) = foot {
+                let range_m = if cut_off(camera.image_height, &b) {
+                    f64::INFINITY
+                } else {
+                    (floor - camera.floor_position).norm()
+                };
                 camera.observations.push(FloorObservation {
+                    range_m,
                     camera: frame.camera.clone(),
                     local_id: track.id,
                     appearance: track.look().copied(),

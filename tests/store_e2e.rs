@@ -155,6 +155,52 @@ fn eval_takes_tracker_settings_from_a_file() {
     assert_clean_failure(&output, "max_lost_frame");
 }
 
+/// `walkout simulate --add-camera` renders the preset's scene through one more camera (here for
+/// training frames), and names what is wrong with a camera it cannot add.
+#[test]
+fn simulate_adds_a_camera_to_a_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = |name: &str, camera: &str| {
+        walkout()
+            .args(["simulate", "--preset", "solo", "--seed", "7"])
+            .args(["--resolution", "320x240", "--every", "30", "--threads", "1"])
+            .args(["--add-camera", camera, "--export-training"])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap()
+    };
+    let output = export("side", "side=3.5,0.2,2.9@1.3,1.8,0.5");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let images: Vec<String> = std::fs::read_dir(dir.path().join("side/images"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let side: Vec<&String> = images.iter().filter(|n| n.starts_with("side_")).collect();
+    assert!(
+        !side.is_empty(),
+        "no frame of the added camera among {images:?}"
+    );
+    assert!(
+        images.iter().any(|n| n.starts_with("entrance_")),
+        "the preset's own cameras are still there: {images:?}"
+    );
+    // the shopper walks in through the gate the camera looks across: some frame of it shows them
+    let labelled = side.iter().any(|name| {
+        let label = dir.path().join("side/labels").join(
+            std::path::Path::new(name.as_str())
+                .with_extension("txt")
+                .file_name()
+                .unwrap(),
+        );
+        std::fs::read_to_string(label).is_ok_and(|text| text.lines().any(|l| l.starts_with("0 ")))
+    });
+    assert!(labelled, "the added camera never saw the shopper");
+
+    assert_clean_failure(&export("twice", "entrance=1,1,3@2,2,0"), "entrance");
+    assert_clean_failure(&export("bad", "side=3.5,0.2@1.3,1.8,0.5"), "three numbers");
+    assert_clean_failure(&export("worse", "side:3.5,0.2,2.9"), "ID=X,Y,Z@TX,TY,TZ");
+}
+
 #[test]
 fn simulate_refuses_unknown_presets_and_bad_resolutions() {
     let dir = tempfile::tempdir().unwrap();

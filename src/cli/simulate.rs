@@ -45,6 +45,19 @@ pub struct SimulateArgs {
     /// `[store.scales]`): the dataset then carries the scales' readings for the pipeline.
     #[arg(long)]
     scales: bool,
+    /// Add a camera to the scene, as `ID=X,Y,Z@TX,TY,TZ`: at (X, Y, Z) metres looking at (TX, TY, TZ),
+    /// with the lens, image size and frame rate of the scene's first camera. Repeatable. For trying a
+    /// camera's place before a store is fitted, and for teaching the detector a view.
+    #[arg(long = "add-camera", value_parser = parse_camera)]
+    add_cameras: Vec<AddedCamera>,
+}
+
+/// A camera given on the command line: its id, where it stands and what it looks at.
+#[derive(Debug, Clone, PartialEq)]
+struct AddedCamera {
+    id: String,
+    position_m: [f64; 3],
+    look_at_m: [f64; 3],
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
@@ -64,6 +77,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --preset or --scenario"),
     };
+    let scenario = with_cameras(scenario, &args.add_cameras)?;
     let mut scenario = match args.resolution {
         Some(resolution) => walkout_render::with_resolution(&scenario, resolution),
         None => scenario,
@@ -108,6 +122,77 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// The scenario with `added` cameras, each like its first camera but for its place and aim.
+fn with_cameras(mut scenario: Scenario, added: &[AddedCamera]) -> anyhow::Result<Scenario> {
+    for camera in added {
+        let template = scenario
+            .cameras
+            .first()
+            .with_context(|| {
+                format!(
+                    "--add-camera `{}`: the scene has no camera to copy the lens of",
+                    camera.id
+                )
+            })?
+            .clone();
+        if scenario.cameras.iter().any(|c| c.id == camera.id) {
+            anyhow::bail!(
+                "--add-camera `{}`: the scene already has a camera of that id",
+                camera.id
+            );
+        }
+        scenario.cameras.push(walkout_datasets::scenario::Camera {
+            id: camera.id.clone(),
+            position_m: camera.position_m,
+            look_at_m: camera.look_at_m,
+            ..template
+        });
+    }
+    if !added.is_empty() {
+        scenario
+            .validate()
+            .map_err(walkout_datasets::ScenarioError::Invalid)
+            .context("--add-camera")?;
+    }
+    Ok(scenario)
+}
+
+/// `ID=X,Y,Z@TX,TY,TZ`, metres.
+fn parse_camera(text: &str) -> Result<AddedCamera, String> {
+    let format = "is not ID=X,Y,Z@TX,TY,TZ (metres), e.g. side=3.5,0.2,2.9@1.3,1.8,0.5";
+    let (id, place) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` {format}"))?;
+    let (position, target) = place
+        .split_once('@')
+        .ok_or_else(|| format!("`{text}` {format}"))?;
+    let point = |part: &str| -> Result<[f64; 3], String> {
+        let values: Vec<f64> = part
+            .split(',')
+            .map(|v| v.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("`{text}`: `{part}` {format}"))?;
+        values
+            .try_into()
+            .map_err(|_| format!("`{text}`: `{part}` is not three numbers; {format}"))
+    };
+    let id = id.trim();
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "`{text}`: a camera id is letters, digits, `-` and `_` (it names the camera's files)"
+        ));
+    }
+    Ok(AddedCamera {
+        id: id.to_string(),
+        position_m: point(position)?,
+        look_at_m: point(target)?,
+    })
 }
 
 fn parse_resolution(text: &str) -> Result<[u32; 2], String> {

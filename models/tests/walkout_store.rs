@@ -176,7 +176,8 @@ fn the_store_detector_finds_shoppers_hands_and_products_on_a_fresh_seed() {
     );
     // MODEL_CARD.md's operating point (the manifest's 0.5 score) on the validation scenes (v5): persons
     // recall 0.94 / precision 0.93, hands 0.78 / 0.58, products 0.52 / 0.86 (v4's were 0.91 / 0.91,
-    // 0.71 / 0.46 and 0.48 / 0.86, which these bounds were set for); less a margin for a 32-frame sample. The model reports one hand as a cluster of boxes a few pixels apart: the manifest's centre
+    // 0.71 / 0.46 and 0.48 / 0.86, which these bounds were set for); less a margin for a 32-frame
+    // sample. The model reports one hand as a cluster of boxes a few pixels apart: the manifest's centre
     // suppression for hands keeps one of them (plain NMS left hands at recall 0.84, precision 0.16, so a
     // precision over 0.25 here shows the suppression at work).
     assert!(

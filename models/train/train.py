@@ -505,6 +505,11 @@ def render(walkout: str, preset: str, seeds, out: Path, every: int, cameras=()):
     for seed in seeds:
         target = out / f"{preset}-{seed}"
         if (target / "images").exists():
+            # frames rendered before a view was added would train without it, silently
+            ids = [camera.split("=")[0] for camera in cameras]
+            missing = [i for i in ids if not any((target / "images").glob(f"{i}_*"))]
+            if missing:
+                raise SystemExit(f"{target} was rendered without the added camera(s) {', '.join(missing)}: remove it to render it again")
             continue
         subprocess.run([walkout, "simulate", "--preset", preset, "--seed", str(seed), "--resolution", f"{WIDTH}x{HEIGHT}", "--export-training", str(target), "--every", str(every)] + added, check=True)
 

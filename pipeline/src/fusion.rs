@@ -637,10 +637,9 @@ impl Fusion {
     /// The bound camera tracks that have strayed from their shopper: where several cameras see one
     /// shopper, the observation most of the others agree with (within `stray_m`; of equals, the one
     /// from the nearest camera, then the one nearest where the shopper was heading) is where the
-    /// shopper is, and a camera track further than
-    /// `stray_m` from it follows someone else now. A camera's tracker swaps two people whose boxes
-    /// overlap; the other cameras, which saw them apart, still know who is who. Each comes with the
-    /// shopper it was bound to.
+    /// shopper is, and a camera track further than `stray_m` from it follows someone else now. A
+    /// camera's tracker swaps two people whose boxes overlap; the other cameras, which saw them apart,
+    /// still know who is who. Each comes with the shopper it was bound to.
     fn strayed(
         &self,
         time: CaptureTime,

@@ -47,8 +47,9 @@ pub struct SessionConfig {
     /// is on the cart; after this many seconds it is final anyway, and reviewed.
     #[serde(default = "default_settle_wait_secs")]
     pub settle_wait_secs: f64,
-    /// A shopper fusion had to bear outside every entry, once seen this many seconds with no other
-    /// shopper within `claim_clear_m`, is given to the one open session that is missing its shopper
+    /// A shopper fusion had to bear outside every entry (or one who came in by a gate and whom no
+    /// check-in took within `match_window_secs`, with none waiting), once seen this many seconds with no
+    /// other shopper within `claim_clear_m`, is given to the one open session that is missing its shopper
     /// (its check-in found nobody at the gate, or its shopper was lost), if exactly one is (see
     /// [`Sessions::on_fusion`]). Negative: never.
     #[serde(default = "default_claim_after_secs")]
@@ -554,6 +555,13 @@ impl Sessions {
     /// session is still reviewed for it), or one whose shopper is lost or vanished (the newcomer takes
     /// the lost track's place, so it vanishing is no longer the session's concern). Two of either and
     /// nothing is guessed.
+    ///
+    /// A shopper who came in through a gate is such a newcomer too once no check-in is waiting and no
+    /// check-in took them within `match_window_secs` of their coming: the check-in made for them bound
+    /// someone else at the gate. Seen on pairs 11119: a far aisle camera placed the shopper ahead 1.2 m
+    /// from where they were, as a second shopper at the gate, the scan behind them bound that ghost, the
+    /// ghost was lost a second later, and the real shopper, whom the entrance camera found only after
+    /// the scan, walked the store with no session, their picks going to nobody.
     fn claim_newcomers(&mut self, now: CaptureTime, fusion: &Fusion) {
         if self.config.claim_after_secs < 0.0 {
             return;
@@ -562,10 +570,19 @@ impl Sessions {
             .tracks()
             .filter(|t| t.state == GlobalState::Active)
             .collect();
+        let unclaimed_since = self
+            .config
+            .match_window_secs
+            .max(self.config.claim_after_secs);
         let newcomers: Vec<&GlobalTrack> = active
             .iter()
             .copied()
-            .filter(|t| t.born_outside_entry && !self.by_track.contains_key(&t.id))
+            .filter(|t| {
+                !self.by_track.contains_key(&t.id)
+                    && (t.born_outside_entry
+                        || (self.pending.is_empty()
+                            && secs(now) - secs(t.born_at) >= unclaimed_since))
+            })
             .collect();
         let [newcomer] = newcomers.as_slice() else {
             return;
@@ -1358,6 +1375,58 @@ mod tests {
             vec![(1, 5.0, 3.0)]
         });
         assert_eq!(sessions.session_of_track(changes.born[0]), None);
+    }
+
+    /// Pairs 11119: a far camera put a ghost of the shopper ahead at the gate, the scan bound it, and
+    /// the shopper who scanned was found only after the scan, 1.5 m from the ghost.
+    #[test]
+    fn a_shopper_who_came_in_while_their_scan_bound_a_ghost_is_given_to_that_scan() {
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        let place = |ms: u64| {
+            let mut seen = Vec::new();
+            if ms <= 1_000 {
+                seen.push((1, 0.3, 0.0)); // the ghost, lost after a second
+            }
+            if ms >= 1_100 {
+                seen.push((2, -0.9, -0.9 + (ms - 1_100) as f64 / 1000.0)); // walks in
+            }
+            seen
+        };
+        let (_, changes) = steps(&mut fusion, &mut sessions, 0, 2_000, place);
+        assert_eq!(changes.born, vec![1, 2]);
+        assert!(!fusion.track(2).unwrap().born_outside_entry);
+        assert_eq!(sessions.session_of_track(1), Some(1));
+        assert_eq!(sessions.session_of_track(2), None);
+        // no other check-in can want them once the match window is over: the ghost's scan takes them
+        steps(&mut fusion, &mut sessions, 2_100, 15_000, place);
+        assert_eq!(sessions.session_of_track(2), Some(1));
+        assert_eq!(sessions.session_of_track(1), None);
+        // and the ghost vanishing (10 s after it was lost) is no longer the session's concern
+        let review = &sessions.get(1).unwrap().review;
+        assert!(review.is_empty(), "{review:?}");
+    }
+
+    /// A shopper who came in while a check-in at the gate is still waiting is left to that check-in.
+    #[test]
+    fn a_shopper_at_the_gate_is_not_claimed_while_a_check_in_waits() {
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        let place = |ms: u64| {
+            let mut seen = Vec::new();
+            if ms <= 1_000 {
+                seen.push((1, 0.3, 0.0));
+            }
+            if ms >= 1_100 {
+                seen.push((2, -0.9, -0.9 + (ms - 1_100) as f64 / 1000.0));
+            }
+            seen
+        };
+        steps(&mut fusion, &mut sessions, 0, 3_900, place);
+        // a second scan, its window open until 7.9 s
+        sessions.check_in(check_in("acct-2", 4_000), &fusion);
+        steps(&mut fusion, &mut sessions, 4_000, 7_000, place);
+        assert_eq!(sessions.session_of_track(2), None);
     }
 
     #[test]

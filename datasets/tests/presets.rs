@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use walkout_datasets::presets::{GATE_HEADWAY_SECS, PRESETS, PresetError, preset};
+use walkout_datasets::presets::{
+    GATE_HEADWAY_SECS, PERSONAL_SPACE_M, PRESETS, PresetError, preset,
+};
 use walkout_datasets::scenario::{Action, Scenario};
 use walkout_datasets::truth::{EventKind, GroundTruth};
 
@@ -99,6 +101,59 @@ fn parties_enter_by_a_gate_one_after_another() {
             }
         }
     }
+}
+
+/// Two shoppers of different parties are never closer than shoulder to shoulder: straight paths at each
+/// shopper's own pace used to put a faster shopper through a slower one ahead, and two shoppers on one
+/// spot of a shelf, where no camera can say whose hand took the item. (The adversarial preset's
+/// tailgaters walk on their leader's heels on purpose.)
+#[test]
+fn shoppers_of_different_parties_keep_their_distance() {
+    let mut closest_busy = f64::INFINITY;
+    for name in PRESETS.iter().filter(|&&n| n != "adversarial") {
+        for seed in 0..25 {
+            let (_, truth) = truth(name, seed);
+            let at: Vec<(&str, BTreeMap<i64, [f64; 2]>)> = truth
+                .trajectories
+                .iter()
+                .map(|t| {
+                    let samples = t
+                        .samples
+                        .iter()
+                        .map(|s| {
+                            (
+                                (s.time_secs * truth.trajectory_fps).round() as i64,
+                                s.position_m,
+                            )
+                        })
+                        .collect();
+                    (t.account.as_str(), samples)
+                })
+                .collect();
+            for (i, (a, mine)) in at.iter().enumerate() {
+                for (b, theirs) in &at[i + 1..] {
+                    if a == b {
+                        continue;
+                    }
+                    for (frame, p) in mine {
+                        if let Some(q) = theirs.get(frame) {
+                            let apart = (p[0] - q[0]).hypot(p[1] - q[1]);
+                            assert!(
+                                apart >= PERSONAL_SPACE_M - 1e-6,
+                                "{name} seed {seed}: {a} and {b} {apart:.2} m apart at {:.2} s",
+                                *frame as f64 / truth.trajectory_fps
+                            );
+                            if *name == "busy" {
+                                closest_busy = closest_busy.min(apart);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // still a crowd: somewhere, two busy shoppers come within arm's reach of each other
+    assert!(closest_busy < 0.7, "busy: closest {closest_busy:.2} m");
 }
 
 #[test]

@@ -1377,29 +1377,32 @@ mod tests {
         assert_eq!(sessions.session_of_track(changes.born[0]), None);
     }
 
+    /// Camera `a` sees a ghost (local 1) at the gate for the first second, then the shopper who scanned
+    /// (local 2) walking in from 1.1 s, 1.5 m from where the ghost was.
+    fn ghost_then_walker(ms: u64) -> Vec<(u64, f64, f64)> {
+        let mut seen = Vec::new();
+        if ms <= 1_000 {
+            seen.push((1, 0.3, 0.0));
+        }
+        if ms >= 1_100 {
+            seen.push((2, -0.9, -0.9 + (ms - 1_100) as f64 / 1000.0));
+        }
+        seen
+    }
+
     /// Pairs 11119: a far camera put a ghost of the shopper ahead at the gate, the scan bound it, and
     /// the shopper who scanned was found only after the scan, 1.5 m from the ghost.
     #[test]
     fn a_shopper_who_came_in_while_their_scan_bound_a_ghost_is_given_to_that_scan() {
         let (mut fusion, mut sessions) = store();
         sessions.check_in(check_in("acct-1", 0), &fusion);
-        let place = |ms: u64| {
-            let mut seen = Vec::new();
-            if ms <= 1_000 {
-                seen.push((1, 0.3, 0.0)); // the ghost, lost after a second
-            }
-            if ms >= 1_100 {
-                seen.push((2, -0.9, -0.9 + (ms - 1_100) as f64 / 1000.0)); // walks in
-            }
-            seen
-        };
-        let (_, changes) = steps(&mut fusion, &mut sessions, 0, 2_000, place);
+        let (_, changes) = steps(&mut fusion, &mut sessions, 0, 2_000, ghost_then_walker);
         assert_eq!(changes.born, vec![1, 2]);
         assert!(!fusion.track(2).unwrap().born_outside_entry);
         assert_eq!(sessions.session_of_track(1), Some(1));
         assert_eq!(sessions.session_of_track(2), None);
         // no other check-in can want them once the match window is over: the ghost's scan takes them
-        steps(&mut fusion, &mut sessions, 2_100, 15_000, place);
+        steps(&mut fusion, &mut sessions, 2_100, 15_000, ghost_then_walker);
         assert_eq!(sessions.session_of_track(2), Some(1));
         assert_eq!(sessions.session_of_track(1), None);
         // and the ghost vanishing (10 s after it was lost) is no longer the session's concern
@@ -1412,20 +1415,10 @@ mod tests {
     fn a_shopper_at_the_gate_is_not_claimed_while_a_check_in_waits() {
         let (mut fusion, mut sessions) = store();
         sessions.check_in(check_in("acct-1", 0), &fusion);
-        let place = |ms: u64| {
-            let mut seen = Vec::new();
-            if ms <= 1_000 {
-                seen.push((1, 0.3, 0.0));
-            }
-            if ms >= 1_100 {
-                seen.push((2, -0.9, -0.9 + (ms - 1_100) as f64 / 1000.0));
-            }
-            seen
-        };
-        steps(&mut fusion, &mut sessions, 0, 3_900, place);
+        steps(&mut fusion, &mut sessions, 0, 3_900, ghost_then_walker);
         // a second scan, its window open until 7.9 s
         sessions.check_in(check_in("acct-2", 4_000), &fusion);
-        steps(&mut fusion, &mut sessions, 4_000, 7_000, place);
+        steps(&mut fusion, &mut sessions, 4_000, 7_000, ghost_then_walker);
         assert_eq!(sessions.session_of_track(2), None);
     }
 

@@ -59,10 +59,6 @@ pub fn preset(name: &str, seed: u64) -> Result<Scenario, PresetError> {
         "tiny" => tiny(&mut world, &mut rng),
         _ => return Err(PresetError::Unknown(name.to_string())),
     };
-    if name != "adversarial" {
-        // the adversarial preset's tailgaters enter closer than any gate lets through, on purpose
-        space_entries(&mut world.shoppers);
-    }
     let cameras = match name {
         "demo" => cameras_of(&["entrance", "exit", "aisle-0-west", "aisle-0-east"]),
         "tiny" => wide_gate_cameras(),
@@ -77,11 +73,13 @@ pub fn preset(name: &str, seed: u64) -> Result<Scenario, PresetError> {
         shoppers: world.shoppers,
         noise,
     };
-    if name != "adversarial" {
-        // the adversarial preset's tailgaters walk on their leader's heels, on purpose
-        keep_apart(&mut scenario)?;
-    }
-    let timeline = Timeline::build(&scenario).map_err(PresetError::Invalid)?;
+    // the adversarial preset's tailgaters enter closer than any gate lets through and walk on their
+    // leader's heels, on purpose
+    let timeline = if name == "adversarial" {
+        Timeline::build(&scenario).map_err(PresetError::Invalid)?
+    } else {
+        keep_apart(&mut scenario)?
+    };
     let last_exit = timeline
         .shoppers
         .iter()
@@ -144,20 +142,22 @@ const CONFLICT_STEP_SECS: f64 = 1.0 / 30.0;
 /// Holds parties back so that no two shoppers of different parties come closer than
 /// [`PERSONAL_SPACE_M`]: of two that would, the party that came in later yields, starting its whole visit
 /// [`YIELD_SECS`] later (as a shopper held up behind someone arrives later everywhere after), until the
-/// two keep their distance. The paths are straight lines and every shopper walks at their own pace, so
+/// two keep their distance; parties first go through their gate one after another ([`space_entries`]).
+/// The paths are straight lines and every shopper walks at their own pace, so
 /// without it a faster shopper walked through a slower one ahead, and two who stopped at one column of a
 /// shelf at once stood in one spot: no camera could say whose hand took the item (in `busy`, 8% of the
 /// shelf events had another party's shopper within 0.5 m, and 18% of the sessions had such an event). Gate
 /// headways are kept ([`space_entries`] runs again after every delay). A conflict that holding back cannot
 /// resolve within [`MAX_YIELD_SECS`], or whose delay would leave a slot empty before someone's pick, is
-/// left as it is.
-fn keep_apart(scenario: &mut Scenario) -> Result<(), PresetError> {
+/// left as it is. Returns the scenario's timeline as it ends up.
+fn keep_apart(scenario: &mut Scenario) -> Result<Timeline, PresetError> {
+    space_entries(&mut scenario.shoppers);
     let mut settled: BTreeSet<(String, String)> = BTreeSet::new();
     let mut held: BTreeMap<String, f64> = BTreeMap::new();
+    let mut timeline = Timeline::build(scenario).map_err(PresetError::Invalid)?;
     loop {
-        let timeline = Timeline::build(scenario).map_err(PresetError::Invalid)?;
         let Some((a, b)) = first_conflict(scenario, &timeline, &settled) else {
-            return Ok(());
+            return Ok(timeline);
         };
         let entry = |account: &str| {
             scenario
@@ -182,15 +182,19 @@ fn keep_apart(scenario: &mut Scenario) -> Result<(), PresetError> {
             s.entry_time_secs += YIELD_SECS;
         }
         space_entries(&mut scenario.shoppers);
-        if Timeline::build(scenario).is_err() {
-            // the delay changed who takes a slot's last units first: undo it
-            for (s, entry_time_secs) in scenario.shoppers.iter_mut().zip(before) {
-                s.entry_time_secs = entry_time_secs;
+        match Timeline::build(scenario) {
+            Ok(delayed) => {
+                timeline = delayed;
+                held.insert(later.clone(), so_far + YIELD_SECS);
             }
-            settled.insert((a, b));
-            continue;
+            Err(_) => {
+                // the delay changed who takes a slot's last units first: undo it
+                for (s, entry_time_secs) in scenario.shoppers.iter_mut().zip(before) {
+                    s.entry_time_secs = entry_time_secs;
+                }
+                settled.insert((a, b));
+            }
         }
-        held.insert(later.clone(), so_far + YIELD_SECS);
     }
 }
 

@@ -122,20 +122,22 @@ fn eval_runs_the_shipped_detector_by_default_and_replays_what_it_recorded() {
 }
 
 /// `walkout eval --tracker` runs every camera's tracker with the file's settings: a tracker that may start
-/// no track sees nobody, so the solo shopper's receipt goes unmatched; a misspelt setting is named.
+/// no track sees nobody, so the solo shopper's receipt goes unmatched; `--shelf` does the same for the
+/// shelf events: with no hand or body ever taken to be over a slot, nothing is picked. A misspelt setting
+/// is named.
 #[test]
-fn eval_takes_tracker_settings_from_a_file() {
+fn eval_takes_tracker_and_shelf_settings_from_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = dir.path().join("solo");
     simulate(&dataset, "solo", 2025, "320x240", false);
-    let eval = |settings: &str| {
-        let path = dir.path().join("tracker.toml");
+    let eval = |flag: &str, settings: &str| {
+        let path = dir.path().join("settings.toml");
         std::fs::write(&path, settings).unwrap();
         let metrics_path = dir.path().join("metrics.json");
         let output = walkout()
             .args(["eval", "--oracle", "--dataset"])
             .arg(&dataset)
-            .arg("--tracker")
+            .arg(flag)
             .arg(&path)
             .arg("--json")
             .arg(&metrics_path)
@@ -144,15 +146,28 @@ fn eval_takes_tracker_settings_from_a_file() {
         let metrics = output.status.success().then(|| read_json(&metrics_path));
         (output, metrics)
     };
-    let (output, metrics) = eval("max_lost_frames = 30\n");
+    let (output, metrics) = eval("--tracker", "max_lost_frames = 30\n");
     let metrics = metrics.unwrap_or_else(|| panic!("{}", stderr(&output)));
     assert_eq!(metrics["receipt_exact_rate"], 1.0, "{metrics:#}");
-    let (output, metrics) = eval("new_track_score = 1.5\n");
+    let (output, metrics) = eval("--tracker", "new_track_score = 1.5\n");
     let metrics = metrics.unwrap_or_else(|| panic!("{}", stderr(&output)));
     assert_eq!(metrics["receipt_exact_rate"], 0.0, "{metrics:#}");
     assert_eq!(metrics["idf1"], 0.0, "{metrics:#}");
-    let (output, _) = eval("max_lost_frame = 30\n");
+    let (output, _) = eval("--tracker", "max_lost_frame = 30\n");
     assert_clean_failure(&output, "max_lost_frame");
+
+    let (output, metrics) = eval("--shelf", "settle_frames = 5\n");
+    let metrics = metrics.unwrap_or_else(|| panic!("{}", stderr(&output)));
+    assert_eq!(metrics["receipt_exact_rate"], 1.0, "{metrics:#}");
+    let (output, metrics) = eval("--shelf", "hand_overlap = 2.0\noccluson_share = 2.0\n");
+    assert_clean_failure(&output, "occluson_share");
+    assert!(metrics.is_none());
+    let (output, metrics) = eval("--shelf", "hand_overlap = 2.0\nocclusion_share = 2.0\n");
+    let metrics = metrics.unwrap_or_else(|| panic!("{}", stderr(&output)));
+    assert_eq!(metrics["event_recall"], 0.0, "{metrics:#}");
+    assert_eq!(metrics["receipt_exact_rate"], 0.0, "{metrics:#}");
+    // tracking does not depend on the shelf
+    assert!(metrics["idf1"].as_f64().unwrap() > 0.9, "{metrics:#}");
 }
 
 /// `walkout simulate --add-camera` renders the preset's scene through one more camera (here for

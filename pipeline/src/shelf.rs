@@ -1098,6 +1098,7 @@ impl ShelfWatcher {
             camera = %camera,
             slot = %slot.slot,
             id,
+            at = moved_at.unix_nanos,
             delta,
             before = before.count.total,
             before_agreement = before.agreement,

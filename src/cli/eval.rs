@@ -21,7 +21,7 @@ use walkout_models::{DetectedFrame, DetectionConfig, DetectionStage, Scheduling}
 use walkout_pipeline::TrackerConfig;
 use walkout_pipeline::cart::EventKind;
 use walkout_pipeline::sessions::CheckIn;
-use walkout_pipeline::shelf::WeightReading;
+use walkout_pipeline::shelf::{ShelfConfig, WeightReading};
 use walkout_pipeline::store::{
     FrameDetections, StoreInput, StoreLogic, StoreOutput, TrackedPerson,
 };
@@ -63,6 +63,10 @@ pub struct EvalArgs {
     /// the store's defaults otherwise): for trying tracker settings on a dataset.
     #[arg(long)]
     tracker: Option<PathBuf>,
+    /// Shelf event settings as TOML (the fields of the pipeline's `ShelfConfig`, every one optional;
+    /// the store's defaults otherwise): for trying shelf settings on a dataset.
+    #[arg(long)]
+    shelf: Option<PathBuf>,
     #[command(flatten)]
     runtime: super::RuntimeArgs,
 }
@@ -84,10 +88,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|path| super::track::tracker_config(Some(path)))
         .transpose()?;
+    let shelf = args.shelf.as_deref().map(shelf_config).transpose()?;
     let outcome = evaluate(
         &args.dataset,
         &detector,
-        tracker,
+        Overrides { tracker, shelf },
         args.record_detections.as_deref(),
     )?;
     if let Some(path) = &args.report {
@@ -105,6 +110,20 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         None => println!("{json}"),
     }
     Ok(())
+}
+
+/// Shelf event settings from a TOML file.
+fn shelf_config(path: &Path) -> anyhow::Result<ShelfConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading `{}`", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("shelf config `{}`", path.display()))
+}
+
+/// Settings that replace the store's own for one evaluation, for trying them on a dataset.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub tracker: Option<TrackerConfig>,
+    pub shelf: Option<ShelfConfig>,
 }
 
 /// Each global shopper's floor positions, one per fusion step.
@@ -141,13 +160,13 @@ pub struct DetectionRecord {
     pub detections: Vec<Detection>,
 }
 
-/// Runs the pipeline on a dataset and scores it; `tracker`, when given, replaces the store's own
-/// camera tracker settings; `record`, when given, is where every frame's detections are written as
+/// Runs the pipeline on a dataset and scores it; `overrides` replace the store's own settings;
+/// `record`, when given, is where every frame's detections are written as
 /// the store got them (see [`DetectionRecord`]).
 pub fn evaluate(
     dataset: &Path,
     detector: &Detector,
-    tracker: Option<TrackerConfig>,
+    overrides: Overrides,
     record: Option<&Path>,
 ) -> anyhow::Result<EvalOutcome> {
     let scenario_path = dataset.join(SCENARIO_FILE);
@@ -158,7 +177,7 @@ pub fn evaluate(
     let truth = GroundTruth::read_from_dir(dataset)
         .with_context(|| format!("ground truth in `{}`", dataset.display()))?;
     let started = Instant::now();
-    let mut run = StoreRun::new(&scenario, &truth, tracker)?;
+    let mut run = StoreRun::new(&scenario, &truth, overrides)?;
     if let Some(path) = record {
         run.record_to(path)?;
     }
@@ -534,11 +553,14 @@ impl<'a> StoreRun<'a> {
     fn new(
         scenario: &'a Scenario,
         truth: &'a GroundTruth,
-        tracker: Option<TrackerConfig>,
+        overrides: Overrides,
     ) -> anyhow::Result<Self> {
         let mut config = crate::wiring::store_config(scenario)?;
-        if let Some(tracker) = tracker {
+        if let Some(tracker) = overrides.tracker {
             config.tracker = tracker;
+        }
+        if let Some(shelf) = overrides.shelf {
+            config.shelf = shelf;
         }
         let logic = StoreLogic::new(config).context("calibrating the store's cameras")?;
         let mut check_ins: Vec<&walkout_datasets::truth::CheckIn> =
@@ -550,7 +572,12 @@ impl<'a> StoreRun<'a> {
             logic,
             check_ins,
             next_check_in: 0,
-            readings: &truth.scale_readings,
+            // a store without scales has no readings, whatever the dataset carries
+            readings: if scenario.store.scales.is_some() {
+                &truth.scale_readings
+            } else {
+                &[]
+            },
             next_reading: 0,
             outputs: Vec::new(),
             frames: 0,

@@ -92,7 +92,7 @@ pub fn run(args: EvalTableArgs) -> anyhow::Result<()> {
                 render_dataset(&scenario, &dir, &RenderOptions::default())
                     .with_context(|| format!("rendering {name} seed {seed}"))?;
             }
-            let outcome = evaluate(&dir, &detector, None, None)
+            let outcome = evaluate(&dir, &detector, Default::default(), None)
                 .with_context(|| format!("{name} seed {seed}"))?;
             all.push(outcome.metrics);
         }

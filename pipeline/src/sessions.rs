@@ -57,6 +57,13 @@ pub struct SessionConfig {
     /// See `claim_after_secs`: a newcomer this near another shopper may be that shopper seen twice.
     #[serde(default = "default_claim_clear_m")]
     pub claim_clear_m: f64,
+    /// A session's lost shopper can be a newcomer only if they could have walked there: the newcomer
+    /// was born within `claim_clear_m` plus this speed times the time since the lost one was last seen
+    /// of where they were lost. A shopper lost by the exit is not the one the entry sees a second later.
+    /// A newcomer seen while the lost one still was can only be whom the session's check-in meant, when
+    /// the two came in within `match_window_secs` of each other (the check-in bound a ghost).
+    #[serde(default = "default_claim_speed_m_per_s")]
+    pub claim_speed_m_per_s: f64,
     /// A session whose check-ins found nobody, and that no shopper found inside has been given to,
     /// closes this many seconds after it opened and goes to an operator: in a live store it would
     /// otherwise stay open, uncharged and unseen, until the store shuts down. Long enough for a whole
@@ -78,6 +85,11 @@ fn default_claim_after_secs() -> f64 {
 fn default_claim_clear_m() -> f64 {
     // twice the association gate: a far camera's foot point can be off by more than the gate
     2.0
+}
+
+fn default_claim_speed_m_per_s() -> f64 {
+    // a brisk walk is 1.5 m/s; a shopper hurrying, with a track lost a moment late
+    2.5
 }
 
 fn default_settle_wait_secs() -> f64 {
@@ -103,6 +115,7 @@ impl Default for SessionConfig {
             settle_wait_secs: default_settle_wait_secs(),
             claim_after_secs: default_claim_after_secs(),
             claim_clear_m: default_claim_clear_m(),
+            claim_speed_m_per_s: default_claim_speed_m_per_s(),
             unfound_close_after_secs: default_unfound_close_after_secs(),
         }
     }
@@ -610,7 +623,18 @@ impl Sessions {
                     .filter_map(|t| fusion.track(*t))
                     .filter(|t| matches!(t.state, GlobalState::Lost | GlobalState::Vanished))
                     .max_by_key(|t| t.last_seen)?;
-                Some((s.id, Some(lost.id)))
+                // A newcomer born after the lost one was last seen is them found again only if born
+                // where they could have walked since. One seen while the lost one still was is not
+                // them, but may be whom the session's check-in meant when the two came in together:
+                // the check-in bound a ghost.
+                let gap = secs(newcomer.born_at) - secs(lost.last_seen);
+                let born_m = newcomer.path.first().map_or(newcomer.position_m, |p| p.1);
+                let reach = self.config.claim_clear_m + self.config.claim_speed_m_per_s * gap;
+                let found_again = gap >= 0.0 && (born_m - lost.position_m).norm() <= reach;
+                let came_together = gap < 0.0
+                    && (secs(newcomer.born_at) - secs(lost.born_at)).abs()
+                        <= self.config.match_window_secs;
+                (found_again || came_together).then_some((s.id, Some(lost.id)))
             })
             .collect();
         let [(session, lost)] = missing.as_slice() else {
@@ -1408,6 +1432,49 @@ mod tests {
         // and the ghost vanishing (10 s after it was lost) is no longer the session's concern
         let review = &sessions.get(1).unwrap().review;
         assert!(review.is_empty(), "{review:?}");
+    }
+
+    /// Busy 11145: the first shopper was lost 10 m into the store, by the exit, while another came in
+    /// at the gate whose scan had bound a ghost; the first session, missing its shopper, took the
+    /// newcomer, and the newcomer's picks. Nobody walks 10 m in a tenth of a second, and a shopper seen
+    /// at the gate while the lost one was still seen inside is someone else.
+    #[test]
+    fn a_shopper_lost_far_away_a_moment_ago_is_not_the_newcomer_at_the_gate() {
+        // the shopper walks from the gate into the store at 1.2 m/s (away from the exit) and is lost
+        // there after `lost_ms`; from `new_ms` on, a newcomer stands at the gate
+        let scene = |lost_ms: u64, new_ms: u64| {
+            move |ms: u64| {
+                let mut seen = Vec::new();
+                if ms <= lost_ms {
+                    seen.push((1, 0.3, 1.2 * ms as f64 / 1000.0));
+                }
+                if ms >= new_ms {
+                    seen.push((2, 0.3, 0.0));
+                }
+                seen
+            }
+        };
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        // lost 9.6 m in, a tenth of a second before the newcomer came
+        let (_, changes) = steps(&mut fusion, &mut sessions, 0, 15_000, scene(8_000, 8_100));
+        assert_eq!(changes.born, vec![1, 2]);
+        assert_eq!(sessions.session_of_track(1), Some(1));
+        assert_eq!(sessions.session_of_track(2), None);
+        // lost 2.4 m in, a second before: they could have walked back, and are the newcomer
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        let (_, changes) = steps(&mut fusion, &mut sessions, 0, 15_000, scene(2_000, 3_000));
+        assert_eq!(changes.born, vec![1, 2]);
+        assert_eq!(sessions.session_of_track(2), Some(1));
+        // seen at the gate while the shopper was still seen inside, 7 s after they came in: someone
+        // else (only a shopper who came in with them can be whom their scan meant)
+        let (mut fusion, mut sessions) = store();
+        sessions.check_in(check_in("acct-1", 0), &fusion);
+        let (_, changes) = steps(&mut fusion, &mut sessions, 0, 15_000, scene(8_000, 7_000));
+        assert_eq!(changes.born, vec![1, 2]);
+        assert_eq!(sessions.session_of_track(1), Some(1));
+        assert_eq!(sessions.session_of_track(2), None);
     }
 
     /// A shopper who came in while a check-in at the gate is still waiting is left to that check-in.

@@ -110,7 +110,7 @@ class StoreNet(nn.Module):
     adds context to stride 16 through a branch that starts at zero, and a stride-4 path (lat2, fuse1, head4)
     finds hands and products. The stride-8 head finds persons (see the module docstring)."""
 
-    def __init__(self, classes=len(CLASSES)):
+    def __init__(self, classes=len(CLASSES), fuse_kernel=3):
         super().__init__()
         self.stem = conv(3, 16, 2)  # /2
         self.s1 = nn.Sequential(conv(16, 32, 2), DepthwiseBlock(32))  # /4
@@ -121,7 +121,8 @@ class StoreNet(nn.Module):
         with torch.no_grad():
             self.context[1].weight.zero_()  # adds nothing until trained: a warm start keeps its stride 16
         self.lateral = conv(96, 64, 1, k=1)
-        self.fuse = nn.Sequential(conv(128, 64), DepthwiseBlock(64))
+        # the stride-8 fuse conv is 39% of the MACs at 3x3; a 1x1 there runs the whole net in 0.65 of the time
+        self.fuse = nn.Sequential(conv(128, 64, k=fuse_kernel), DepthwiseBlock(64))
         self.lat2 = conv(64, 32, 1, k=1)
         self.fuse1 = nn.Sequential(conv(64, 32, 1, k=1), DepthwiseBlock(32), DepthwiseBlock(32))
         self.head4 = head(32, classes)
@@ -193,6 +194,27 @@ def warm_start(model: StoreNet, onnx_path: Path, images: torch.Tensor):
         model(images)
     for h in hooks:
         h.remove()
+
+
+def warm_from_checkpoint(model: StoreNet, path: Path):
+    """Starts from a checkpoint of this architecture (--checkpoint), every layer as saved, except a
+    convolution whose kernel is 1x1 here and wider there (a --fuse-kernel 1 model from a 3x3 one): it takes
+    the sum of the saved kernel over its taps, which is that layer on features that change slowly across
+    its window, so the layers after it start from inputs close to the ones they were trained on."""
+    saved = torch.load(path, weights_only=False)["model"]
+    own = model.state_dict()
+    if saved.keys() != own.keys():
+        raise SystemExit(f"{path}: layers {sorted(saved.keys() ^ own.keys())} differ from this architecture's")
+    for name, tensor in saved.items():
+        shape = own[name].shape
+        if tensor.shape == shape:
+            own[name] = tensor
+        elif tensor.dim() == 4 and shape[2:] == (1, 1) and tensor.shape[:2] == shape[:2]:
+            own[name] = tensor.sum((2, 3), keepdim=True)
+            print(f"warm start: {name} {tuple(tensor.shape)} -> {tuple(shape)} by the sum over its taps", file=sys.stderr)
+        else:
+            raise SystemExit(f"{path}: {name} is {tuple(tensor.shape)}, expected {tuple(shape)}")
+    model.load_state_dict(own)
 
 
 class Exported(nn.Module):
@@ -582,6 +604,8 @@ def main():
     parser.add_argument("--out", default="models/walkout_store", help="where the model and metrics go")
     parser.add_argument("--checkpoint", default=".cache/walkout_store.pt", help="saved every few minutes and at the end")
     parser.add_argument("--warm-start", help="an exported model to start from: v1's shape, or this architecture's (v2 on)")
+    parser.add_argument("--warm-checkpoint", help="a checkpoint to start from (its weights only; see warm_from_checkpoint)")
+    parser.add_argument("--fuse-kernel", type=int, choices=[1, 3], default=3, help="the stride-8 fuse conv's kernel: 3 (v1-v6) or 1 (0.65 of the inference time)")
     parser.add_argument("--resume", help="start from this checkpoint (model, optimiser, schedule and step)")
     parser.add_argument("--epochs", type=int, default=24, help="epochs of crops (one crop per frame per epoch)")
     parser.add_argument("--batch", type=int, default=16, help="crops per step")
@@ -598,7 +622,7 @@ def main():
     torch.set_num_threads(args.threads or max(os.cpu_count() or 1, 1))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = StoreNet()
+    model = StoreNet(fuse_kernel=args.fuse_kernel)
     quality_classes = (HAND,) if args.hand_objectness == "iou" else ()
     if args.smoke:
         x = torch.rand(2, 3, CROP_H, CROP_W)
@@ -627,6 +651,9 @@ def main():
         images = torch.stack([torch.from_numpy(read_image(p).transpose(2, 0, 1).astype(np.float32) / 255.0) for p, _ in calibration])
         warm_start(model, Path(args.warm_start), images)
         print(f"warm start from {args.warm_start}", file=sys.stderr)
+    if args.warm_checkpoint and not args.resume:
+        warm_from_checkpoint(model, Path(args.warm_checkpoint))
+        print(f"warm start from {args.warm_checkpoint}", file=sys.stderr)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = len(train) // args.batch
     steps = max(args.epochs * steps_per_epoch, 1)
@@ -694,6 +721,7 @@ def main():
         "train_frames": len(train),
         "validation_frames": len(val),
         "crop": [CROP_W, CROP_H],
+        "fuse_kernel": args.fuse_kernel,
         "batch": args.batch,
         "steps_planned": steps,
         "steps": state["step"],

@@ -410,15 +410,28 @@ impl StoreLogic {
             }
             let id = person.id();
             tracks.push(person);
-            // fusion places everyone by their box's foot point, cut off or not: it only compares
-            // positions from frame to frame and camera to camera, and the head-top plane would place
-            // a child, a head shorter, tens of centimetres off (identity doubts in a family)
+            // a box the image's bottom edge cuts (a shopper walking under the camera) has its foot
+            // point on the edge, short of the feet by up to a couple of metres: the exit camera over
+            // the door pinned everyone leaving at one spot well inside the store, where fusion lost
+            // them (not in the exit zone, so not exited) and bound the next shopper walking out to
+            // them. Such a box is placed by its top through the head-top plane, as for the shelves
+            // (`stands_at`); a whole box by its foot point (the head-top plane would place a child, a
+            // head shorter, tens of centimetres off: identity doubts in a family)
             let foot = apply_homography(
                 &camera.floor_from_image,
                 &Point2::new(f64::from((b.x1 + b.x2) / 2.0), f64::from(b.y2)),
             );
-            if let Some(floor) = foot {
-                let range_m = if cut_off(camera.image_height, &b) {
+            let stands = stands_at(
+                foot,
+                camera.head_from_image.as_ref(),
+                camera.image_height,
+                &b,
+            );
+            if let Some(floor) = stands {
+                // a cut box placed by the edge (no head-top plane under this camera) is not where
+                // the shopper is: it loses to every other camera's place for them
+                let by_edge = cut_off(camera.image_height, &b) && camera.head_from_image.is_none();
+                let range_m = if by_edge {
                     f64::INFINITY
                 } else {
                     (floor - camera.floor_position).norm()
@@ -433,14 +446,6 @@ impl StoreLogic {
             }
             // a person fusion has not bound (yet) is still a candidate for a hand at a shelf: the
             // event then goes to nobody, or is as unsure as that person is near
-            // the shelves ask whether they stand within reach of a slot: one close under the camera
-            // is placed by their head rather than by the image's edge
-            let stands = stands_at(
-                foot,
-                camera.head_from_image.as_ref(),
-                camera.image_height,
-                &b,
-            );
             views.push(PersonView {
                 shopper: id,
                 bbox: b,

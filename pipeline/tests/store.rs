@@ -32,6 +32,14 @@ fn camera(id: &str, x: f64) -> (CameraId, Calibration) {
 
 /// The projected bounding box of a world-space box, if its centre is in view.
 fn project_box(cal: &Calibration, min: [f64; 3], max: [f64; 3]) -> Option<BBox> {
+    let b = image_box(cal, min, max)?;
+    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    ((0.0..640.0).contains(&cx) && (0.0..480.0).contains(&cy)).then(|| b.clamped(640.0, 480.0))
+}
+
+/// The bounding box of a world-space box's projection, unclipped (`None` if a corner is behind the
+/// camera).
+fn image_box(cal: &Calibration, min: [f64; 3], max: [f64; 3]) -> Option<BBox> {
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for &x in &[min[0], max[0]] {
@@ -43,14 +51,12 @@ fn project_box(cal: &Calibration, min: [f64; 3], max: [f64; 3]) -> Option<BBox> 
             }
         }
     }
-    let b = BBox::new(
+    Some(BBox::new(
         xs.iter().copied().fold(f32::MAX, f32::min),
         ys.iter().copied().fold(f32::MAX, f32::min),
         xs.iter().copied().fold(f32::MIN, f32::max),
         ys.iter().copied().fold(f32::MIN, f32::max),
-    );
-    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
-    ((0.0..640.0).contains(&cx) && (0.0..480.0).contains(&cy)).then(|| b.clamped(640.0, 480.0))
+    ))
 }
 
 fn detection(kind: ObjectKind, bbox: BBox) -> Detection {
@@ -919,4 +925,110 @@ fn a_shopper_the_camera_lost_behind_another_may_have_swapped_with_them() {
         "{:?}",
         first.review
     );
+}
+
+/// Two shoppers walk the aisle and out of the door under a camera mounted over it, looking back into
+/// the store, as a store's exit camera is; the aisle camera sees only the first few metres.
+fn out_under_the_exit_camera() -> (StoreConfig, Vec<StoreInput>, [f64; 2]) {
+    let aisle = camera("aisle-west", 2.5);
+    let exit = (
+        CameraId::new("exit"),
+        Calibration::looking_at(
+            Intrinsics::from_fov(640, 480, 90.0),
+            Point3::new(10.5, 2.2, 3.0),
+            Point3::new(5.5, 2.2, 0.6),
+        ),
+    );
+    let cameras = vec![aisle, exit];
+    let mut config = config(&cameras);
+    config.cameras[1].slots.clear();
+    // the door is under the camera (x 10.5), its zone reaches a metre into the store (as a gate's
+    // does), short of where the image's bottom edge meets the floor (x 8.9)
+    config.fusion.exit_zones = vec![Zone {
+        min_m: [9.45, 1.0],
+        max_m: [12.0, 3.4],
+    }];
+    // out of the door (x 10.5) at 1 m/s: the first at 10 s, the second at 13 s
+    let starts = [0.0, 3.0];
+    let mut inputs = Vec::new();
+    for frame in 0..=200u64 {
+        let t = frame as f64 / 10.0;
+        let time = CaptureTime::from_unix_millis(1_000_000 + frame * 100);
+        for (i, start) in starts.iter().enumerate() {
+            if (t - start - 0.3).abs() < 0.05 {
+                inputs.push(StoreInput::CheckIn(CheckIn {
+                    account: format!("acct-{}", i + 1),
+                    gate: "gate-1".into(),
+                    time,
+                }));
+            }
+        }
+        for (id, cal) in &cameras {
+            let detections = starts
+                .iter()
+                .map(|start| 0.5 + (t - start))
+                .filter(|x| (0.5..=10.5).contains(x))
+                .filter_map(|x| seen_in(cal, x))
+                .map(|body| detection(ObjectKind::Person, body))
+                .collect();
+            inputs.push(StoreInput::Frame(FrameDetections {
+                camera: id.clone(),
+                seq: frame,
+                time,
+                detections,
+            }));
+        }
+    }
+    // a detector finds a person while their head and shoulders are in the picture (40 px of them)
+    fn seen_in(cal: &Calibration, x: f64) -> Option<BBox> {
+        let b = image_box(cal, [x - 0.25, 2.2 - 0.2, 0.0], [x + 0.25, 2.2 + 0.2, 1.75])?;
+        let visible = b.y1 < 440.0 && b.y2 > 40.0 && b.x1 < 600.0 && b.x2 > 40.0;
+        visible.then(|| b.clamped(640.0, 480.0))
+    }
+    // where each shopper was last in the exit camera's picture: under it, their feet long cut off
+    let last_seen = starts.map(|start| {
+        (0..=200)
+            .map(|f| f as f64 / 10.0)
+            .filter(|t| {
+                let x = 0.5 + (t - start);
+                (0.5..=10.5).contains(&x) && seen_in(&cameras[1].1, x).is_some()
+            })
+            .fold(0.0, f64::max)
+    });
+    (config, inputs, last_seen)
+}
+
+#[test]
+fn a_shopper_walking_out_under_the_exit_camera_has_left_when_it_loses_them() {
+    let (config, inputs, last_seen) = out_under_the_exit_camera();
+    let feet_cut = {
+        let exit = &config.cameras[1].calibration;
+        let p = exit.image_from_world(&Point3::new(9.2, 2.2, 0.0)).unwrap();
+        p.y > 480.0
+    };
+    assert!(feet_cut, "the scene puts the last metre under the camera");
+    let (store, outputs) = run_store(config, inputs);
+    let closed = closed_sessions(&outputs);
+    assert_eq!(
+        closed
+            .iter()
+            .map(|s| s.account.as_str())
+            .collect::<Vec<_>>(),
+        ["acct-1", "acct-2"],
+        "each leaves on their own session"
+    );
+    for (session, last) in closed.iter().zip(last_seen) {
+        let closed_at = (session.closed_at.unwrap().unix_millis() - 1_000_000) as f64 / 1000.0;
+        // placed by the image's edge they were lost short of the doorway, kept as lost for the
+        // next shopper walking out to take over, and only closed when fusion gave up on them
+        assert!(
+            closed_at - last < 2.0,
+            "{} last seen at {last} s closed at {closed_at} s",
+            session.account
+        );
+        assert_eq!(session.tracks.len(), 1, "{:?}", session.tracks);
+        assert!(!session.needs_review(), "{:?}", session.review);
+    }
+    assert_ne!(closed[0].tracks, closed[1].tracks);
+    assert!(store.sessions().get(3).is_none(), "no third session");
 }

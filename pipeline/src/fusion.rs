@@ -424,27 +424,40 @@ impl Fusion {
             (self.config.gate_m + self.config.max_speed_m_per_s * unseen)
                 .min(self.config.max_gate_m)
         };
-        let pairs = assign(
-            unbound.len(),
-            candidates.len(),
-            f32::MIN_POSITIVE,
-            |r, c| {
-                let track = &self.tracks[&candidates[c]];
-                if seen_by.contains(&(unbound[r].camera.clone(), track.id)) {
-                    return 0.0;
-                }
-                let predicted = predict(track, time);
-                let distance = (predicted - unbound[r].position_m).norm();
-                let limit = gate(track);
-                if distance > limit {
-                    0.0
-                } else {
-                    // a look that matches counts for as much as being a little nearer
-                    let look = similarity(track, unbound[r]).unwrap_or(0.5);
-                    ((1.0 - distance / (limit + 1e-9)) as f32 * (0.5 + look)).max(1e-6)
-                }
-            },
-        );
+        let fit = |r: usize, c: usize| {
+            let track = &self.tracks[&candidates[c]];
+            if seen_by.contains(&(unbound[r].camera.clone(), track.id)) {
+                return 0.0;
+            }
+            let predicted = predict(track, time);
+            let distance = (predicted - unbound[r].position_m).norm();
+            let limit = gate(track);
+            if distance > limit {
+                0.0
+            } else {
+                // a look that matches counts for as much as being a little nearer
+                let look = similarity(track, unbound[r]).unwrap_or(0.5);
+                ((1.0 - distance / (limit + 1e-9)) as f32 * (0.5 + look)).max(1e-6)
+            }
+        };
+        // shoppers seen a moment ago first, the lost ones only for what is left (DeepSORT's matching
+        // cascade): a lost shopper's gate has grown with the time unseen, and against it a camera track
+        // metres away scores as well as one beside a shopper the other cameras still see. One lost in
+        // the crowd at the exit took the next four shoppers walking by, one after another
+        let mut pairs = Vec::new();
+        let mut taken = vec![false; unbound.len()];
+        for stage in [GlobalState::Active, GlobalState::Lost] {
+            let rows: Vec<usize> = (0..unbound.len()).filter(|&r| !taken[r]).collect();
+            let columns: Vec<usize> = (0..candidates.len())
+                .filter(|&c| self.tracks[&candidates[c]].state == stage)
+                .collect();
+            for (r, c) in assign(rows.len(), columns.len(), f32::MIN_POSITIVE, |r, c| {
+                fit(rows[r], columns[c])
+            }) {
+                taken[rows[r]] = true;
+                pairs.push((rows[r], columns[c]));
+            }
+        }
         let mut joined = vec![false; unbound.len()];
         let mut doubts = BTreeSet::new();
         for &(r, c) in &pairs {
@@ -963,6 +976,46 @@ mod tests {
         assert!(events.born.is_empty());
         assert_eq!(fusion.global_id(&CameraId::new("a"), 2), Some(1));
         assert_eq!(fusion.track(1).unwrap().state, GlobalState::Active);
+    }
+
+    #[test]
+    fn a_camera_track_beside_a_shopper_in_view_is_theirs_not_a_lost_one_s() {
+        let mut fusion = Fusion::new(config());
+        let mut t = 0;
+        // shopper 1 walks in and is lost at (3, 0); shopper 2 follows and stays in camera a's view
+        for step in 0..=30u64 {
+            let x = step as f64 * 0.1;
+            let mut seen = vec![obs("a", 1, x, 0.0)];
+            if step >= 10 {
+                seen.push(obs("a", 2, x - 1.0, 0.0));
+            }
+            fusion.update(at(t), &seen);
+            t += 100;
+        }
+        for step in 31..=50u64 {
+            fusion.update(at(t), &[obs("a", 2, step as f64 * 0.1 - 1.0, 0.0)]);
+            t += 100;
+        }
+        assert_eq!(fusion.track(1).unwrap().state, GlobalState::Lost);
+        assert_eq!(fusion.global_id(&CameraId::new("a"), 2), Some(2));
+        // camera b picks shopper 2 up 0.6 m off where camera a sees them (a far camera's foot point),
+        // 1.7 m from where shopper 1 was lost 2 s ago: well inside the lost one's grown gate
+        fusion.update(at(t), &[obs("a", 2, 4.0, 0.0), obs("b", 7, 4.1, 0.6)]);
+        assert_eq!(fusion.global_id(&CameraId::new("b"), 7), Some(2));
+        assert_eq!(fusion.track(1).unwrap().state, GlobalState::Lost);
+        // with nobody in view beside it, the same camera track would have been the lost shopper's
+        let mut alone = Fusion::new(config());
+        let mut t = 0;
+        for step in 0..=30u64 {
+            alone.update(at(t), &[obs("a", 1, step as f64 * 0.1, 0.0)]);
+            t += 100;
+        }
+        for _ in 31..=50u64 {
+            alone.update(at(t), &[]);
+            t += 100;
+        }
+        alone.update(at(t), &[obs("b", 7, 4.1, 0.6)]);
+        assert_eq!(alone.global_id(&CameraId::new("b"), 7), Some(1));
     }
 
     #[test]

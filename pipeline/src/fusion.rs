@@ -176,8 +176,9 @@ pub struct FloorObservation {
     /// The camera track's look, when the frames were at hand.
     pub appearance: Option<Appearance>,
     /// How far the camera stands from the point, on the floor, in metres: a foot point is off by more
-    /// the further it is from the camera. Infinite where the image cuts the feet off (the point is
-    /// the image's edge, not the feet) or the camera's place is not known.
+    /// the further it is from the camera. Infinite where the image cuts the feet off and the camera
+    /// cannot place the person by their head (the point is the image's edge, not the feet), or the
+    /// camera's place is not known.
     pub range_m: f64,
 }
 

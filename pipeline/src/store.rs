@@ -124,10 +124,10 @@ const EDGE_PX: f32 = 2.0;
 /// A camera must be at least this far above the head-top plane to place a person by their head.
 const HEAD_CLEARANCE_M: f64 = 0.3;
 
-/// Where a person stands on the floor for their reach to a slot: `foot`, their box's foot point on the
-/// floor, but for a box the image's bottom edge cuts (a shopper close under the camera: the foot point
-/// is the edge, short of the feet by up to a metre), the top of the box through the head-top plane,
-/// when the camera is above it. `None` at the horizon.
+/// Where a person stands on the floor, for fusion and for their reach to a slot: `foot`, their box's
+/// foot point on the floor, but for a box the image's bottom edge cuts (a shopper close under the
+/// camera: the foot point is the edge, short of the feet by up to a couple of metres), the top of the
+/// box through the head-top plane, when the camera is above it. `None` at the horizon.
 fn stands_at(
     foot: Option<Point2<f64>>,
     head_from_image: Option<&Matrix3<f64>>,

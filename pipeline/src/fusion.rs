@@ -110,6 +110,30 @@ pub struct FusionConfig {
     /// then on ([`Fusion::doubt`]). 0: never.
     #[serde(default = "default_hidden_cover")]
     pub hidden_cover: f32,
+    /// A doubt is dismissed when the camera tracks it is about show, in this many clear views (their
+    /// box overlapping no other) after it, each the shopper they are bound to: their look is more like
+    /// that shopper's, as fusion knew it at the doubt, than the other's by `verify_margin` (difference
+    /// of the histograms' similarities, 0..1), and no view is as much the other way. 0: never.
+    #[serde(default = "default_verify_views")]
+    pub verify_views: u32,
+    /// See `verify_views`.
+    #[serde(default = "default_verify_margin")]
+    pub verify_margin: f32,
+    /// A doubt not dismissed this many seconds after it stays for good.
+    #[serde(default = "default_verify_within_secs")]
+    pub verify_within_secs: f64,
+}
+
+fn default_verify_views() -> u32 {
+    3
+}
+
+fn default_verify_margin() -> f32 {
+    0.15
+}
+
+fn default_verify_within_secs() -> f64 {
+    10.0
 }
 
 fn default_hidden_cover() -> f32 {
@@ -163,6 +187,9 @@ impl Default for FusionConfig {
             twin_secs: default_twin_secs(),
             exit_eta_secs: default_exit_eta_secs(),
             hidden_cover: default_hidden_cover(),
+            verify_views: default_verify_views(),
+            verify_margin: default_verify_margin(),
+            verify_within_secs: default_verify_within_secs(),
         }
     }
 }
@@ -238,6 +265,18 @@ pub struct FusionEvents {
     pub born: Vec<u64>,
     pub exited: Vec<u64>,
     pub vanished: Vec<u64>,
+    /// Identity doubts raised by bindings in this step (one per pair of shoppers).
+    pub doubts: Vec<BindingDoubt>,
+}
+
+/// A camera track joined `shopper` while `other` was nearly as close: the two may have been swapped
+/// from this step on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingDoubt {
+    pub camera: CameraId,
+    pub local_id: u64,
+    pub shopper: u64,
+    pub other: u64,
 }
 
 type LocalKey = (CameraId, u64);
@@ -337,26 +376,48 @@ impl Fusion {
     }
 
     /// Records that shoppers `a` and `b` may have been swapped at `time` (one camera lost sight of one
-    /// behind the other: see [`FusionConfig::hidden_cover`]). A pair already in doubt stays as it is:
-    /// a doubt covers everything after it.
-    pub fn doubt(&mut self, time: CaptureTime, a: u64, b: u64) {
-        if a == b {
-            return;
+    /// behind the other: see [`FusionConfig::hidden_cover`]). Every doubt is kept on its own, so that
+    /// one dismissed later ([`Fusion::dismiss_doubt`]) leaves the others standing. Returns whether it
+    /// is new.
+    pub fn doubt(&mut self, time: CaptureTime, a: u64, b: u64) -> bool {
+        if a == b || !self.tracks.contains_key(&a) || !self.tracks.contains_key(&b) {
+            return false;
         }
+        let mut new = false;
         for (track, other) in [(a, b), (b, a)] {
             let Some(t) = self.tracks.get_mut(&track) else {
                 continue;
             };
-            if t.identity_doubts
-                .iter()
-                .any(|d| d.other == other && d.time <= time)
-            {
+            let doubt = IdentityDoubt { time, other };
+            if t.identity_doubts.contains(&doubt) {
                 continue;
             }
             // cameras' frames reach the store a little out of order: keep the doubts in time order
             let at = t.identity_doubts.partition_point(|d| d.time <= time);
-            t.identity_doubts.insert(at, IdentityDoubt { time, other });
+            t.identity_doubts.insert(at, doubt);
+            new = true;
         }
+        new
+    }
+
+    /// Takes back the doubt raised at `time` between `a` and `b`: the camera showed each to be who it
+    /// was bound to ([`FusionConfig::verify_views`]). Returns whether there was one.
+    pub fn dismiss_doubt(&mut self, time: CaptureTime, a: u64, b: u64) -> bool {
+        let mut found = false;
+        for (track, other) in [(a, b), (b, a)] {
+            if let Some(t) = self.tracks.get_mut(&track) {
+                let before = t.identity_doubts.len();
+                t.identity_doubts
+                    .retain(|d| !(d.time == time && d.other == other));
+                found |= t.identity_doubts.len() < before;
+            }
+        }
+        found
+    }
+
+    /// The settings fusion runs with.
+    pub fn config(&self) -> &FusionConfig {
+        &self.config
     }
 
     /// The share of a camera track's expected box another's must cover for its disappearance to raise
@@ -460,7 +521,7 @@ impl Fusion {
             }
         }
         let mut joined = vec![false; unbound.len()];
-        let mut doubts = BTreeSet::new();
+        let mut doubts: BTreeMap<(u64, u64), BindingDoubt> = BTreeMap::new();
         for &(r, c) in &pairs {
             let o = unbound[r];
             let chosen = candidates[c];
@@ -482,15 +543,25 @@ impl Fusion {
                     .zip(similarity(&self.tracks[&other], o))
                     .is_some_and(|(mine, theirs)| mine - theirs >= self.config.appearance_margin);
                 if !told_apart {
-                    doubts.insert((chosen.min(other), chosen.max(other)));
+                    doubts
+                        .entry((chosen.min(other), chosen.max(other)))
+                        .or_insert_with(|| BindingDoubt {
+                            camera: o.camera.clone(),
+                            local_id: o.local_id,
+                            shopper: chosen,
+                            other,
+                        });
                 }
             }
         }
-        for (a, b) in doubts {
-            for (track, other) in [(a, b), (b, a)] {
-                if let Some(t) = self.tracks.get_mut(&track) {
-                    t.identity_doubts.push(IdentityDoubt { time, other });
-                }
+        for ((a, b), doubt) in doubts {
+            tracing::debug!(
+                shoppers = ?(a, b),
+                camera = %doubt.camera,
+                "a camera track joined one of two shoppers nearly as close"
+            );
+            if self.doubt(time, a, b) {
+                events.doubts.push(doubt);
             }
         }
         for (r, c) in pairs {
@@ -1131,7 +1202,7 @@ mod tests {
     }
 
     #[test]
-    fn a_doubt_is_kept_in_time_order_once_per_pair() {
+    fn doubts_are_kept_in_time_order_each_on_its_own_and_dismissed_one_by_one() {
         let mut fusion = Fusion::new(config());
         for step in 0..3u64 {
             fusion.update(
@@ -1147,30 +1218,49 @@ mod tests {
         let [p, q, r] = ids[..] else {
             panic!("three shoppers: {ids:?}");
         };
-        fusion.doubt(at(2_000), p, q);
+        assert!(fusion.doubt(at(2_000), p, q));
         // a camera's frame from a little earlier, with another shopper
-        fusion.doubt(at(1_900), p, r);
-        // the same pair again later: already covered
-        fusion.doubt(at(3_000), q, p);
-        fusion.doubt(at(3_000), p, p);
-        let doubts = |id: u64| fusion.track(id).unwrap().identity_doubts.clone();
-        let times: Vec<u64> = doubts(p)
+        assert!(fusion.doubt(at(1_900), p, r));
+        // the same pair again later: a doubt of its own, dismissed or not on its own
+        assert!(fusion.doubt(at(3_000), q, p));
+        // nothing new: the same doubt twice, a shopper with themselves, a shopper fusion never had
+        assert!(!fusion.doubt(at(3_000), p, q));
+        assert!(!fusion.doubt(at(3_000), p, p));
+        assert!(!fusion.doubt(at(3_000), p, 99));
+        let doubts = |fusion: &Fusion, id: u64| fusion.track(id).unwrap().identity_doubts.clone();
+        let times: Vec<u64> = doubts(&fusion, p)
             .iter()
             .map(|d| d.time.unix_nanos / 1_000_000)
             .collect();
-        assert_eq!(times, vec![1_900, 2_000]);
-        let doubted_with = |id: u64, ms: u64| -> Vec<u64> {
+        assert_eq!(times, vec![1_900, 2_000, 3_000]);
+        let doubted_with = |fusion: &Fusion, id: u64, ms: u64| -> Vec<u64> {
             fusion.track(id).unwrap().doubted_with(at(ms)).collect()
         };
-        assert_eq!(doubted_with(p, 1_950), vec![r]);
-        assert_eq!(doubts(q).len(), 1);
-        assert_eq!(doubted_with(q, 2_000), vec![p]);
-        assert_eq!(doubted_with(r, 5_000), vec![p]);
+        assert_eq!(doubted_with(&fusion, p, 1_950), vec![r]);
+        assert_eq!(doubted_with(&fusion, q, 2_500), vec![p]);
+        assert_eq!(doubted_with(&fusion, r, 5_000), vec![p]);
+
+        // the cameras showed p and q to be who they were at 2 s: the doubt at 3 s still stands
+        assert!(fusion.dismiss_doubt(at(2_000), q, p));
+        assert!(!fusion.dismiss_doubt(at(2_000), q, p), "dismissed once");
+        assert_eq!(doubted_with(&fusion, q, 2_500), Vec::<u64>::new());
+        assert_eq!(doubted_with(&fusion, q, 3_000), vec![p]);
+        assert_eq!(doubted_with(&fusion, p, 2_500), vec![r]);
+        assert_eq!(
+            doubts(&fusion, r).len(),
+            1,
+            "another pair's doubt is left alone"
+        );
     }
 
     /// Two shoppers walk side by side 0.8 m apart, seen by camera a; at x = 3 both are hidden for a
     /// second and reappear where they were heading, with new camera ids, `gap_m` apart.
     fn reappear(gap_m: f64) -> Fusion {
+        reappear_with_events(gap_m).0
+    }
+
+    /// [`reappear`], and what the step that found them again reported.
+    fn reappear_with_events(gap_m: f64) -> (Fusion, FusionEvents) {
         let mut fusion = Fusion::new(config());
         for step in 0..30u64 {
             let x = step as f64 * 0.1;
@@ -1179,19 +1269,31 @@ mod tests {
         for step in 30..40u64 {
             fusion.update(at(step * 100), &[]);
         }
-        fusion.update(
+        let events = fusion.update(
             at(4_000),
             &[
                 obs("a", 3, 3.9, -gap_m / 2.0),
                 obs("a", 4, 3.9, gap_m / 2.0),
             ],
         );
-        fusion
+        (fusion, events)
     }
 
     #[test]
     fn re_associating_two_shoppers_close_together_doubts_both_identities() {
-        let fusion = reappear(0.2);
+        let (fusion, events) = reappear_with_events(0.2);
+        // reported once for the pair, with the camera track whose views can settle it
+        assert_eq!(events.doubts.len(), 1, "{:?}", events.doubts);
+        let doubt = &events.doubts[0];
+        assert_eq!(doubt.camera.as_str(), "a");
+        assert!([3, 4].contains(&doubt.local_id), "{doubt:?}");
+        assert_eq!(
+            fusion.global_id(&doubt.camera, doubt.local_id),
+            Some(doubt.shopper)
+        );
+        let mut pair = [doubt.shopper, doubt.other];
+        pair.sort_unstable();
+        assert_eq!(pair, [1, 2]);
         for (id, other) in [(1, 2), (2, 1)] {
             let track = fusion.track(id).unwrap();
             assert_eq!(

@@ -10,7 +10,8 @@
 //! filter plus ByteTrack association), and shelf events with the carts and inventory that fold
 //! them ([`cart`]), and cross-camera fusion into one shopper id on the floor plan ([`fusion`]);
 //! sessions binding app check-ins to shoppers ([`sessions`]), and pick-up and put-back detection
-//! with attribution ([`shelf`]); [`store`] runs them together as one stage, and [`stage`] is the
+//! with attribution ([`shelf`]); identity doubts checked against the clear views that follow them
+//! ([`verify`]); [`store`] runs them together as one stage, and [`stage`] is the
 //! plumbing: threads, bounded edges with declared back-pressure, per-stage counters.
 
 mod assignment;
@@ -23,6 +24,7 @@ pub mod shelf;
 pub mod stage;
 pub mod store;
 pub mod tracker;
+pub mod verify;
 
 pub use assignment::assign;
 pub use tracker::{Track, TrackInput, TrackState, Tracker, TrackerConfig};

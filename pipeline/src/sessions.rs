@@ -541,21 +541,82 @@ impl Sessions {
         let tracks: Vec<u64> = std::iter::once(track)
             .chain(others.iter().copied())
             .collect();
-        let sessions: BTreeSet<u64> = tracks
-            .iter()
-            .filter_map(|t| self.by_track.get(t).copied())
-            .collect();
-        let all_bound = tracks.iter().all(|t| self.by_track.contains_key(t));
-        if all_bound && sessions.len() == 1 {
-            // a family swapped among themselves: the one cart they share is the same either way
+        let Some(sessions) = self.doubted_sessions(&tracks) else {
             return;
-        }
+        };
         for id in sessions {
             if let Some(session) = self.sessions.get_mut(&id) {
                 session.review.push(ReviewReason::UncertainIdentity {
                     event,
                     tracks: tracks.clone(),
                 });
+            }
+        }
+    }
+
+    /// The sessions an identity doubt among `tracks` concerns; `None` when it concerns none: a family
+    /// swapped among themselves shares one cart, the same either way.
+    fn doubted_sessions(&self, tracks: &[u64]) -> Option<BTreeSet<u64>> {
+        let sessions: BTreeSet<u64> = tracks
+            .iter()
+            .filter_map(|t| self.by_track.get(t).copied())
+            .collect();
+        let all_bound = tracks.iter().all(|t| self.by_track.contains_key(t));
+        (!(all_bound && sessions.len() == 1)).then_some(sessions)
+    }
+
+    /// Brings the identity doubts of sessions not yet final up to date with fusion's, after some were
+    /// dismissed (the cameras showed both shoppers to be who they were bound to: [`crate::verify`]).
+    /// An event's doubt stands with the shoppers its shopper is still in doubt with at the event's
+    /// time, for the sessions they concern; with none left, it goes. A final session keeps the reasons
+    /// it was charged or held with.
+    pub fn reconsider_identity(&mut self, fusion: &Fusion) {
+        let times: BTreeMap<u64, CaptureTime> = self
+            .sessions
+            .values()
+            .flat_map(|s| s.events.iter().map(|e| (e.id, e.time)))
+            .collect();
+        let mut updates: Vec<(u64, usize, Option<Vec<u64>>)> = Vec::new();
+        for s in self.sessions.values().filter(|s| s.final_at.is_none()) {
+            for (index, reason) in s.review.iter().enumerate() {
+                let ReviewReason::UncertainIdentity { event, tracks } = reason else {
+                    continue;
+                };
+                let (Some(&shopper), Some(&time)) = (tracks.first(), times.get(event)) else {
+                    continue;
+                };
+                let Some(track) = fusion.track(shopper) else {
+                    continue;
+                };
+                let doubted: BTreeSet<u64> = track.doubted_with(time).collect();
+                let still: Vec<u64> = std::iter::once(shopper)
+                    .chain(tracks[1..].iter().copied().filter(|t| doubted.contains(t)))
+                    .collect();
+                if still.len() == tracks.len() {
+                    continue;
+                }
+                let concerns_this = still.len() > 1
+                    && self
+                        .doubted_sessions(&still)
+                        .is_some_and(|sessions| sessions.contains(&s.id));
+                updates.push((s.id, index, concerns_this.then_some(still)));
+            }
+        }
+        // back to front, so that the indices of a session's earlier reasons stay as they were
+        for (session, index, still) in updates.into_iter().rev() {
+            let Some(s) = self.sessions.get_mut(&session) else {
+                continue;
+            };
+            match still {
+                Some(tracks) => {
+                    if let ReviewReason::UncertainIdentity { tracks: t, .. } = &mut s.review[index]
+                    {
+                        *t = tracks;
+                    }
+                }
+                None => {
+                    s.review.remove(index);
+                }
             }
         }
     }
@@ -1558,7 +1619,13 @@ mod tests {
     /// Two shoppers enter two seconds apart, each checking in on their own account: tracks 1 and 2 in
     /// sessions 1 and 2.
     fn two_shoppers_two_accounts() -> Sessions {
-        let (mut fusion, mut sessions) = store();
+        two_shoppers_two_accounts_in(store()).1
+    }
+
+    /// [`two_shoppers_two_accounts`], with the fusion that saw them.
+    fn two_shoppers_two_accounts_in(
+        (mut fusion, mut sessions): (Fusion, Sessions),
+    ) -> (Fusion, Sessions) {
         // two shoppers enter two seconds apart, each checking in on their own account
         run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 100);
         sessions.check_in(check_in("acct-1", 50), &fusion);
@@ -1581,7 +1648,41 @@ mod tests {
             (sessions.session_of_track(1), sessions.session_of_track(2)),
             (Some(1), Some(2))
         );
-        sessions
+        (fusion, sessions)
+    }
+
+    #[test]
+    fn a_doubt_dismissed_before_the_cart_is_final_takes_back_the_reviews_it_raised() {
+        let (mut fusion, mut sessions) = two_shoppers_two_accounts_in(store());
+        assert!(fusion.doubt(at(2_200), 1, 2));
+        assert!(fusion.doubt(at(2_400), 2, 1));
+        sessions.add_event(1, event(7, 2_500, 0.95));
+        let others: Vec<u64> = fusion.track(1).unwrap().doubted_with(at(2_500)).collect();
+        sessions.flag_uncertain_identity(7, 1, &others);
+        let doubted = |sessions: &Sessions, id: u64| {
+            sessions
+                .get(id)
+                .unwrap()
+                .review
+                .iter()
+                .any(|r| matches!(r, ReviewReason::UncertainIdentity { event: 7, .. }))
+        };
+        assert!(doubted(&sessions, 1) && doubted(&sessions, 2));
+        // one of the two doubts is dismissed: the other still covers the event
+        assert!(fusion.dismiss_doubt(at(2_200), 1, 2));
+        sessions.reconsider_identity(&fusion);
+        assert!(doubted(&sessions, 1) && doubted(&sessions, 2));
+        // the second one too; acct-2's cart was final already and keeps what it was held with
+        sessions.finalise(2, at(2_600));
+        assert!(fusion.dismiss_doubt(at(2_400), 1, 2));
+        sessions.reconsider_identity(&fusion);
+        assert!(
+            !doubted(&sessions, 1),
+            "{:?}",
+            sessions.get(1).unwrap().review
+        );
+        assert!(!sessions.get(1).unwrap().needs_review());
+        assert!(doubted(&sessions, 2));
     }
 
     #[test]

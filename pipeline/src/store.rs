@@ -24,7 +24,8 @@ use crate::shelf::{
     whole_units,
 };
 use crate::stage::Stage;
-use crate::tracker::{TrackInput, Tracker, TrackerConfig};
+use crate::tracker::{TrackInput, Tracker, TrackerConfig, clear_looks};
+use crate::verify::{DoubtChecks, Subject};
 
 /// One camera as the store logic needs it.
 #[derive(Debug, Clone)]
@@ -223,6 +224,8 @@ pub struct StoreLogic {
     settling: Vec<u64>,
     /// Grams per item of every product on a lane scale, for a put-back that weighs as another product.
     unit_weights: BTreeMap<Sku, f64>,
+    /// Identity doubts waiting for the clear views that may dismiss them.
+    doubt_checks: DoubtChecks,
 }
 
 impl std::fmt::Debug for StoreLogic {
@@ -287,6 +290,7 @@ impl StoreLogic {
             slot_fronts,
             settling: Vec::new(),
             unit_weights,
+            doubt_checks: DoubtChecks::default(),
             config,
         })
     }
@@ -384,15 +388,54 @@ impl StoreLogic {
                 *last = track.bbox();
             }
         }
-        for (a, b) in hidden_behind(&before, &camera.shown, self.fusion.hidden_cover()) {
+        for (hidden, over) in hidden_behind(&before, &camera.shown, self.fusion.hidden_cover()) {
             let global = |local| self.fusion.global_id(&frame.camera, local);
-            if let (Some(a), Some(b)) = (global(a), global(b)) {
+            if let (Some(a), Some(b)) = (global(hidden), global(over)) {
                 tracing::debug!(
                     camera = %frame.camera,
                     shoppers = ?(a, b),
                     "one shopper went unseen behind another"
                 );
-                self.fusion.doubt(frame.time, a, b);
+                if self.fusion.doubt(frame.time, a, b) {
+                    let subjects = [
+                        Subject {
+                            local_id: hidden,
+                            shopper: a,
+                            other: b,
+                            hidden: true,
+                        },
+                        Subject {
+                            local_id: over,
+                            shopper: b,
+                            other: a,
+                            hidden: false,
+                        },
+                    ];
+                    self.doubt_checks
+                        .watch(&self.fusion, frame.time, &frame.camera, &subjects);
+                }
+            }
+        }
+        if !self.doubt_checks.is_empty() {
+            let clear = clear_looks(&inputs);
+            let dismissed = self.doubt_checks.frame(
+                &self.fusion,
+                &frame.camera,
+                frame.time,
+                &camera.tracker,
+                &clear,
+            );
+            for &(time, a, b) in &dismissed {
+                tracing::debug!(
+                    camera = %frame.camera,
+                    shoppers = ?(a, b),
+                    raised_ms = time.unix_millis(),
+                    "the camera showed both shoppers to be who they were: doubt dismissed"
+                );
+                self.fusion.dismiss_doubt(time, a, b);
+            }
+            if !dismissed.is_empty() {
+                self.sessions.reconsider_identity(&self.fusion);
             }
         }
         camera.observations.clear();
@@ -792,6 +835,16 @@ impl StoreLogic {
             .flat_map(|c| std::mem::take(&mut c.observations))
             .collect();
         let changes = self.fusion.update(time, &observations);
+        for doubt in &changes.doubts {
+            let subject = Subject {
+                local_id: doubt.local_id,
+                shopper: doubt.shopper,
+                other: doubt.other,
+                hidden: false,
+            };
+            self.doubt_checks
+                .watch(&self.fusion, time, &doubt.camera, &[subject]);
+        }
         // one person the cameras placed apart: merged, unless both have sessions of their own
         let sessions = &self.sessions;
         let merges = self.fusion.merge_twins(time, |a, b| {

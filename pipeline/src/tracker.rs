@@ -112,7 +112,7 @@ const UNKNOWN_SIMILARITY: f32 = 0.5;
 const CLEAR_IOU: f32 = 0.05;
 
 /// The look of each detection that stands clear of every other.
-fn clear_looks(detections: &[TrackInput]) -> Vec<Option<Appearance>> {
+pub fn clear_looks(detections: &[TrackInput]) -> Vec<Option<Appearance>> {
     detections
         .iter()
         .enumerate()

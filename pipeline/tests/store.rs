@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nalgebra::Point3;
-use walkout_core::{BBox, CameraId, CaptureTime, Detection, ObjectKind};
+use walkout_core::{Appearance, BBox, CameraId, CaptureTime, Detection, Frame, ObjectKind};
 use walkout_pipeline::TrackerConfig;
 use walkout_pipeline::calibration::{Calibration, Intrinsics};
 use walkout_pipeline::cart::{EventKind, ShelfEvent};
@@ -925,6 +925,98 @@ fn a_shopper_the_camera_lost_behind_another_may_have_swapped_with_them() {
         "{:?}",
         first.review
     );
+}
+
+/// A look: the histogram of a picture filled with one colour.
+fn look(rgb: [u8; 3]) -> Appearance {
+    let pixels: Vec<u8> = (0..32 * 32).flat_map(|_| rgb).collect();
+    let frame = Frame::new(
+        CameraId::new("look"),
+        0,
+        None,
+        CaptureTime::from_unix_millis(0),
+        32,
+        32,
+        pixels,
+    )
+    .unwrap();
+    Appearance::of_box(&frame, &BBox::new(0.0, 0.0, 32.0, 32.0)).unwrap()
+}
+
+/// [`overtaken_inputs`] with the shoppers' looks: the first in red, the second in blue. From
+/// `swapped_from` seconds on, the west camera's boxes show each with the other's look, as that
+/// camera's tracks would show them had its tracker swapped the two where it saw one box for both.
+fn overtaken_with_looks(
+    cameras: &[(CameraId, Calibration)],
+    slot_region: BBox,
+    swapped_from: Option<f64>,
+) -> Vec<StoreInput> {
+    let (red, blue) = (look([200, 30, 30]), look([30, 30, 200]));
+    let mut out = Vec::new();
+    for input in overtaken_inputs(cameras, slot_region) {
+        let StoreInput::Frame(mut frame) = input else {
+            out.push(input);
+            continue;
+        };
+        let t = (frame.time.unix_millis() - 1_000_000) as f64 / 1000.0;
+        let (_, cal) = cameras.iter().find(|(id, _)| *id == frame.camera).unwrap();
+        let body =
+            |x: f64, y: f64| project_box(cal, [x - 0.25, y - 0.2, 0.0], [x + 0.25, y + 0.2, 1.75]);
+        let first = body(shopper_x(t), 2.2);
+        let second = body(0.5 + 2.0 * (t - 1.2).max(0.0), 2.6);
+        let swapped =
+            frame.camera.as_str() == "aisle-west" && swapped_from.is_some_and(|from| t >= from);
+        for d in frame
+            .detections
+            .iter_mut()
+            .filter(|d| d.kind == ObjectKind::Person)
+        {
+            let overlap = |b: Option<BBox>| b.map_or(0.0, |b| b.intersection_over_union(&d.bbox));
+            let is_first = overlap(first) >= overlap(second);
+            d.appearance = Some(if is_first != swapped { red } else { blue });
+        }
+        out.push(StoreInput::Frame(frame));
+    }
+    out
+}
+
+#[test]
+fn a_doubt_is_dismissed_once_the_camera_shows_both_shoppers_clear_as_themselves() {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let run = |verify_views: u32, swapped_from: Option<f64>| {
+        let mut config = config(&cameras);
+        config.fusion.verify_views = verify_views;
+        let slot_region = config.cameras[1].slots[0].region;
+        let (store, outputs) = run_store(
+            config,
+            overtaken_with_looks(&cameras, slot_region, swapped_from),
+        );
+        let events: Vec<(ShelfEvent, Option<u64>)> = shelf_events(&outputs)
+            .into_iter()
+            .map(|(e, s)| (e.clone(), s))
+            .collect();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!((events[0].0.kind, events[0].1), (EventKind::Pick, Some(1)));
+        let first = store.sessions().get(1).unwrap().clone();
+        assert_eq!(first.account, "acct-1");
+        assert_eq!(first.cart().quantity("cola"), 1);
+        first
+            .review
+            .iter()
+            .any(|r| matches!(r, ReviewReason::UncertainIdentity { event, .. } if *event == events[0].0.id))
+    };
+    // the west camera lost one shopper in the other's box, so the pick is in doubt when nothing checks
+    assert!(run(0, None), "the scene raises the doubt");
+    // the second shopper, walking away fast, stands clear of the first in the west camera for two
+    // frames before they leave its view, so the check asks for two views, not the default three
+    let views = 2;
+    assert!(views <= FusionConfig::default().verify_views);
+    // they came out of that box red and blue as they went in: the doubt is dismissed
+    assert!(!run(views, None));
+    // ... unless each camera track must show itself more often than it can: it stands
+    assert!(run(views + 1, None));
+    // they came out with each other's look: it stands
+    assert!(run(views, Some(3.0)));
 }
 
 /// Two shoppers walk the aisle and out of the door under a camera mounted over it, looking back into

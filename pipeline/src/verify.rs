@@ -1,0 +1,240 @@
+//! Checking identity doubts against what the cameras show afterwards.
+//!
+//! A doubt ([`crate::fusion::IdentityDoubt`]) says that two shoppers may have been swapped at a moment:
+//! a camera lost one of them behind the other, or a camera track joined one while the other stood nearly
+//! as close. Until now every event either of them made afterwards went to review. What decides such a
+//! doubt is the camera tracks it is about: once they stand clear of everyone again, each either still
+//! looks like the shopper it is bound to, or like the other one. A look is a colour histogram; a clear
+//! view of a shopper fell below a similarity of 0.5 to their own look in 0.1% of views, while a camera
+//! track that had swapped showed its first clear views 0.11-0.48 like its shopper (busy 11060).
+//!
+//! So each doubt is watched for [`FusionConfig::verify_within_secs`]: when every camera track it is
+//! about shows, in [`FusionConfig::verify_views`] clear views, the shopper it is bound to (its look more
+//! like that shopper's, as fusion knew it when the doubt was raised, than the other's by
+//! [`FusionConfig::verify_margin`]), and no view shows the other, the doubt is dismissed. A track that
+//! went unseen behind the other and never shows again cannot have come out as them: it only has to
+//! stay away. Anything else (a view like the other, a track that ends or changes hands before it
+//! showed itself, looks too alike to tell the two apart, time running out) leaves the doubt standing.
+
+use std::collections::BTreeMap;
+
+use walkout_core::{Appearance, CameraId, CaptureTime};
+
+use crate::fusion::{Fusion, FusionConfig};
+use crate::tracker::Tracker;
+
+/// A camera track a doubt is about, and whom it should show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    pub local_id: u64,
+    pub shopper: u64,
+    pub other: u64,
+    /// The camera lost this track behind the other shopper: if it never shows again, it did not come
+    /// out as them.
+    pub hidden: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Watched {
+    subject: Subject,
+    views: u32,
+    shown: bool,
+    settled: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Check {
+    time: CaptureTime,
+    camera: CameraId,
+    pair: (u64, u64),
+    /// Both shoppers' looks when the doubt was raised.
+    looks: BTreeMap<u64, Appearance>,
+    watched: Vec<Watched>,
+}
+
+enum Verdict {
+    Waiting,
+    Dismissed,
+    Stands,
+}
+
+/// The doubts being watched.
+#[derive(Debug, Clone, Default)]
+pub struct DoubtChecks {
+    checks: Vec<Check>,
+}
+
+impl DoubtChecks {
+    /// Starts watching the doubt raised at `time` between the shoppers of `subjects`, in `camera`,
+    /// against the two shoppers' looks as fusion knows them then (a running mean over every camera's
+    /// clear views: the camera's own tracks' looks at the moment, tried instead, dismissed fewer
+    /// doubts). Nothing is watched when either shopper's look is unknown, or when the two look so
+    /// much alike that no view could be more like one than the other by the margin.
+    pub fn watch(
+        &mut self,
+        fusion: &Fusion,
+        time: CaptureTime,
+        camera: &CameraId,
+        subjects: &[Subject],
+    ) {
+        let config = fusion.config();
+        let Some(first) = subjects.first() else {
+            return;
+        };
+        if config.verify_views == 0 {
+            return;
+        }
+        let look = |id: u64| fusion.track(id).and_then(|t| t.appearance);
+        let (Some(own), Some(other)) = (look(first.shopper), look(first.other)) else {
+            tracing::debug!(%camera, pair = ?(first.shopper, first.other), outcome = "no look", "doubt not checked");
+            return;
+        };
+        if 1.0 - own.similarity(&other) < config.verify_margin {
+            tracing::debug!(%camera, pair = ?(first.shopper, first.other), outcome = "alike", similarity = own.similarity(&other), "doubt not checked");
+            return;
+        }
+        self.checks.push(Check {
+            time,
+            camera: camera.clone(),
+            pair: (first.shopper, first.other),
+            looks: [(first.shopper, own), (first.other, other)]
+                .into_iter()
+                .collect(),
+            watched: subjects
+                .iter()
+                .map(|&subject| Watched {
+                    subject,
+                    views: 0,
+                    shown: false,
+                    settled: false,
+                })
+                .collect(),
+        });
+    }
+
+    /// Doubts being watched.
+    pub fn len(&self) -> usize {
+        self.checks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty()
+    }
+
+    /// Counts the views in `camera`'s latest frame at `now` (its tracker updated with detections
+    /// whose clear looks are `clear`) and returns the doubts they dismissed, as (time, shopper, other).
+    pub fn frame(
+        &mut self,
+        fusion: &Fusion,
+        camera: &CameraId,
+        now: CaptureTime,
+        tracker: &Tracker,
+        clear: &[Option<Appearance>],
+    ) -> Vec<(CaptureTime, u64, u64)> {
+        let config = fusion.config();
+        let mut dismissed = Vec::new();
+        self.checks.retain_mut(|check| {
+            if check.camera != *camera {
+                return true;
+            }
+            if secs(now) - secs(check.time) > config.verify_within_secs {
+                tracing::debug!(%camera, pair = ?check.pair, outcome = "expired", views = ?check.watched.iter().map(|w| (w.views, w.shown, w.settled)).collect::<Vec<_>>(), "doubt stands");
+                return false;
+            }
+            if now <= check.time {
+                return true;
+            }
+            match check.view(config, fusion, tracker, clear) {
+                Verdict::Waiting => true,
+                Verdict::Stands => false,
+                Verdict::Dismissed => {
+                    dismissed.push((check.time, check.pair.0, check.pair.1));
+                    false
+                }
+            }
+        });
+        dismissed
+    }
+}
+
+impl Check {
+    fn view(
+        &mut self,
+        config: &FusionConfig,
+        fusion: &Fusion,
+        tracker: &Tracker,
+        clear: &[Option<Appearance>],
+    ) -> Verdict {
+        let Check {
+            time,
+            camera,
+            looks,
+            watched: all,
+            ..
+        } = self;
+        for watched in all.iter_mut().filter(|w| !w.settled) {
+            let subject = watched.subject;
+            let Some(track) = tracker.tracks().iter().find(|t| t.id == subject.local_id) else {
+                // the track ended: unseen since it went behind the other, it never came out as them
+                if subject.hidden && !watched.shown {
+                    watched.settled = true;
+                    continue;
+                }
+                tracing::debug!(%camera, outcome = "ended", views = watched.views, "doubt stands");
+                return Verdict::Stands;
+            };
+            let Some(detection) = track.detection else {
+                continue;
+            };
+            watched.shown = true;
+            // the shopper it is bound to now: a track that was unseen was let go and is bound afresh
+            // when it shows again (fusion decides whom it joins, and doubts that binding on its own)
+            let Some(bound) = fusion.global_id(camera, subject.local_id) else {
+                continue;
+            };
+            let Some(rival) = [subject.shopper, subject.other]
+                .into_iter()
+                .find(|&s| s != bound)
+                .filter(|_| bound == subject.shopper || bound == subject.other)
+            else {
+                // bound to a third shopper: what it shows no longer speaks of these two
+                tracing::debug!(%camera, outcome = "rebound", views = watched.views, "doubt stands");
+                return Verdict::Stands;
+            };
+            let Some(look) = clear.get(detection).copied().flatten() else {
+                continue;
+            };
+            let own = look.similarity(&looks[&bound]);
+            let other = look.similarity(&looks[&rival]);
+            if other - own >= config.verify_margin {
+                tracing::debug!(
+                    camera = %camera,
+                    shopper = bound,
+                    other = rival,
+                    own,
+                    like_other = other,
+                    raised_ms = time.unix_millis(),
+                    "a doubted camera track looks like the other shopper"
+                );
+                return Verdict::Stands;
+            }
+            if own - other >= config.verify_margin {
+                watched.views += 1;
+                if watched.views >= config.verify_views {
+                    watched.settled = true;
+                }
+            }
+        }
+        let all_settled = self.watched.iter().all(|w| w.settled);
+        let any_seen = self.watched.iter().any(|w| w.views >= config.verify_views);
+        if all_settled && any_seen {
+            Verdict::Dismissed
+        } else {
+            Verdict::Waiting
+        }
+    }
+}
+
+fn secs(time: CaptureTime) -> f64 {
+    time.unix_nanos as f64 / 1e9
+}

@@ -73,6 +73,13 @@ impl Appearance {
         Some(Appearance { bins })
     }
 
+    /// The look of a person dressed all in one colour: every pixel in the one bin `rgb` falls in.
+    pub fn of_colour(rgb: [u8; 3]) -> Appearance {
+        let mut bins = [0.0f32; APPEARANCE_BINS];
+        bins[bin(rgb[0], rgb[1], rgb[2])] = 1.0;
+        Appearance { bins }
+    }
+
     /// 0..1: the Bhattacharyya coefficient of the two histograms.
     pub fn similarity(&self, other: &Appearance) -> f32 {
         self.bins
@@ -139,6 +146,19 @@ mod tests {
             rgb,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_one_colour_look_is_what_a_box_of_that_colour_shows() {
+        for rgb in [[200, 30, 30], [30, 30, 200], [128, 128, 128]] {
+            let shown = Appearance::of_box(&frame_with(rgb, 1.0), &PERSON).unwrap();
+            assert!((Appearance::of_colour(rgb).similarity(&shown) - 1.0).abs() < 1e-6);
+        }
+        let (red, blue) = (
+            Appearance::of_colour([200, 30, 30]),
+            Appearance::of_colour([30, 30, 200]),
+        );
+        assert!(red.similarity(&blue) < 1e-6);
     }
 
     const PERSON: BBox = BBox {

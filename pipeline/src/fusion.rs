@@ -1305,12 +1305,8 @@ mod tests {
         }
     }
 
-    /// A look: the histogram of a frame filled with one colour.
     fn look(rgb: [u8; 3]) -> Appearance {
-        let pixels: Vec<u8> = (0..32 * 32).flat_map(|_| rgb).collect();
-        let frame =
-            walkout_core::Frame::new(CameraId::new("a"), 0, None, at(0), 32, 32, pixels).unwrap();
-        Appearance::of_box(&frame, &walkout_core::BBox::new(0.0, 0.0, 32.0, 32.0)).unwrap()
+        Appearance::of_colour(rgb)
     }
 
     /// Shoppers in red (y = -0.4) and blue (y = 0.4) walk side by side, are hidden for a second, and

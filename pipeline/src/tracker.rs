@@ -407,20 +407,8 @@ mod tests {
         );
     }
 
-    /// A look: the histogram of a picture filled with one colour.
     fn look(rgb: [u8; 3]) -> Appearance {
-        let pixels: Vec<u8> = (0..32 * 32).flat_map(|_| rgb).collect();
-        let frame = walkout_core::Frame::new(
-            walkout_core::CameraId::new("a"),
-            0,
-            None,
-            walkout_core::CaptureTime::from_unix_millis(0),
-            32,
-            32,
-            pixels,
-        )
-        .unwrap();
-        Appearance::of_box(&frame, &BBox::new(0.0, 0.0, 32.0, 32.0)).unwrap()
+        Appearance::of_colour(rgb)
     }
 
     /// Red starts on the left and blue on the right; they walk past each other, stand side by side

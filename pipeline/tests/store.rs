@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nalgebra::Point3;
-use walkout_core::{Appearance, BBox, CameraId, CaptureTime, Detection, Frame, ObjectKind};
+use walkout_core::{Appearance, BBox, CameraId, CaptureTime, Detection, ObjectKind};
 use walkout_pipeline::TrackerConfig;
 use walkout_pipeline::calibration::{Calibration, Intrinsics};
 use walkout_pipeline::cart::{EventKind, ShelfEvent};
@@ -927,22 +927,6 @@ fn a_shopper_the_camera_lost_behind_another_may_have_swapped_with_them() {
     );
 }
 
-/// A look: the histogram of a picture filled with one colour.
-fn look(rgb: [u8; 3]) -> Appearance {
-    let pixels: Vec<u8> = (0..32 * 32).flat_map(|_| rgb).collect();
-    let frame = Frame::new(
-        CameraId::new("look"),
-        0,
-        None,
-        CaptureTime::from_unix_millis(0),
-        32,
-        32,
-        pixels,
-    )
-    .unwrap();
-    Appearance::of_box(&frame, &BBox::new(0.0, 0.0, 32.0, 32.0)).unwrap()
-}
-
 /// [`overtaken_inputs`] with the shoppers' looks: the first in red, the second in blue. From
 /// `swapped_from` seconds on, the west camera's boxes show each with the other's look, as that
 /// camera's tracks would show them had its tracker swapped the two where it saw one box for both.
@@ -951,7 +935,10 @@ fn overtaken_with_looks(
     slot_region: BBox,
     swapped_from: Option<f64>,
 ) -> Vec<StoreInput> {
-    let (red, blue) = (look([200, 30, 30]), look([30, 30, 200]));
+    let (red, blue) = (
+        Appearance::of_colour([200, 30, 30]),
+        Appearance::of_colour([30, 30, 200]),
+    );
     let mut out = Vec::new();
     for input in overtaken_inputs(cameras, slot_region) {
         let StoreInput::Frame(mut frame) = input else {

@@ -9,7 +9,8 @@
 //! track nearest in space and time, not born again.
 //!
 //! A binding made where another shopper was nearly as close may have swapped two shoppers: both global
-//! tracks then carry an identity doubt from that time, so that what they do afterwards is reviewed.
+//! tracks then carry an identity doubt from that time, so that what they do afterwards is reviewed,
+//! unless the camera's clear views after it show each to be who they were ([`crate::verify`]).
 //! Where the camera track's look (its colour histogram, [`Appearance`]) is known, it weighs in the
 //! binding; a rival nearly as close but clearly unlike it can be let off the doubt (`appearance_margin`).
 //! A camera's tracker can swap two shoppers without any new binding: when one goes unseen behind the

@@ -24,7 +24,7 @@ use crate::shelf::{
     whole_units,
 };
 use crate::stage::Stage;
-use crate::tracker::{TrackInput, Tracker, TrackerConfig, clear_looks};
+use crate::tracker::{TrackInput, Tracker, TrackerConfig};
 use crate::verify::{DoubtChecks, Subject};
 
 /// One camera as the store logic needs it.
@@ -417,14 +417,9 @@ impl StoreLogic {
             }
         }
         if !self.doubt_checks.is_empty() {
-            let clear = clear_looks(&inputs);
-            let dismissed = self.doubt_checks.frame(
-                &self.fusion,
-                &frame.camera,
-                frame.time,
-                &camera.tracker,
-                &clear,
-            );
+            let dismissed =
+                self.doubt_checks
+                    .frame(&self.fusion, &frame.camera, frame.time, &camera.tracker);
             for &(time, a, b) in &dismissed {
                 tracing::debug!(
                     camera = %frame.camera,

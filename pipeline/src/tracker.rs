@@ -81,6 +81,8 @@ pub struct Track {
     /// Index of the detection that updated this track in the latest frame.
     pub detection: Option<usize>,
     look: Option<Appearance>,
+    /// The look of that detection, when its box stood clear of every other.
+    clear_look: Option<Appearance>,
 }
 
 impl Track {
@@ -93,6 +95,12 @@ impl Track {
     /// stood clear of every other detection's (where they overlap, their pixels mix).
     pub fn look(&self) -> Option<&Appearance> {
         self.look.as_ref()
+    }
+
+    /// The look of the detection that updated this track in the latest frame, if its box stood clear
+    /// of every other detection's: one view of the person, where [`Track::look`] is the mean of them.
+    pub fn clear_look(&self) -> Option<&Appearance> {
+        self.clear_look.as_ref()
     }
 }
 
@@ -112,7 +120,7 @@ const UNKNOWN_SIMILARITY: f32 = 0.5;
 const CLEAR_IOU: f32 = 0.05;
 
 /// The look of each detection that stands clear of every other.
-pub fn clear_looks(detections: &[TrackInput]) -> Vec<Option<Appearance>> {
+fn clear_looks(detections: &[TrackInput]) -> Vec<Option<Appearance>> {
     detections
         .iter()
         .enumerate()
@@ -170,6 +178,7 @@ impl Tracker {
         for track in &mut self.tracks {
             track.filter.predict(&self.kalman);
             track.detection = None;
+            track.clear_look = None;
         }
         let looks = clear_looks(detections);
         let (high, low): (Vec<usize>, Vec<usize>) = (0..detections.len())
@@ -279,6 +288,7 @@ impl Tracker {
                 filter: KalmanBox::initiate(&self.kalman, &detection.bbox),
                 detection: Some(index),
                 look: looks[index],
+                clear_look: looks[index],
             });
             self.next_id += 1;
         }
@@ -306,6 +316,7 @@ impl Tracker {
         t.last_seen_frame = frame;
         t.hits += 1;
         t.detection = Some(d);
+        t.clear_look = look;
     }
 }
 

@@ -112,24 +112,19 @@ impl DoubtChecks {
         });
     }
 
-    /// Doubts being watched.
-    pub fn len(&self) -> usize {
-        self.checks.len()
-    }
-
+    /// Whether no doubt is being watched.
     pub fn is_empty(&self) -> bool {
         self.checks.is_empty()
     }
 
-    /// Counts the views in `camera`'s latest frame at `now` (its tracker updated with detections
-    /// whose clear looks are `clear`) and returns the doubts they dismissed, as (time, shopper, other).
+    /// Counts the views in `camera`'s latest frame at `now` (its tracker just updated with it) and
+    /// returns the doubts they dismissed, as (time, shopper, other).
     pub fn frame(
         &mut self,
         fusion: &Fusion,
         camera: &CameraId,
         now: CaptureTime,
         tracker: &Tracker,
-        clear: &[Option<Appearance>],
     ) -> Vec<(CaptureTime, u64, u64)> {
         let config = fusion.config();
         let mut dismissed = Vec::new();
@@ -137,14 +132,14 @@ impl DoubtChecks {
             if check.camera != *camera {
                 return true;
             }
-            if secs(now) - secs(check.time) > config.verify_within_secs {
-                tracing::debug!(%camera, pair = ?check.pair, outcome = "expired", views = ?check.watched.iter().map(|w| (w.views, w.shown, w.settled)).collect::<Vec<_>>(), "doubt stands");
+            if now.saturating_since(check.time).as_secs_f64() > config.verify_within_secs {
+                tracing::debug!(%camera, pair = ?check.pair, outcome = "expired", "doubt stands");
                 return false;
             }
             if now <= check.time {
                 return true;
             }
-            match check.view(config, fusion, tracker, clear) {
+            match check.view(config, fusion, tracker) {
                 Verdict::Waiting => true,
                 Verdict::Stands => false,
                 Verdict::Dismissed => {
@@ -158,13 +153,7 @@ impl DoubtChecks {
 }
 
 impl Check {
-    fn view(
-        &mut self,
-        config: &FusionConfig,
-        fusion: &Fusion,
-        tracker: &Tracker,
-        clear: &[Option<Appearance>],
-    ) -> Verdict {
+    fn view(&mut self, config: &FusionConfig, fusion: &Fusion, tracker: &Tracker) -> Verdict {
         let Check {
             time,
             camera,
@@ -183,9 +172,9 @@ impl Check {
                 tracing::debug!(%camera, outcome = "ended", views = watched.views, "doubt stands");
                 return Verdict::Stands;
             };
-            let Some(detection) = track.detection else {
+            if track.detection.is_none() {
                 continue;
-            };
+            }
             watched.shown = true;
             // the shopper it is bound to now: a track that was unseen was let go and is bound afresh
             // when it shows again (fusion decides whom it joins, and doubts that binding on its own)
@@ -201,7 +190,7 @@ impl Check {
                 tracing::debug!(%camera, outcome = "rebound", views = watched.views, "doubt stands");
                 return Verdict::Stands;
             };
-            let Some(look) = clear.get(detection).copied().flatten() else {
+            let Some(look) = track.clear_look() else {
                 continue;
             };
             let own = look.similarity(&looks[&bound]);
@@ -233,8 +222,4 @@ impl Check {
             Verdict::Waiting
         }
     }
-}
-
-fn secs(time: CaptureTime) -> f64 {
-    time.unix_nanos as f64 / 1e9
 }

@@ -1177,6 +1177,7 @@ fn weigh(
         slot = %slot.slot,
         id,
         lent = slot.lends_only,
+        moved = moved.unix_nanos,
         delta_g = reading.delta_g,
         units,
         hand_frames = segment.hand_frames,

@@ -520,7 +520,20 @@ impl Fusion {
         // shoppers seen a moment ago first, the lost ones only for what is left (DeepSORT's matching
         // cascade): a lost shopper's gate has grown with the time unseen, and against it a camera track
         // metres away scores as well as one beside a shopper the other cameras still see. One lost in
-        // the crowd at the exit took the next four shoppers walking by, one after another
+        // the crowd at the exit took the next four shoppers walking by, one after another. Nor does a
+        // lost shopper take a camera track standing nearer (by `identity_margin_m`) a shopper in view
+        // whom this camera does not see yet, even one too far off to join at once: that is most
+        // likely them, placed off by a far camera (busy 11157: a shopper lost 3 m away took an aisle
+        // camera's new track of a shopper the others saw right there, and with it their picks)
+        let nearest_in_view = |r: usize| {
+            candidates
+                .iter()
+                .map(|id| &self.tracks[id])
+                .filter(|t| t.state == GlobalState::Active)
+                .filter(|t| !seen_by.contains(&(unbound[r].camera.clone(), t.id)))
+                .map(|t| (predict(t, time) - unbound[r].position_m).norm())
+                .fold(f64::INFINITY, f64::min)
+        };
         let mut pairs = Vec::new();
         let mut taken = vec![false; unbound.len()];
         for stage in [GlobalState::Active, GlobalState::Lost] {
@@ -528,7 +541,23 @@ impl Fusion {
             let columns: Vec<usize> = (0..candidates.len())
                 .filter(|&c| self.tracks[&candidates[c]].state == stage)
                 .collect();
+            let in_view: Vec<f64> = if stage == GlobalState::Lost {
+                rows.iter().map(|&r| nearest_in_view(r)).collect()
+            } else {
+                Vec::new()
+            };
             for (r, c) in assign(rows.len(), columns.len(), f32::MIN_POSITIVE, |r, c| {
+                if let Some(&near) = in_view.get(r) {
+                    let lost = &self.tracks[&candidates[columns[c]]];
+                    let at = unbound[rows[r]].position_m;
+                    // where they were last seen counts as much as where they were heading
+                    let lost_m = (predict(lost, time) - at)
+                        .norm()
+                        .min((lost.position_m - at).norm());
+                    if lost_m > near + self.config.identity_margin_m {
+                        return 0.0;
+                    }
+                }
                 fit(rows[r], columns[c])
             }) {
                 taken[rows[r]] = true;
@@ -1116,6 +1145,47 @@ mod tests {
         }
         alone.update(at(t), &[obs("b", 7, 4.1, 0.6)]);
         assert_eq!(alone.global_id(&CameraId::new("b"), 7), Some(1));
+    }
+
+    #[test]
+    fn a_lost_shopper_does_not_take_a_camera_track_standing_nearer_someone_in_view() {
+        // shopper 1 walks in to (3, 1.5) and goes unseen there; shopper 2 walks along y = 0 in camera
+        // a's view. Then camera b picks shopper 2 up 1.2 m off where camera a sees them: too far to
+        // join them at once, and 2.7 m from where shopper 1 was lost 2 s ago, inside their grown gate
+        let run = |with_second: bool| {
+            let mut fusion = Fusion::new(config());
+            let mut t = 0;
+            for step in 0..=60u64 {
+                let mut seen = Vec::new();
+                if step <= 40 {
+                    let f = (step as f64 / 30.0).min(1.0);
+                    seen.push(obs("a", 1, 3.0 * f, 1.5 * f));
+                }
+                if with_second && step >= 20 {
+                    seen.push(obs("a", 2, (step - 20) as f64 * 0.1, 0.0));
+                }
+                fusion.update(at(t), &seen);
+                t += 100;
+            }
+            assert_eq!(fusion.track(1).unwrap().state, GlobalState::Lost);
+            let mut seen = vec![obs("b", 7, 5.3, 0.0)];
+            if with_second {
+                seen.push(obs("a", 2, 4.1, 0.0));
+            }
+            fusion.update(at(t), &seen);
+            fusion
+        };
+        let fusion = run(true);
+        assert_eq!(fusion.global_id(&CameraId::new("a"), 2), Some(2));
+        assert_eq!(
+            fusion.global_id(&CameraId::new("b"), 7),
+            None,
+            "nobody's yet: nearer the shopper in view than the lost one"
+        );
+        assert_eq!(fusion.track(1).unwrap().state, GlobalState::Lost);
+        // with nobody in view near it, the same camera track is the lost shopper found again
+        let fusion = run(false);
+        assert_eq!(fusion.global_id(&CameraId::new("b"), 7), Some(1));
     }
 
     #[test]

@@ -281,6 +281,9 @@ pub struct Weighed {
     /// margin, capped for a stretch with no hand or a blind camera. The store uses it when the reading
     /// turns out to be another product, put back in the wrong slot.
     pub attribution_confidence: f32,
+    /// Everyone the camera showed (bound or not) at the slot when the items moved: in the frames of
+    /// the matched stretch within twice `ShelfConfig::scale_moment_secs` of it.
+    pub shown: Vec<u64>,
 }
 
 /// How many of an item of `unit_g` grams a scale's change of `delta_g` is (at least one), and how
@@ -367,6 +370,22 @@ impl Support {
             *frames.entry(shopper).or_insert(0) += 1;
         }
         frames
+    }
+
+    /// Everyone the camera showed in the frames within `window_secs` of `moment` (every frame's
+    /// when it showed nobody then).
+    fn shown_near(&self, moment: CaptureTime, window_secs: f64) -> Vec<u64> {
+        let near: BTreeSet<u64> = self
+            .moments
+            .iter()
+            .filter(|(time, _, _)| secs_apart(*time, moment) <= window_secs)
+            .map(|(_, shopper, _)| *shopper)
+            .collect();
+        if near.is_empty() {
+            self.total.keys().copied().collect()
+        } else {
+            near.into_iter().collect()
+        }
     }
 
     /// The support weighted by closeness in time to `moment` (a Gaussian of `sigma_secs`); the total
@@ -1215,6 +1234,9 @@ fn weigh(
             hand_frames: segment.hand_frames,
             body_frames: segment.body_frames,
             attribution_confidence,
+            shown: segment
+                .support
+                .shown_near(moved, 2.0 * config.scale_moment_secs),
         }),
     })
 }

@@ -523,16 +523,26 @@ impl StoreLogic {
         }
     }
 
-    /// A scale event whose watching camera saw no hand at the slot, made again from the view of
-    /// another camera that lends its view of the slot: one that saw a hand there when the items moved,
-    /// or, when the watching camera saw nothing at all (nobody at the slot, or an outage), at least a
-    /// body over it. Of several, the one that saw a hand longest, then a body. Whom the watching
-    /// camera chose, and its rivals, become the lent event's rivals (reviewed with it).
+    /// A scale event whose watching camera saw no hand at the slot, or saw one but did not show
+    /// everyone fusion placed within reach of the slot when the items moved (one hidden behind
+    /// another, or one box for two), made again from the view of another camera that lends its view
+    /// of the slot: one that saw a hand there when the items moved (and, for a watching camera that
+    /// hid someone, showed everyone within reach), or, when the watching camera saw nothing at all
+    /// (nobody at the slot, or an outage), at least a body over it. Of several, the one that saw a
+    /// hand longest, then a body. Whom the watching camera chose, and its rivals, become the lent
+    /// event's rivals (reviewed with it).
     fn with_lent_hands(&self, attributed: AttributedEvent) -> AttributedEvent {
         let Some(weighed) = &attributed.weighed else {
             return attributed;
         };
-        if weighed.hand_frames > 0 && !attributed.blind {
+        let saw_hand = weighed.hand_frames > 0 && !attributed.blind;
+        let at_slot = if saw_hand {
+            self.within_reach(&attributed.event.slot, weighed.moved)
+        } else {
+            Vec::new()
+        };
+        let hides = |shown: &[u64]| at_slot.iter().any(|s| !shown.contains(s));
+        if saw_hand && !hides(&weighed.shown) {
             return attributed;
         }
         let hand_only = !attributed.blind;
@@ -540,6 +550,7 @@ impl StoreLogic {
             .cameras
             .iter()
             .filter_map(|(id, c)| c.shelf.weigh_lent(&attributed, hand_only).map(|e| (id, e)))
+            .filter(|(_, e)| !saw_hand || e.weighed.as_ref().is_some_and(|w| !hides(&w.shown)))
             .max_by_key(|(_, e)| {
                 e.weighed
                     .as_ref()
@@ -559,8 +570,14 @@ impl StoreLogic {
                     slot = %lent.event.slot,
                     %camera,
                     shopper = ?lent.shopper,
+                    watcher_chose = ?attributed.shopper,
                     confidence = lent.event.confidence,
-                    "the watching camera saw no hand: another camera's view decides"
+                    why = if saw_hand {
+                        "the watching camera did not show everyone within reach"
+                    } else {
+                        "the watching camera saw no hand"
+                    },
+                    "another camera's view of the slot decides"
                 );
                 lent
             }
@@ -694,6 +711,29 @@ impl StoreLogic {
             self.sessions
                 .flag_unseen_nearby(event.id, &event.slot, track, owner);
         }
+    }
+
+    /// The shoppers fusion placed within reach of `slot`'s front (`arm_reach_m` plus one
+    /// `floor_reach_m`) around `moment` (half a second either side).
+    fn within_reach(&self, slot: &str, moment: CaptureTime) -> Vec<u64> {
+        let Some(front) = self.slot_fronts.get(slot) else {
+            return Vec::new();
+        };
+        let slack = Duration::from_millis(500);
+        let (from, to) = (moment.saturating_sub(slack), moment.saturating_add(slack));
+        let radius = self.config.shelf.arm_reach_m + self.config.shelf.floor_reach_m;
+        self.fusion
+            .tracks()
+            .filter(|t| {
+                // the path is in time order
+                let first = t.path.partition_point(|(at, _)| *at < from);
+                t.path[first..]
+                    .iter()
+                    .take_while(|(at, _)| *at <= to)
+                    .any(|(_, p)| (p - front).norm() <= radius)
+            })
+            .map(|t| t.id)
+            .collect()
     }
 
     /// The shoppers whose floor track came within `suspect_radius_m` of `slot`'s front during `span`

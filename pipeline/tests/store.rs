@@ -1111,3 +1111,166 @@ fn a_shopper_walking_out_under_the_exit_camera_has_left_when_it_loses_them() {
     assert_ne!(closed[0].tracks, closed[1].tracks);
     assert!(store.sessions().get(3).is_none(), "no third session");
 }
+
+/// A lane-scale slot the west camera watches and the east one lends its view of. `acct-1` walks in
+/// along y = 3.05 and stands half a metre from the slot from 4.5 s to 7.5 s, taking two cans at
+/// 5.5 .. 6.5 s; `acct-2` follows along y = 2.2 and, with `in_the_way`, stands at x = 4.48 from 5 s to
+/// 8.5 s, right in the west camera's line of sight to `acct-1` (whose box it no longer detects then:
+/// one box for the two); without, they stand at x = 3.6, in plain view. The east camera sees both
+/// apart.
+fn hidden_picker(in_the_way: bool, lending: bool) -> (Vec<(ShelfEvent, Option<u64>)>, StoreLogic) {
+    let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
+    let region = |cal: &Calibration| {
+        project_box(
+            cal,
+            [SLOT_M[0] - 0.25, SLOT_M[1], SLOT_M[2] - 0.15],
+            [SLOT_M[0] + 0.25, SLOT_M[1] + 0.3, SLOT_M[2] + 0.15],
+        )
+        .unwrap()
+    };
+    let (west_region, east_region) = (region(&cameras[0].1), region(&cameras[1].1));
+    let mut config = config(&cameras);
+    // the entry reaches both walking lanes
+    let entry = Zone::around([0.5, 2.6], [0.8, 0.8]);
+    config.fusion.birth_zones = vec![entry];
+    config.sessions.entry_gates = [("gate-1".to_string(), entry)].into_iter().collect();
+    let east = config.cameras[1].slots.remove(0);
+    let volume = |cal: &Calibration| SlotVolume {
+        plane_from_image: cal.plane_from_image(SLOT_M[2]).unwrap(),
+        front_center_m: [SLOT_M[0], SLOT_M[1]],
+        along: [1.0, 0.0],
+        inward: [0.0, 1.0],
+        half_width_m: 0.25,
+        depth_m: 0.3,
+        mid_height_m: SLOT_M[2],
+    };
+    config.cameras[0].slots.push(SlotView {
+        region: west_region,
+        unit_weight_g: Some(330.0),
+        volume: Some(volume(&cameras[0].1)),
+        ..east.clone()
+    });
+    if lending {
+        config.cameras[1].slots.push(SlotView {
+            region: east_region,
+            unit_weight_g: Some(330.0),
+            volume: Some(volume(&cameras[1].1)),
+            lends_only: true,
+            ..east
+        });
+    }
+    let stand_x = if in_the_way { 4.48 } else { 3.6 };
+    let second_x = |t: f64| {
+        let x = 0.5 + (t - 1.0).max(0.0);
+        if x < stand_x {
+            x
+        } else if t < 8.5 {
+            stand_x
+        } else {
+            stand_x + (t - 8.5)
+        }
+    };
+    let mut inputs = Vec::new();
+    for frame in 0..=160u64 {
+        let t = frame as f64 / 10.0;
+        let time = CaptureTime::from_unix_millis(1_000_000 + frame * 100);
+        for (account, at) in [("acct-1", 3), ("acct-2", 13)] {
+            if frame == at {
+                inputs.push(StoreInput::CheckIn(CheckIn {
+                    account: account.into(),
+                    gate: "gate-1".into(),
+                    time,
+                }));
+            }
+        }
+        if frame == 70 {
+            inputs.push(StoreInput::Weight(walkout_pipeline::shelf::WeightReading {
+                slot: "A1".into(),
+                delta_g: -661.5,
+                time,
+            }));
+        }
+        let reaching = (5.5..6.5).contains(&t);
+        let cans = if t < 5.5 { 3 } else { 1 };
+        for (id, cal) in &cameras {
+            let body = |x: f64, y: f64| {
+                (x <= 9.9)
+                    .then(|| project_box(cal, [x - 0.25, y - 0.2, 0.0], [x + 0.25, y + 0.2, 1.75]))
+                    .flatten()
+            };
+            let first = body(shopper_x(t), 3.05);
+            let second = (t >= 1.0).then(|| body(second_x(t), 2.2)).flatten();
+            let mut detections = Vec::new();
+            if let Some(second) = second {
+                detections.push(detection(ObjectKind::Person, second));
+            }
+            if let Some(first) = first {
+                let hidden = second.is_some_and(|s| s.intersection(&first) >= 0.6 * first.area());
+                if !hidden {
+                    detections.push(detection(ObjectKind::Person, first));
+                }
+            }
+            let slot = if id.as_str() == "aisle-west" {
+                west_region
+            } else {
+                east_region
+            };
+            detections.extend(at_the_slot(slot, cans, reaching));
+            inputs.push(StoreInput::Frame(FrameDetections {
+                camera: id.clone(),
+                seq: frame,
+                time,
+                detections,
+            }));
+        }
+    }
+    let (store, outputs) = run_store(config, inputs);
+    let events = shelf_events(&outputs)
+        .into_iter()
+        .map(|(e, s)| (e.clone(), s))
+        .collect();
+    (events, store)
+}
+
+#[test]
+fn where_the_watching_camera_hid_a_shopper_at_the_slot_a_camera_showing_everyone_decides() {
+    // the scene's trap: alone, the west camera gives the pick to the one box it shows
+    let (events, _) = hidden_picker(true, false);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1, Some(2), "{events:?}");
+    // with the east camera's view, which shows acct-1 at the slot apart from acct-2: theirs, and
+    // acct-2, whom the west camera chose, is reviewed for it
+    let (events, store) = hidden_picker(true, true);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (event, session) = &events[0];
+    assert_eq!(
+        (event.kind, event.quantity, *session),
+        (EventKind::Pick, 2, Some(1))
+    );
+    assert!(
+        event
+            .evidence
+            .iter()
+            .all(|e| e.camera.as_str() == "aisle-east")
+    );
+    let second = store.sessions().get(2).unwrap();
+    assert!(
+        second.review.iter().any(|r| matches!(
+            r,
+            ReviewReason::ContestedEvent { event: e, .. } if *e == event.id
+        )),
+        "{:?}",
+        second.review
+    );
+    // a watching camera that shows everyone within reach decides itself
+    let (events, _) = hidden_picker(false, true);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (event, session) = &events[0];
+    assert_eq!(*session, Some(1));
+    assert!(
+        event
+            .evidence
+            .iter()
+            .all(|e| e.camera.as_str() == "aisle-west")
+    );
+}

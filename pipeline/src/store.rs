@@ -523,14 +523,15 @@ impl StoreLogic {
         }
     }
 
-    /// A scale event whose watching camera saw no hand at the slot, or saw one but did not show
-    /// everyone fusion placed within reach of the slot when the items moved (one hidden behind
-    /// another, or one box for two), made again from the view of another camera that lends its view
-    /// of the slot: one that saw a hand there when the items moved (and, for a watching camera that
-    /// hid someone, showed everyone within reach), or, when the watching camera saw nothing at all
-    /// (nobody at the slot, or an outage), at least a body over it. Of several, the one that saw a
-    /// hand longest, then a body. Whom the watching camera chose, and its rivals, become the lent
-    /// event's rivals (reviewed with it).
+    /// A scale event made again from the view of another camera that lends its view of the slot,
+    /// where the watching camera's view is not the best: it saw no hand at the slot (then a camera
+    /// that saw a hand there when the items moved decides, or, when the watching camera saw nothing
+    /// at all, nobody at the slot or an outage, one that saw at least a body over it); it saw the
+    /// hand but did not show everyone fusion placed within reach of the slot (one hidden behind
+    /// another, or one box for two: then a camera that saw the hand and shows everyone within reach
+    /// decides); or more of the cameras that saw the hand chose one other shopper than chose the
+    /// watching camera's. Of several, the one that saw a hand longest, then a body. Whom the watching
+    /// camera chose, and its rivals, become the lent event's rivals (reviewed with it).
     fn with_lent_hands(&self, attributed: AttributedEvent) -> AttributedEvent {
         let Some(weighed) = &attributed.weighed else {
             return attributed;
@@ -542,20 +543,42 @@ impl StoreLogic {
             Vec::new()
         };
         let hides = |shown: &[u64]| at_slot.iter().any(|s| !shown.contains(s));
-        if saw_hand && !hides(&weighed.shown) {
-            return attributed;
-        }
         let hand_only = !attributed.blind;
-        let lent = self
+        let views: Vec<(&CameraId, AttributedEvent)> = self
             .cameras
             .iter()
             .filter_map(|(id, c)| c.shelf.weigh_lent(&attributed, hand_only).map(|e| (id, e)))
-            .filter(|(_, e)| !saw_hand || e.weighed.as_ref().is_some_and(|w| !hides(&w.shown)))
-            .max_by_key(|(_, e)| {
-                e.weighed
-                    .as_ref()
-                    .map_or((0, 0), |w| (w.hand_frames, w.body_frames))
+            .collect();
+        let frames = |e: &AttributedEvent| {
+            e.weighed
+                .as_ref()
+                .map_or((0, 0), |w| (w.hand_frames, w.body_frames))
+        };
+        let (why, lent) = if !saw_hand {
+            let lent = views.into_iter().max_by_key(|(_, e)| frames(e));
+            ("the watching camera saw no hand", lent)
+        } else if hides(&weighed.shown) {
+            let lent = views
+                .into_iter()
+                .filter(|(_, e)| e.weighed.as_ref().is_some_and(|w| !hides(&w.shown)))
+                .max_by_key(|(_, e)| frames(e));
+            (
+                "the watching camera did not show everyone within reach",
+                lent,
+            )
+        } else {
+            let choices: Vec<Option<u64>> = views.iter().map(|(_, e)| e.shopper).collect();
+            let lent = outvoted(attributed.shopper, &choices).and_then(|best| {
+                views
+                    .into_iter()
+                    .filter(|(_, e)| e.shopper == Some(best))
+                    .max_by_key(|(_, e)| frames(e))
             });
+            (
+                "more of the cameras that saw the hand chose another shopper",
+                lent,
+            )
+        };
         match lent {
             Some((camera, mut lent)) => {
                 // whom the watching camera saw over the slot, and their rivals, may still have done
@@ -572,11 +595,7 @@ impl StoreLogic {
                     shopper = ?lent.shopper,
                     watcher_chose = ?attributed.shopper,
                     confidence = lent.event.confidence,
-                    why = if saw_hand {
-                        "the watching camera did not show everyone within reach"
-                    } else {
-                        "the watching camera saw no hand"
-                    },
+                    why,
                     "another camera's view of the slot decides"
                 );
                 lent
@@ -1040,6 +1059,27 @@ impl Stage<StoreInput, StoreOutput> for StoreLogic {
 
 /// Gives an event to `holder` instead of its chosen shopper, who becomes a rival (reviewed), and logs
 /// `why`.
+/// The shopper more cameras chose than chose the watching camera's `watched` (which counts as one
+/// more vote for itself), of the `lent` choices of the cameras lending their view: the most chosen, the
+/// lowest id of equals. A choice of nobody never wins.
+fn outvoted(watched: Option<u64>, lent: &[Option<u64>]) -> Option<u64> {
+    let mut votes: BTreeMap<Option<u64>, usize> = BTreeMap::new();
+    for &shopper in lent.iter().chain([&watched]) {
+        *votes.entry(shopper).or_insert(0) += 1;
+    }
+    let for_watched = votes.get(&watched).copied().unwrap_or(0);
+    let mut best: Option<(u64, usize)> = None;
+    for (shopper, n) in votes {
+        if let Some(shopper) = shopper
+            && n > for_watched
+            && best.is_none_or(|(_, most)| n > most)
+        {
+            best = Some((shopper, n));
+        }
+    }
+    best.map(|(shopper, _)| shopper)
+}
+
 fn give_to(attributed: &mut AttributedEvent, holder: u64, why: &str) {
     tracing::debug!(
         event = attributed.event.id,
@@ -1072,6 +1112,26 @@ mod tests {
 
     use super::*;
     use crate::calibration::Intrinsics;
+
+    #[test]
+    fn the_cameras_that_saw_the_hand_outvote_the_watching_one_only_by_a_majority() {
+        // two lending cameras chose shopper 2 where the watching one chose 1
+        assert_eq!(outvoted(Some(1), &[Some(2), Some(2)]), Some(2));
+        assert_eq!(outvoted(Some(1), &[Some(2), Some(2), Some(1)]), None);
+        // one against one: the watching camera's choice stands
+        assert_eq!(outvoted(Some(1), &[Some(2)]), None);
+        assert_eq!(outvoted(Some(1), &[Some(2), Some(3)]), None);
+        // agreeing with it, or choosing nobody, changes nothing
+        assert_eq!(outvoted(Some(1), &[Some(1), None, None]), None);
+        // a watching camera that chose nobody is outvoted by two that agree
+        assert_eq!(outvoted(None, &[Some(4), Some(4)]), Some(4));
+        assert_eq!(outvoted(None, &[Some(4)]), None);
+        // the most chosen wins
+        assert_eq!(
+            outvoted(Some(1), &[Some(3), Some(2), Some(3), Some(2), Some(3)]),
+            Some(3)
+        );
+    }
 
     #[test]
     fn a_put_back_is_the_one_rivals_who_holds_the_item_when_the_chosen_one_does_not() {

@@ -340,8 +340,7 @@ impl StoreThread {
                     let at_ms = self
                         .logic
                         .sessions()
-                        .all()
-                        .find(|s| s.id == session)
+                        .get(session)
                         .map_or(0, |s| millis(s.opened_at));
                     LiveUpdate::SessionOpened {
                         session_id: self.session_id(session),
@@ -356,7 +355,7 @@ impl StoreThread {
                         .as_deref()
                         .and_then(|c| self.evidence(c, &event.slot));
                     let cart = session
-                        .and_then(|id| self.logic.sessions().all().find(|s| s.id == id))
+                        .and_then(|id| self.logic.sessions().get(id))
                         .map(|s| {
                             s.cart()
                                 .lines

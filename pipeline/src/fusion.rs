@@ -68,6 +68,11 @@ pub struct FusionConfig {
     /// A lost global track can be re-associated for this long; after it, it is gone (and flagged if it
     /// vanished inside the store).
     pub forget_after_secs: f64,
+    /// A shopper who exited or vanished is dropped this long after they were last seen, seconds, path
+    /// and all: a store open for days would otherwise keep every visitor's path (ten points a second
+    /// while they shop) and look through all of them for every shelf event. 0: kept for good.
+    #[serde(default = "default_drop_gone_after_secs")]
+    pub drop_gone_after_secs: f64,
     /// Where shoppers may appear: the entry gates.
     pub birth_zones: Vec<Zone>,
     /// Where shoppers leave: a track lost here has exited.
@@ -142,6 +147,12 @@ fn default_hidden_cover() -> f32 {
     0.5
 }
 
+fn default_drop_gone_after_secs() -> f64 {
+    // long past anything that still asks after them: a lost shopper found again (`forget_after_secs`),
+    // a shelf settling after its shopper left, a session waiting for its check-in
+    300.0
+}
+
 fn default_twin_secs() -> f64 {
     2.0
 }
@@ -179,6 +190,7 @@ impl Default for FusionConfig {
             max_gate_m: 4.0,
             lost_after_secs: 0.5,
             forget_after_secs: 10.0,
+            drop_gone_after_secs: default_drop_gone_after_secs(),
             birth_zones: Vec::new(),
             exit_zones: Vec::new(),
             orphan_birth_steps: 15,
@@ -754,6 +766,18 @@ impl Fusion {
                 _ => {}
             }
         }
+        // 5. long gone: forgotten
+        let keep_for = self.config.drop_gone_after_secs;
+        if keep_for > 0.0 {
+            self.tracks.retain(|_, t| {
+                !matches!(t.state, GlobalState::Exited | GlobalState::Vanished)
+                    || secs_between(t.last_seen, time) <= keep_for
+            });
+            let tracks = &self.tracks;
+            self.bindings.retain(|_, id| tracks.contains_key(id));
+            self.twins
+                .retain(|(a, b), _| tracks.contains_key(a) && tracks.contains_key(b));
+        }
         events
     }
 
@@ -1186,6 +1210,31 @@ mod tests {
         // with nobody in view near it, the same camera track is the lost shopper found again
         let fusion = run(false);
         assert_eq!(fusion.global_id(&CameraId::new("b"), 7), Some(1));
+    }
+
+    #[test]
+    fn a_shopper_long_gone_is_dropped_path_and_all() {
+        let run = |drop_gone_after_secs: f64| {
+            let mut fusion = Fusion::new(FusionConfig {
+                drop_gone_after_secs,
+                ..config()
+            });
+            let events = walk(&mut fusion, 1, 1, 0.0);
+            assert_eq!(events.last().unwrap().exited, vec![1]);
+            // the shopper was last seen at 10 s
+            fusion.update(at(14_900), &[]);
+            let kept = fusion.track(1).is_some();
+            fusion.update(at(15_100), &[]);
+            (kept, fusion)
+        };
+        let (kept, fusion) = run(5.0);
+        assert!(kept, "kept until five seconds after they were last seen");
+        assert!(fusion.track(1).is_none());
+        assert_eq!(fusion.tracks().count(), 0);
+        // 0: kept for good
+        let (_, fusion) = run(0.0);
+        assert_eq!(fusion.track(1).unwrap().state, GlobalState::Exited);
+        assert!(!fusion.track(1).unwrap().path.is_empty());
     }
 
     #[test]

@@ -378,9 +378,10 @@ impl Sessions {
             {
                 continue;
             }
+            // a shopper fusion no longer knows left long ago (see `drop_gone_after_secs`)
             let all_gone = session.tracks.iter().all(|t| {
                 gone.contains(t)
-                    || fusion.track(*t).is_some_and(|g| {
+                    || fusion.track(*t).is_none_or(|g| {
                         matches!(g.state, GlobalState::Exited | GlobalState::Vanished)
                     })
             });
@@ -443,7 +444,11 @@ impl Sessions {
             }
             for (track, state) in states {
                 let walked_out = fusion.track(track).is_some_and(|g| fusion.heads_out(g));
-                if state != Some(GlobalState::Exited) && !walked_out {
+                // one fusion no longer knows left long ago, its session's concern then
+                let Some(state) = state else {
+                    continue;
+                };
+                if state != GlobalState::Exited && !walked_out {
                     session.review.push(ReviewReason::ShopperVanished { track });
                 }
             }
@@ -1568,7 +1573,18 @@ mod tests {
 
     #[test]
     fn a_family_pays_on_one_account_and_closes_when_the_last_one_leaves() {
-        let (mut fusion, mut sessions) = store();
+        // also when fusion has dropped the first to leave by then (long gone: `drop_gone_after_secs`)
+        for drop_gone_after_secs in [FusionConfig::default().drop_gone_after_secs, 2.0] {
+            family_leaving_one_by_one(drop_gone_after_secs);
+        }
+    }
+
+    fn family_leaving_one_by_one(drop_gone_after_secs: f64) {
+        let (fusion, mut sessions) = store();
+        let mut fusion = Fusion::new(FusionConfig {
+            drop_gone_after_secs,
+            ..fusion.config().clone()
+        });
         run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 100);
         sessions.check_in(check_in("family", 50), &fusion);
         run(
@@ -1599,6 +1615,11 @@ mod tests {
         assert!(
             session.closed_at.unwrap() > at(14_000),
             "closed only after the second shopper left"
+        );
+        assert_eq!(
+            fusion.track(1).is_none(),
+            drop_gone_after_secs < 4.0,
+            "the first left 4 s before the second"
         );
     }
 

@@ -325,19 +325,24 @@ fn a_pick_while_the_slot_camera_was_out_reviews_the_shopper_who_was_there() {
     assert_eq!(session.cart().quantity("cola"), 0);
 }
 
-/// Gives the watched slot its place on the floor, so the store knows who came near it. This scene's
-/// shopper walks the aisle's middle, 1.4 m from the slot's front, and a camera that lost them may last
-/// see them 1.6 m from it: shoppers within 2 m are near.
-fn with_slot_volume(config: &mut StoreConfig, cameras: &[(CameraId, Calibration)]) {
-    config.cameras[1].slots[0].volume = Some(SlotVolume {
-        plane_from_image: cameras[1].1.plane_from_image(SLOT_M[2]).unwrap(),
+/// The slot's place on the floor and its volume as `cal`'s camera sees it.
+fn slot_volume(cal: &Calibration) -> SlotVolume {
+    SlotVolume {
+        plane_from_image: cal.plane_from_image(SLOT_M[2]).unwrap(),
         front_center_m: [SLOT_M[0], SLOT_M[1]],
         along: [1.0, 0.0],
         inward: [0.0, 1.0],
         half_width_m: 0.25,
         depth_m: 0.3,
         mid_height_m: SLOT_M[2],
-    });
+    }
+}
+
+/// Gives the watched slot its place on the floor, so the store knows who came near it. This scene's
+/// shopper walks the aisle's middle, 1.4 m from the slot's front, and a camera that lost them may last
+/// see them 1.6 m from it: shoppers within 2 m are near.
+fn with_slot_volume(config: &mut StoreConfig, cameras: &[(CameraId, Calibration)]) {
+    config.cameras[1].slots[0].volume = Some(slot_volume(&cameras[1].1));
     config.shelf = ShelfConfig {
         suspect_radius_m: 2.0,
         ..ShelfConfig::default()
@@ -1135,26 +1140,17 @@ fn hidden_picker(in_the_way: bool, lending: bool) -> (Vec<(ShelfEvent, Option<u6
     config.fusion.birth_zones = vec![entry];
     config.sessions.entry_gates = [("gate-1".to_string(), entry)].into_iter().collect();
     let east = config.cameras[1].slots.remove(0);
-    let volume = |cal: &Calibration| SlotVolume {
-        plane_from_image: cal.plane_from_image(SLOT_M[2]).unwrap(),
-        front_center_m: [SLOT_M[0], SLOT_M[1]],
-        along: [1.0, 0.0],
-        inward: [0.0, 1.0],
-        half_width_m: 0.25,
-        depth_m: 0.3,
-        mid_height_m: SLOT_M[2],
-    };
     config.cameras[0].slots.push(SlotView {
         region: west_region,
         unit_weight_g: Some(330.0),
-        volume: Some(volume(&cameras[0].1)),
+        volume: Some(slot_volume(&cameras[0].1)),
         ..east.clone()
     });
     if lending {
         config.cameras[1].slots.push(SlotView {
             region: east_region,
             unit_weight_g: Some(330.0),
-            volume: Some(volume(&cameras[1].1)),
+            volume: Some(slot_volume(&cameras[1].1)),
             lends_only: true,
             ..east
         });

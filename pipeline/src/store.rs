@@ -531,7 +531,10 @@ impl StoreLogic {
     /// another, or one box for two: then a camera that saw the hand and shows everyone within reach
     /// decides); or more of the cameras that saw the hand chose one other shopper than chose the
     /// watching camera's. Of several, the one that saw a hand longest, then a body. Whom the watching
-    /// camera chose, and its rivals, become the lent event's rivals (reviewed with it).
+    /// camera chose, and its rivals, become the lent event's rivals (reviewed with it). Where the
+    /// watching camera's choice stands though another camera saw the hand as someone else's, the event
+    /// is only as sure as the share of the cameras that agree with it, and whom the others chose are
+    /// its rivals.
     fn with_lent_hands(&self, attributed: AttributedEvent) -> AttributedEvent {
         let Some(weighed) = &attributed.weighed else {
             return attributed;
@@ -554,6 +557,7 @@ impl StoreLogic {
                 .as_ref()
                 .map_or((0, 0), |w| (w.hand_frames, w.body_frames))
         };
+        let (mut dissent, mut agreement) = (Vec::new(), 1.0);
         let (why, lent) = if !saw_hand {
             let lent = views.into_iter().max_by_key(|(_, e)| frames(e));
             ("the watching camera saw no hand", lent)
@@ -568,6 +572,7 @@ impl StoreLogic {
             )
         } else {
             let choices: Vec<Option<u64>> = views.iter().map(|(_, e)| e.shopper).collect();
+            (dissent, agreement) = dissenting(attributed.shopper, &choices);
             let lent = outvoted(attributed.shopper, &choices).and_then(|best| {
                 views
                     .into_iter()
@@ -600,7 +605,24 @@ impl StoreLogic {
                 );
                 lent
             }
-            None => attributed,
+            None if dissent.is_empty() => attributed,
+            None => {
+                // the watching camera's choice stands, but not surely: another camera saw the hand
+                // as someone else's. The event is as sure as the share of the cameras that agree (one
+                // of two: a coin), and whom the others chose is reviewed for it
+                let mut attributed = attributed;
+                attributed.event.confidence = attributed.event.confidence.min(agreement);
+                add_rivals(attributed.shopper, &mut attributed.rivals, dissent);
+                tracing::debug!(
+                    event = attributed.event.id,
+                    slot = %attributed.event.slot,
+                    shopper = ?attributed.shopper,
+                    rivals = ?attributed.rivals,
+                    agreement,
+                    "cameras that saw the hand disagree whose it was"
+                );
+                attributed
+            }
         }
     }
 
@@ -1080,6 +1102,23 @@ fn outvoted(watched: Option<u64>, lent: &[Option<u64>]) -> Option<u64> {
     best.map(|(shopper, _)| shopper)
 }
 
+/// Of the cameras lending their view that saw the hand (`lent`, each one's choice), the shoppers
+/// chosen other than the watching camera's `watched`, and the share of all the cameras that chose
+/// someone, the watching one included, that chose `watched`.
+fn dissenting(watched: Option<u64>, lent: &[Option<u64>]) -> (Vec<u64>, f32) {
+    let others: BTreeSet<u64> = lent
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|&s| Some(s) != watched)
+        .collect();
+    let agreeing = 1 + lent.iter().filter(|&&s| s == watched).count();
+    (
+        others.into_iter().collect(),
+        agreeing as f32 / (1 + lent.iter().flatten().count()) as f32,
+    )
+}
+
 fn give_to(attributed: &mut AttributedEvent, holder: u64, why: &str) {
     tracing::debug!(
         event = attributed.event.id,
@@ -1131,6 +1170,23 @@ mod tests {
             outvoted(Some(1), &[Some(3), Some(2), Some(3), Some(2), Some(3)]),
             Some(3)
         );
+    }
+
+    #[test]
+    fn cameras_that_saw_the_hand_as_another_s_make_the_watching_camera_s_choice_unsure() {
+        // one lending camera against the watching one: a coin, and its choice is a rival
+        assert_eq!(dissenting(Some(1), &[Some(2)]), (vec![2], 0.5));
+        // two of three agree with the watching camera
+        assert_eq!(
+            dissenting(Some(1), &[Some(1), Some(3)]),
+            (vec![3], 2.0 / 3.0)
+        );
+        // all agree, or the others chose nobody: nobody dissents
+        assert_eq!(dissenting(Some(1), &[Some(1), Some(1)]), (vec![], 1.0));
+        assert_eq!(dissenting(Some(1), &[None]), (vec![], 1.0));
+        // one that chose nobody does not count
+        assert_eq!(dissenting(Some(1), &[Some(2), None]), (vec![2], 0.5));
+        assert_eq!(dissenting(Some(1), &[]), (vec![], 1.0));
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub struct SessionConfig {
     /// is on the cart; after this many seconds it is final anyway, and reviewed.
     #[serde(default = "default_settle_wait_secs")]
     pub settle_wait_secs: f64,
+    /// A session final this long, seconds, is dropped, with its shoppers' bindings: the store has
+    /// reported it (charged, or with an operator), and a store open for days would otherwise keep and
+    /// walk every session it ever had. An event that comes for its shopper after that goes to an
+    /// operator, as one that came after the cart was final did. 0: kept for good.
+    #[serde(default = "default_drop_final_after_secs")]
+    pub drop_final_after_secs: f64,
     /// A shopper fusion had to bear outside every entry (or one who came in by a gate and whom no
     /// check-in took within `match_window_secs`, with none waiting), once seen this many seconds with no
     /// other shopper within `claim_clear_m`, is given to the one open session that is missing its shopper
@@ -96,6 +102,10 @@ fn default_settle_wait_secs() -> f64 {
     10.0
 }
 
+fn default_drop_final_after_secs() -> f64 {
+    300.0
+}
+
 fn default_check_in_sure_m() -> f64 {
     0.5
 }
@@ -113,6 +123,7 @@ impl Default for SessionConfig {
             check_in_margin_m: default_check_in_margin_m(),
             check_in_sure_m: default_check_in_sure_m(),
             settle_wait_secs: default_settle_wait_secs(),
+            drop_final_after_secs: default_drop_final_after_secs(),
             claim_after_secs: default_claim_after_secs(),
             claim_clear_m: default_claim_clear_m(),
             claim_speed_m_per_s: default_claim_speed_m_per_s(),
@@ -347,6 +358,7 @@ impl Sessions {
         fusion: &Fusion,
     ) -> SessionEvents {
         let mut events = SessionEvents::default();
+        self.drop_final(now);
         self.resolve_pending(fusion, Some(now));
         self.claim_newcomers(now, fusion);
         for track in &changes.vanished {
@@ -525,6 +537,30 @@ impl Sessions {
                 },
             );
         }
+    }
+
+    /// Drops the sessions final for longer than `drop_final_after_secs`, and their bindings.
+    fn drop_final(&mut self, now: CaptureTime) {
+        let after = self.config.drop_final_after_secs;
+        if after <= 0.0 {
+            return;
+        }
+        let dropped: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| s.final_at.is_some_and(|at| secs(now) - secs(at) > after))
+            .map(|s| s.id)
+            .collect();
+        if dropped.is_empty() {
+            return;
+        }
+        for id in &dropped {
+            self.sessions.remove(id);
+            self.unfound.remove(id);
+        }
+        let sessions = &self.sessions;
+        self.by_track.retain(|_, s| sessions.contains_key(s));
+        tracing::debug!(?dropped, "sessions final long ago dropped");
     }
 
     /// Marks a closed session's cart final at `time` and returns the session.
@@ -1091,6 +1127,35 @@ mod tests {
         assert_eq!(session.state, SessionState::Closed);
         assert_eq!(session.cart().quantity("cola"), 1);
         assert!(!session.needs_review());
+    }
+
+    #[test]
+    fn a_session_final_long_ago_is_dropped_with_its_bindings() {
+        for drop_final_after_secs in [2.0, 0.0] {
+            let (mut fusion, default) = store();
+            let mut sessions = Sessions::new(SessionConfig {
+                drop_final_after_secs,
+                ..default.config.clone()
+            });
+            run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 0, 300);
+            sessions.check_in(check_in("acct-1", 200), &fusion);
+            let closed = run(&mut fusion, &mut sessions, &[(1, 0, 0.0)], 400, 11_000);
+            assert_eq!(closed, vec![1]);
+            sessions.finalise(1, at(11_000));
+            run(&mut fusion, &mut sessions, &[], 11_100, 12_900);
+            assert!(
+                sessions.get(1).is_some(),
+                "kept while final for 2 s or less"
+            );
+            run(&mut fusion, &mut sessions, &[], 13_000, 13_200);
+            if drop_final_after_secs > 0.0 {
+                assert!(sessions.get(1).is_none());
+                assert_eq!(sessions.session_of_track(1), None);
+                assert_eq!(sessions.all().count(), 0);
+            } else {
+                assert_eq!(sessions.session_of_track(1), Some(1));
+            }
+        }
     }
 
     #[test]

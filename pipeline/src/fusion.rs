@@ -245,7 +245,7 @@ pub struct GlobalTrack {
     pub last_seen: CaptureTime,
     /// Born outside every birth zone (an orphan camera track that persisted): worth a look.
     pub born_outside_entry: bool,
-    /// Every position, for the floor map and the evaluator.
+    /// Every position, in time order, for the floor map and the evaluator.
     pub path: Vec<(CaptureTime, Point2<f64>)>,
     /// Times this track may have swapped identity with another, in time order.
     #[serde(default)]

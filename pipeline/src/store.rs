@@ -757,12 +757,24 @@ impl StoreLogic {
     /// The shoppers fusion placed within reach of `slot`'s front (`arm_reach_m` plus one
     /// `floor_reach_m`) around `moment` (half a second either side).
     fn within_reach(&self, slot: &str, moment: CaptureTime) -> Vec<u64> {
+        let slack = Duration::from_millis(500);
+        let radius = self.config.shelf.arm_reach_m + self.config.shelf.floor_reach_m;
+        self.came_near(slot, (moment, moment), slack, radius)
+    }
+
+    /// The shoppers whose floor track came within `radius` metres of `slot`'s front during `span`,
+    /// `slack` either side.
+    fn came_near(
+        &self,
+        slot: &str,
+        span: (CaptureTime, CaptureTime),
+        slack: Duration,
+        radius: f64,
+    ) -> Vec<u64> {
         let Some(front) = self.slot_fronts.get(slot) else {
             return Vec::new();
         };
-        let slack = Duration::from_millis(500);
-        let (from, to) = (moment.saturating_sub(slack), moment.saturating_add(slack));
-        let radius = self.config.shelf.arm_reach_m + self.config.shelf.floor_reach_m;
+        let (from, to) = (span.0.saturating_sub(slack), span.1.saturating_add(slack));
         self.fusion
             .tracks()
             .filter(|t| {
@@ -780,21 +792,8 @@ impl StoreLogic {
     /// The shoppers whose floor track came within `suspect_radius_m` of `slot`'s front during `span`
     /// (a second either side).
     fn near_slot(&self, slot: &str, span: (CaptureTime, CaptureTime)) -> Vec<u64> {
-        let Some(front) = self.slot_fronts.get(slot) else {
-            return Vec::new();
-        };
-        let slack = Duration::from_secs(1);
-        let (from, to) = (span.0.saturating_sub(slack), span.1.saturating_add(slack));
         let radius = self.config.shelf.suspect_radius_m;
-        self.fusion
-            .tracks()
-            .filter(|t| {
-                t.path
-                    .iter()
-                    .any(|(at, p)| *at >= from && *at <= to && (p - front).norm() <= radius)
-            })
-            .map(|t| t.id)
-            .collect()
+        self.came_near(slot, span, Duration::from_secs(1), radius)
     }
 
     /// A put-back that neither the chosen shopper nor any rival holds the item for (after
@@ -1079,8 +1078,6 @@ impl Stage<StoreInput, StoreOutput> for StoreLogic {
     }
 }
 
-/// Gives an event to `holder` instead of its chosen shopper, who becomes a rival (reviewed), and logs
-/// `why`.
 /// The shopper more cameras chose than chose the watching camera's `watched` (which counts as one
 /// more vote for itself), of the `lent` choices of the cameras lending their view: the most chosen, the
 /// lowest id of equals. A choice of nobody never wins.
@@ -1119,6 +1116,8 @@ fn dissenting(watched: Option<u64>, lent: &[Option<u64>]) -> (Vec<u64>, f32) {
     )
 }
 
+/// Gives an event to `holder` instead of its chosen shopper, who becomes a rival (reviewed), and logs
+/// `why`.
 fn give_to(attributed: &mut AttributedEvent, holder: u64, why: &str) {
     tracing::debug!(
         event = attributed.event.id,

@@ -40,6 +40,7 @@ pub struct RunningStore {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     publisher: Option<JoinHandle<()>>,
+    /// Kept only with `StoreSetup::keep_closed_sessions`.
     closed: Arc<Mutex<Vec<Session>>>,
 }
 
@@ -58,6 +59,9 @@ pub struct StoreSetup {
     pub secrets: Secrets,
     pub database_url: String,
     pub runtime: RuntimeConfig,
+    /// Keep every closed session, final cart and all, in memory for `closed_sessions` (the demo's report
+    /// of a run that ends). A store that runs for days leaves it off: its database has every session.
+    pub keep_closed_sessions: bool,
 }
 
 impl RunningStore {
@@ -70,6 +74,7 @@ impl RunningStore {
             secrets,
             database_url,
             runtime,
+            keep_closed_sessions,
         } = setup;
         let scenario = config.as_scenario();
         let currency = config.store.currency.clone();
@@ -209,7 +214,7 @@ impl RunningStore {
                     let mut publisher = Publisher {
                         state,
                         accounts: BTreeMap::new(),
-                        closed,
+                        closed: keep_closed_sessions.then_some(closed),
                     };
                     for update in updates_rx {
                         handle.block_on(publisher.publish(update));
@@ -263,7 +268,8 @@ impl RunningStore {
         })
     }
 
-    /// The sessions this run closed, with their final carts, in the order they closed.
+    /// The sessions this run closed, with their final carts, in the order they closed; empty unless the
+    /// store was started with `keep_closed_sessions`.
     pub fn closed_sessions(&self) -> Vec<Session> {
         self.closed
             .lock()
@@ -416,7 +422,8 @@ struct Publisher {
     state: AppState,
     /// The account of each open session.
     accounts: BTreeMap<String, String>,
-    closed: Arc<Mutex<Vec<Session>>>,
+    /// Where closed sessions are kept, when they are (`StoreSetup::keep_closed_sessions`).
+    closed: Option<Arc<Mutex<Vec<Session>>>>,
 }
 
 /// Retries a database write with back-off: a database that is briefly away must not lose a session, an
@@ -524,10 +531,12 @@ impl Publisher {
                     tracing::info!(session = %session_id, status = %outcome.status, "session closed");
                     self.state.relay_wake.notify_one();
                 }
-                self.closed
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(*session);
+                if let Some(closed) = &self.closed {
+                    closed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(*session);
+                }
             }
             LiveUpdate::Shoppers { at_ms, shoppers } => self.state.live.set_shoppers(
                 at_ms,

@@ -167,6 +167,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             secrets: secrets.clone(),
             database_url: config.database.url.clone(),
             runtime: args.runtime.config(),
+            keep_closed_sessions: true,
         })
         .await?;
         let base = format!("http://{}", store.addr);

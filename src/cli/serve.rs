@@ -38,6 +38,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             secrets,
             database_url,
             runtime,
+            keep_closed_sessions: false,
         })
         .await?;
         println!("walkout: serving on http://{}/", store.addr);

@@ -284,6 +284,9 @@ pub struct Weighed {
     /// Everyone the camera showed (bound or not) at the slot when the items moved: in the frames of
     /// the matched stretch within twice `ShelfConfig::scale_moment_secs` of it.
     pub shown: Vec<u64>,
+    /// Each shopper's hand support around the moment the items moved, as the camera weighed it (what
+    /// its choice and margin come from): the store pools it with other cameras' views of the slot.
+    pub support: BTreeMap<u64, f32>,
 }
 
 /// How many of an item of `unit_g` grams a scale's change of `delta_g` is (at least one), and how
@@ -1237,6 +1240,7 @@ fn weigh(
             shown: segment
                 .support
                 .shown_near(moved, 2.0 * config.scale_moment_secs),
+            support,
         }),
     })
 }
@@ -1269,7 +1273,7 @@ fn rivals(
 }
 
 /// The best-supported shopper and the margin to the next, `(best - second) / best`.
-fn attribute(support: &BTreeMap<u64, f32>) -> (Option<u64>, f32) {
+pub(crate) fn attribute(support: &BTreeMap<u64, f32>) -> (Option<u64>, f32) {
     let mut ranked: Vec<(u64, f32)> = support.iter().map(|(k, v)| (*k, *v)).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     match ranked.as_slice() {

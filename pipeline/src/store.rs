@@ -532,9 +532,10 @@ impl StoreLogic {
     /// decides); or more of the cameras that saw the hand chose one other shopper than chose the
     /// watching camera's. Of several, the one that saw a hand longest, then a body. Whom the watching
     /// camera chose, and its rivals, become the lent event's rivals (reviewed with it). Where the
-    /// watching camera's choice stands though another camera saw the hand as someone else's, the event
-    /// is only as sure as the share of the cameras that agree with it, and whom the others chose are
-    /// its rivals.
+    /// cameras that saw the hand disagree without a majority for another (one against one), the hand
+    /// support of all of them, pooled, decides where its margin is itself sure
+    /// (`SessionConfig::min_event_confidence`), and the event is only as sure as that margin; whom the
+    /// others chose are its rivals.
     fn with_lent_hands(&self, attributed: AttributedEvent) -> AttributedEvent {
         let Some(weighed) = &attributed.weighed else {
             return attributed;
@@ -557,7 +558,9 @@ impl StoreLogic {
                 .as_ref()
                 .map_or((0, 0), |w| (w.hand_frames, w.body_frames))
         };
-        let (mut dissent, mut agreement) = (Vec::new(), 1.0);
+        // the lending cameras' choices other than the watching camera's, and the margin of the hand
+        // support of all the cameras that saw it, pooled, where they disagree
+        let (mut dissent, mut pooled_margin) = (Vec::new(), 1.0);
         let (why, lent) = if !saw_hand {
             let lent = views.into_iter().max_by_key(|(_, e)| frames(e));
             ("the watching camera saw no hand", lent)
@@ -572,17 +575,49 @@ impl StoreLogic {
             )
         } else {
             let choices: Vec<Option<u64>> = views.iter().map(|(_, e)| e.shopper).collect();
-            (dissent, agreement) = dissenting(attributed.shopper, &choices);
-            let lent = outvoted(attributed.shopper, &choices).and_then(|best| {
-                views
-                    .into_iter()
-                    .filter(|(_, e)| e.shopper == Some(best))
-                    .max_by_key(|(_, e)| frames(e))
-            });
-            (
-                "more of the cameras that saw the hand chose another shopper",
-                lent,
-            )
+            dissent = dissenting(attributed.shopper, &choices);
+            match outvoted(attributed.shopper, &choices) {
+                Some(best) => (
+                    "more of the cameras that saw the hand chose another shopper",
+                    views
+                        .into_iter()
+                        .filter(|(_, e)| e.shopper == Some(best))
+                        .max_by_key(|(_, e)| frames(e)),
+                ),
+                None if dissent.is_empty() => ("", None),
+                None => {
+                    // one against one (or the watching camera's among as many others): the hand
+                    // support of every camera that saw the hand, pooled, decides where it is itself
+                    // sure (the watching camera's view stands otherwise), and the event is as sure
+                    // as the pooled margin
+                    let supports: Vec<&BTreeMap<u64, f32>> = std::iter::once(&weighed.support)
+                        .chain(
+                            views
+                                .iter()
+                                .filter_map(|(_, e)| Some(&e.weighed.as_ref()?.support)),
+                        )
+                        .collect();
+                    let (instead, margin) = pooled(
+                        attributed.shopper,
+                        &supports,
+                        self.config.sessions.min_event_confidence,
+                    );
+                    pooled_margin = margin;
+                    (
+                        "the hand support of the cameras that saw the hand, pooled, points to another shopper",
+                        instead.and_then(|best| {
+                            views
+                                .into_iter()
+                                .filter(|(_, e)| e.shopper == Some(best))
+                                .max_by_key(|(_, e)| frames(e))
+                                .map(|(camera, mut e)| {
+                                    e.event.confidence = e.event.confidence.min(margin);
+                                    (camera, e)
+                                })
+                        }),
+                    )
+                }
+            }
         };
         match lent {
             Some((camera, mut lent)) => {
@@ -608,17 +643,17 @@ impl StoreLogic {
             None if dissent.is_empty() => attributed,
             None => {
                 // the watching camera's choice stands, but not surely: another camera saw the hand
-                // as someone else's. The event is as sure as the share of the cameras that agree (one
-                // of two: a coin), and whom the others chose is reviewed for it
+                // as someone else's. The event is as sure as the pooled margin, and whom the others
+                // chose is reviewed for it
                 let mut attributed = attributed;
-                attributed.event.confidence = attributed.event.confidence.min(agreement);
+                attributed.event.confidence = attributed.event.confidence.min(pooled_margin);
                 add_rivals(attributed.shopper, &mut attributed.rivals, dissent);
                 tracing::debug!(
                     event = attributed.event.id,
                     slot = %attributed.event.slot,
                     shopper = ?attributed.shopper,
                     rivals = ?attributed.rivals,
-                    agreement,
+                    pooled_margin,
                     "cameras that saw the hand disagree whose it was"
                 );
                 attributed
@@ -1100,19 +1135,31 @@ fn outvoted(watched: Option<u64>, lent: &[Option<u64>]) -> Option<u64> {
 }
 
 /// Of the cameras lending their view that saw the hand (`lent`, each one's choice), the shoppers
-/// chosen other than the watching camera's `watched`, and the share of all the cameras that chose
-/// someone, the watching one included, that chose `watched`.
-fn dissenting(watched: Option<u64>, lent: &[Option<u64>]) -> (Vec<u64>, f32) {
+/// chosen other than the watching camera's `watched`.
+fn dissenting(watched: Option<u64>, lent: &[Option<u64>]) -> Vec<u64> {
     let others: BTreeSet<u64> = lent
         .iter()
         .flatten()
         .copied()
         .filter(|&s| Some(s) != watched)
         .collect();
-    let agreeing = 1 + lent.iter().filter(|&&s| s == watched).count();
+    others.into_iter().collect()
+}
+
+/// Whom the hand support of several cameras (`supports`, the watching camera's among them), pooled,
+/// points to instead of the watching camera's choice `watched`, where the pooled margin is at least
+/// `sure` (`None` where it points to `watched`, or is not sure), and that margin.
+fn pooled(watched: Option<u64>, supports: &[&BTreeMap<u64, f32>], sure: f32) -> (Option<u64>, f32) {
+    let mut sum: BTreeMap<u64, f32> = BTreeMap::new();
+    for support in supports {
+        for (&shopper, &s) in *support {
+            *sum.entry(shopper).or_insert(0.0) += s;
+        }
+    }
+    let (best, margin) = crate::shelf::attribute(&sum);
     (
-        others.into_iter().collect(),
-        agreeing as f32 / (1 + lent.iter().flatten().count()) as f32,
+        best.filter(|&b| margin >= sure && Some(b) != watched),
+        margin,
     )
 }
 
@@ -1173,19 +1220,44 @@ mod tests {
 
     #[test]
     fn cameras_that_saw_the_hand_as_another_s_make_the_watching_camera_s_choice_unsure() {
-        // one lending camera against the watching one: a coin, and its choice is a rival
-        assert_eq!(dissenting(Some(1), &[Some(2)]), (vec![2], 0.5));
-        // two of three agree with the watching camera
+        // whom the lending cameras chose other than the watching camera's choice: its rivals
+        assert_eq!(dissenting(Some(1), &[Some(2)]), vec![2]);
+        assert_eq!(dissenting(Some(1), &[Some(1), Some(3)]), vec![3]);
         assert_eq!(
-            dissenting(Some(1), &[Some(1), Some(3)]),
-            (vec![3], 2.0 / 3.0)
+            dissenting(Some(1), &[Some(3), Some(2), Some(3)]),
+            vec![2, 3]
         );
         // all agree, or the others chose nobody: nobody dissents
-        assert_eq!(dissenting(Some(1), &[Some(1), Some(1)]), (vec![], 1.0));
-        assert_eq!(dissenting(Some(1), &[None]), (vec![], 1.0));
-        // one that chose nobody does not count
-        assert_eq!(dissenting(Some(1), &[Some(2), None]), (vec![2], 0.5));
-        assert_eq!(dissenting(Some(1), &[]), (vec![], 1.0));
+        assert!(dissenting(Some(1), &[Some(1), Some(1)]).is_empty());
+        assert!(dissenting(Some(1), &[None]).is_empty());
+        assert_eq!(dissenting(Some(1), &[Some(2), None]), vec![2]);
+        assert!(dissenting(Some(1), &[]).is_empty());
+    }
+
+    #[test]
+    fn the_pooled_hand_support_of_two_disagreeing_cameras_decides_only_where_it_is_sure() {
+        let support = |pairs: &[(u64, f32)]| pairs.iter().copied().collect::<BTreeMap<u64, f32>>();
+        // the watching camera saw the hand faintly nearer 1, the lending one clearly on 2's body
+        // (busy 11180, F3-4): pooled, 2 by a margin of 0.62
+        let watcher = support(&[(1, 0.17), (2, 0.05)]);
+        let lender = support(&[(2, 0.87), (1, 0.18)]);
+        let (instead, margin) = pooled(Some(1), &[&watcher, &lender], 0.6);
+        assert_eq!(instead, Some(2));
+        assert!((margin - 0.62).abs() < 0.01, "{margin}");
+        // not sure enough: the watching camera's choice stands, as sure as the margin
+        assert_eq!(pooled(Some(1), &[&watcher, &lender], 0.7).0, None);
+        // as strong on both sides (busy 11179, D2-6): a coin, the watching camera's choice stands
+        let watcher = support(&[(4, 2.37), (3, 0.10)]);
+        let lender = support(&[(3, 2.41), (4, 0.10)]);
+        let (instead, margin) = pooled(Some(4), &[&watcher, &lender], 0.6);
+        assert_eq!(instead, None);
+        assert!(margin < 0.05, "{margin}");
+        // the pooled support points to the watching camera's choice: nothing changes but the margin
+        let watcher = support(&[(1, 2.0), (2, 0.1)]);
+        let lender = support(&[(2, 0.3), (1, 0.1)]);
+        let (instead, margin) = pooled(Some(1), &[&watcher, &lender], 0.6);
+        assert_eq!(instead, None);
+        assert!((margin - 0.81).abs() < 0.01, "{margin}");
     }
 
     #[test]

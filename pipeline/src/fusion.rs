@@ -327,6 +327,19 @@ impl Fusion {
         self.tracks.get(&id)
     }
 
+    /// Whether one camera follows `a` and `b` as two tracks of its own: two people, not one person
+    /// seen twice (what [`Fusion::merge_twins`] looks for).
+    pub fn shown_apart(&self, a: u64, b: u64) -> bool {
+        let cameras = |id: u64| -> BTreeSet<&CameraId> {
+            self.bindings
+                .iter()
+                .filter(|(_, bound)| **bound == id)
+                .map(|((camera, _), _)| camera)
+                .collect()
+        };
+        !cameras(a).is_disjoint(&cameras(b))
+    }
+
     /// Merges the shoppers that have been one person seen twice for `twin_secs` (see
     /// [`FusionConfig::twin_secs`]) and returns each merge as `(gone, kept)`: the younger track's
     /// camera tracks now follow the older, and the younger is no more. `keep_apart(a, b)` vetoes a

@@ -60,7 +60,9 @@ pub struct SessionConfig {
     /// [`Sessions::on_fusion`]). Negative: never.
     #[serde(default = "default_claim_after_secs")]
     pub claim_after_secs: f64,
-    /// See `claim_after_secs`: a newcomer this near another shopper may be that shopper seen twice.
+    /// See `claim_after_secs`: a newcomer this near another shopper may be that shopper seen twice,
+    /// unless one camera follows the two as two people (busy 11182: a shopper walking a metre from
+    /// another all the way round, whose own session's shopper fusion had lost at the gate).
     #[serde(default = "default_claim_clear_m")]
     pub claim_clear_m: f64,
     /// A session's lost shopper can be a newcomer only if they could have walked there: the newcomer
@@ -665,7 +667,8 @@ impl Sessions {
     /// A shopper nobody saw come in (fusion bore them outside every entry: the entry cameras missed
     /// them, or their track was lost for longer than fusion keeps it) is someone already in the store.
     /// When exactly one open session is missing a shopper, and exactly one such newcomer stands
-    /// clear of everyone else, the newcomer is that session's shopper: one with a check-in that found
+    /// clear of everyone else who may be the same person seen twice (within `claim_clear_m`, unless a
+    /// camera follows the two as two people), the newcomer is that session's shopper: one with a check-in that found
     /// nobody at the gate (a family member the entry cameras missed while the others were found; the
     /// session is still reviewed for it), or one whose shopper is lost or vanished (the newcomer takes
     /// the lost track's place, so it vanishing is no longer the session's concern). Two of either and
@@ -702,9 +705,12 @@ impl Sessions {
         let [newcomer] = newcomers.as_slice() else {
             return;
         };
+        // a shopper near the newcomer may be the same person seen twice, unless a camera follows the
+        // two as two people
         let alone = active.iter().all(|other| {
             other.id == newcomer.id
                 || (other.position_m - newcomer.position_m).norm() > self.config.claim_clear_m
+                || fusion.shown_apart(other.id, newcomer.id)
         });
         if secs(now) - secs(newcomer.born_at) < self.config.claim_after_secs || !alone {
             return;
@@ -1278,13 +1284,29 @@ mod tests {
         to_ms: u64,
         place: impl Fn(u64) -> Vec<(u64, f64, f64)>,
     ) -> (Vec<u64>, FusionEvents) {
+        steps_seen(fusion, sessions, from_ms, to_ms, |ms| {
+            place(ms)
+                .into_iter()
+                .map(|(id, x, y)| ("a", id, x, y))
+                .collect()
+        })
+    }
+
+    /// As `steps`, each track seen by the camera named with it.
+    fn steps_seen(
+        fusion: &mut Fusion,
+        sessions: &mut Sessions,
+        from_ms: u64,
+        to_ms: u64,
+        place: impl Fn(u64) -> Vec<(&'static str, u64, f64, f64)>,
+    ) -> (Vec<u64>, FusionEvents) {
         let mut closed = Vec::new();
         let mut all = FusionEvents::default();
         for ms in (from_ms..=to_ms).step_by(100) {
             let seen: Vec<FloorObservation> = place(ms)
                 .into_iter()
-                .map(|(id, x, y)| FloorObservation {
-                    camera: CameraId::new("a"),
+                .map(|(camera, id, x, y)| FloorObservation {
+                    camera: CameraId::new(camera),
                     local_id: id,
                     position_m: Point2::new(x, y),
                     appearance: None,
@@ -1625,14 +1647,50 @@ mod tests {
         let (mut fusion, mut sessions) = store();
         sessions.check_in(check_in("acct-1", 0), &fusion);
         steps(&mut fusion, &mut sessions, 0, 4_000, |_| vec![]);
-        // a shopper without session walking in, and an orphan 1.5 m beside them all along
-        let (_, changes) = steps(&mut fusion, &mut sessions, 4_100, 9_000, |ms| {
+        // a shopper without session walking in, and an orphan 1.5 m beside them all along that only
+        // another camera sees: it may be a far camera's view of the same person
+        let (_, changes) = steps_seen(&mut fusion, &mut sessions, 4_100, 9_000, |ms| {
             let x = (ms - 4_100) as f64 / 1000.0;
-            vec![(1, x, 0.0), (2, x.max(1.5), 1.5)]
+            vec![("a", 1, x, 0.0), ("b", 2, x.max(1.5), 1.5)]
         });
         assert_eq!(changes.born.len(), 2, "{changes:?}");
         for shopper in changes.born {
             assert_eq!(sessions.session_of_track(shopper), None);
+        }
+    }
+
+    /// Busy 11182: a shopper walking a metre from another whose session is theirs is not that shopper
+    /// seen twice when one camera follows the two as two people, and is claimed.
+    #[test]
+    fn a_shopper_found_beside_another_whom_a_camera_shows_apart_is_claimed() {
+        for apart in [true, false] {
+            let (mut fusion, mut sessions) = store();
+            // acct-1's scan finds nobody at the gate; acct-2's binds the shopper walking in at 4 s
+            sessions.check_in(check_in("acct-1", 0), &fusion);
+            steps(&mut fusion, &mut sessions, 0, 4_000, |_| vec![]);
+            let walk = |ms: u64| (ms - 4_100) as f64 / 1000.0;
+            steps_seen(&mut fusion, &mut sessions, 4_100, 4_400, |ms| {
+                vec![("a", 1, walk(ms), 0.0)]
+            });
+            sessions.check_in(check_in("acct-2", 4_200), &fusion);
+            // a second shopper walks in beside them, 1.2 m away, seen by camera a as a track of its
+            // own (two people) or only by camera b (perhaps the first one seen twice)
+            let beside = if apart { "a" } else { "b" };
+            let (_, changes) = steps_seen(&mut fusion, &mut sessions, 4_500, 12_000, |ms| {
+                vec![("a", 1, walk(ms), 0.0), (beside, 2, walk(ms), 1.2)]
+            });
+            let first = sessions.session_of_track(1);
+            let second = changes.born.iter().copied().find(|&b| b != 1).unwrap();
+            assert!(first.is_some());
+            if apart {
+                let claimed = sessions.session_of_track(second);
+                assert!(
+                    claimed.is_some() && claimed != first,
+                    "{claimed:?} {first:?}"
+                );
+            } else {
+                assert_eq!(sessions.session_of_track(second), None);
+            }
         }
     }
 

@@ -534,8 +534,9 @@ impl StoreLogic {
     /// camera chose, and its rivals, become the lent event's rivals (reviewed with it). Where the
     /// cameras that saw the hand disagree without a majority for another (one against one), the hand
     /// support of all of them, pooled, decides where its margin is itself sure
-    /// (`SessionConfig::min_event_confidence`), and the event is only as sure as that margin; whom the
-    /// others chose are its rivals.
+    /// (`SessionConfig::min_event_confidence`); the event is then only as sure as that margin and the
+    /// share of the cameras that chose the same (one against one: 0.5, reviewed), and whom the others
+    /// chose are its rivals.
     fn with_lent_hands(&self, attributed: AttributedEvent) -> AttributedEvent {
         let Some(weighed) = &attributed.weighed else {
             return attributed;
@@ -558,9 +559,9 @@ impl StoreLogic {
                 .as_ref()
                 .map_or((0, 0), |w| (w.hand_frames, w.body_frames))
         };
-        // the lending cameras' choices other than the watching camera's, and the margin of the hand
-        // support of all the cameras that saw it, pooled, where they disagree
-        let (mut dissent, mut pooled_margin) = (Vec::new(), 1.0);
+        // the lending cameras' choices other than the watching camera's, and how sure the watching
+        // camera's choice is where they disagree
+        let (mut dissent, mut unsure) = (Vec::new(), 1.0);
         let (why, lent) = if !saw_hand {
             let lent = views.into_iter().max_by_key(|(_, e)| frames(e));
             ("the watching camera saw no hand", lent)
@@ -602,7 +603,11 @@ impl StoreLogic {
                         &supports,
                         self.config.sessions.min_event_confidence,
                     );
-                    pooled_margin = margin;
+                    // cameras that disagree make the event unsure whichever decides: it is as sure
+                    // as the pooled margin and the share of the cameras that chose the same (one
+                    // of two: under the review threshold)
+                    let share = |s| share_choosing(s, attributed.shopper, &choices);
+                    unsure = margin.min(share(attributed.shopper));
                     (
                         "the hand support of the cameras that saw the hand, pooled, points to another shopper",
                         instead.and_then(|best| {
@@ -611,7 +616,8 @@ impl StoreLogic {
                                 .filter(|(_, e)| e.shopper == Some(best))
                                 .max_by_key(|(_, e)| frames(e))
                                 .map(|(camera, mut e)| {
-                                    e.event.confidence = e.event.confidence.min(margin);
+                                    e.event.confidence =
+                                        e.event.confidence.min(margin).min(share(Some(best)));
                                     (camera, e)
                                 })
                         }),
@@ -643,17 +649,16 @@ impl StoreLogic {
             None if dissent.is_empty() => attributed,
             None => {
                 // the watching camera's choice stands, but not surely: another camera saw the hand
-                // as someone else's. The event is as sure as the pooled margin, and whom the others
-                // chose is reviewed for it
+                // as someone else's, and whom the others chose is reviewed for it
                 let mut attributed = attributed;
-                attributed.event.confidence = attributed.event.confidence.min(pooled_margin);
+                attributed.event.confidence = attributed.event.confidence.min(unsure);
                 add_rivals(attributed.shopper, &mut attributed.rivals, dissent);
                 tracing::debug!(
                     event = attributed.event.id,
                     slot = %attributed.event.slot,
                     shopper = ?attributed.shopper,
                     rivals = ?attributed.rivals,
-                    pooled_margin,
+                    confidence = attributed.event.confidence,
                     "cameras that saw the hand disagree whose it was"
                 );
                 attributed
@@ -1146,6 +1151,17 @@ fn dissenting(watched: Option<u64>, lent: &[Option<u64>]) -> Vec<u64> {
     others.into_iter().collect()
 }
 
+/// The share of the cameras that saw the hand and chose someone, the watching one (which chose
+/// `watched`) included, that chose `shopper`.
+fn share_choosing(shopper: Option<u64>, watched: Option<u64>, lent: &[Option<u64>]) -> f32 {
+    let choosing = lent
+        .iter()
+        .chain([&watched])
+        .filter(|&&s| s.is_some() && s == shopper)
+        .count();
+    choosing as f32 / (1 + lent.iter().flatten().count()) as f32
+}
+
 /// Whom the hand support of several cameras (`supports`, the watching camera's among them), pooled,
 /// points to instead of the watching camera's choice `watched`, where the pooled margin is at least
 /// `sure` (`None` where it points to `watched`, or is not sure), and that margin.
@@ -1227,6 +1243,15 @@ mod tests {
             dissenting(Some(1), &[Some(3), Some(2), Some(3)]),
             vec![2, 3]
         );
+        // the share that chose the watching camera's shopper, or another: one against one is a coin
+        assert_eq!(share_choosing(Some(1), Some(1), &[Some(2)]), 0.5);
+        assert_eq!(share_choosing(Some(2), Some(1), &[Some(2)]), 0.5);
+        assert_eq!(
+            share_choosing(Some(1), Some(1), &[Some(1), Some(3)]),
+            2.0 / 3.0
+        );
+        assert_eq!(share_choosing(Some(1), Some(1), &[Some(2), None]), 0.5);
+        assert_eq!(share_choosing(None, None, &[Some(2)]), 0.0);
         // all agree, or the others chose nobody: nobody dissents
         assert!(dissenting(Some(1), &[Some(1), Some(1)]).is_empty());
         assert!(dissenting(Some(1), &[None]).is_empty());

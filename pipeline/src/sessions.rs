@@ -666,13 +666,12 @@ impl Sessions {
 
     /// A shopper nobody saw come in (fusion bore them outside every entry: the entry cameras missed
     /// them, or their track was lost for longer than fusion keeps it) is someone already in the store.
-    /// When exactly one open session is missing a shopper, and exactly one such newcomer stands
-    /// clear of everyone else who may be the same person seen twice (within `claim_clear_m`, unless a
-    /// camera follows the two as two people), the newcomer is that session's shopper: one with a check-in that found
-    /// nobody at the gate (a family member the entry cameras missed while the others were found; the
-    /// session is still reviewed for it), or one whose shopper is lost or vanished (the newcomer takes
-    /// the lost track's place, so it vanishing is no longer the session's concern). Two of either and
-    /// nothing is guessed.
+    /// When exactly one open session is missing a shopper, and exactly one such newcomer stands clear of
+    /// everyone else who may be the same person seen twice (within `claim_clear_m`, unless a camera follows
+    /// the two as two people), the newcomer is that session's shopper: one with a check-in that found nobody
+    /// at the gate (a family member the entry cameras missed while the others were found; the session is
+    /// still reviewed for it), or one whose shopper is lost or vanished (the newcomer takes the lost track's
+    /// place, so it vanishing is no longer the session's concern). Two of either and nothing is guessed.
     ///
     /// A shopper who came in through a gate is such a newcomer too once no check-in is waiting and no
     /// check-in took them within `match_window_secs` of their coming: the check-in made for them bound

@@ -589,8 +589,7 @@ impl StoreLogic {
                 None => {
                     // one against one (or the watching camera's among as many others): the hand
                     // support of every camera that saw the hand, pooled, decides where it is itself
-                    // sure (the watching camera's view stands otherwise), and the event is as sure
-                    // as the pooled margin
+                    // sure (the watching camera's view stands otherwise)
                     let supports: Vec<&BTreeMap<u64, f32>> = std::iter::once(&weighed.support)
                         .chain(
                             views

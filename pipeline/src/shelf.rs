@@ -362,6 +362,27 @@ impl Support {
         }
     }
 
+    /// Gives each shopper's support from `since` on to whom `map` names for them (a camera track that
+    /// showed another shopper than the one it was bound to, see [`ShelfWatcher::relabel_since`]).
+    fn relabel_since(&mut self, since: CaptureTime, map: &BTreeMap<u64, u64>) {
+        for (time, shopper, support) in &mut self.moments {
+            let Some(&to) = map.get(shopper).filter(|_| *time >= since) else {
+                continue;
+            };
+            if let Some(total) = self.total.get_mut(shopper) {
+                *total = (*total - *support).max(0.0);
+            }
+            *self.total.entry(to).or_insert(0.0) += *support;
+            *shopper = to;
+        }
+        self.total.retain(|_, total| *total > 0.0);
+        for (time, shopper) in &mut self.owned {
+            if let Some(&to) = map.get(shopper).filter(|_| *time >= since) {
+                *shopper = to;
+            }
+        }
+    }
+
     /// How many frames each shopper's hand was in the slot: all of them, or, given `(moment,
     /// window_secs)`, only those within `window_secs` of `moment`.
     fn hand_frames(&self, near: Option<(CaptureTime, f64)>) -> BTreeMap<u64, u32> {
@@ -670,6 +691,24 @@ impl ShelfWatcher {
             });
             for segment in interaction.chain(state.recent.iter_mut()) {
                 segment.support.relabel(from, to);
+            }
+        }
+    }
+
+    /// What this camera saw of the shoppers in `map` from `since` on was someone else's: each one's
+    /// hand support since then goes to whom `map` names for them (a camera track bound to one shopper
+    /// turned out to show another, see [`crate::verify`]). Interactions still going on and those kept
+    /// for a scale reading are relabelled; events already made stand.
+    pub fn relabel_since(&mut self, since: CaptureTime, map: &BTreeMap<u64, u64>) {
+        if map.is_empty() {
+            return;
+        }
+        for state in &mut self.states {
+            let interaction = state.interaction.iter_mut().flat_map(|i| {
+                std::iter::once(&mut i.current).chain(i.closed.iter_mut().map(|(s, _)| s))
+            });
+            for segment in interaction.chain(state.recent.iter_mut()) {
+                segment.support.relabel_since(since, map);
             }
         }
     }
@@ -1936,6 +1975,34 @@ mod tests {
                 assert!(e.event.confidence < 0.5, "{}", e.event.confidence);
             }
         }
+    }
+
+    #[test]
+    fn relabelling_since_a_moment_moves_only_what_was_seen_from_then_on() {
+        let hand = [BBox::new(140.0, 120.0, 160.0, 140.0)];
+        let mut s = Script::new(None);
+        s.frames(10, 4, &[], &[]);
+        // a hand in the slot on the box bound to shopper 3 for ten frames (1.1 .. 2.0 s), the last
+        // six of which turn out to have shown shopper 7
+        s.frames(10, 0, &hand, &[person(3, 150.0)]);
+        let since = CaptureTime::from_unix_millis(1_500);
+        s.watcher.relabel_since(since, &BTreeMap::from([(3, 7)]));
+        let events = s.frames(12, 3, &[], &[]);
+        assert_eq!(events.len(), 1, "{events:?}");
+        // six frames against four: 7's, with 3 a rival
+        assert_eq!(events[0].shopper, Some(7));
+        assert_eq!(events[0].rivals, vec![3]);
+        assert!(events[0].event.confidence < 0.5, "{:?}", events[0].event);
+
+        // from before the hand came: all of it is 7's
+        let mut s = Script::new(None);
+        s.frames(10, 4, &[], &[]);
+        s.frames(10, 0, &hand, &[person(3, 150.0)]);
+        s.watcher
+            .relabel_since(CaptureTime::from_unix_millis(0), &BTreeMap::from([(3, 7)]));
+        let events = s.frames(12, 3, &[], &[]);
+        assert_eq!(events[0].shopper, Some(7));
+        assert!(events[0].rivals.is_empty(), "{:?}", events[0].rivals);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::shelf::{
 };
 use crate::stage::Stage;
 use crate::tracker::{TrackInput, Tracker, TrackerConfig};
-use crate::verify::{DoubtChecks, Subject};
+use crate::verify::{DoubtChecks, ShowsOther, Subject};
 
 /// One camera as the store logic needs it.
 #[derive(Debug, Clone)]
@@ -204,6 +204,10 @@ struct CameraState {
     /// The tracks the latest frame showed, with their boxes: one that goes unseen behind another
     /// raises an identity doubt.
     shown: BTreeMap<u64, BBox>,
+    /// Tracks that showed the other shopper of an identity doubt (see [`crate::verify::ShowsOther`]),
+    /// with (whom fusion binds them to, whom they showed): the shelves see them as whom they showed
+    /// for as long as fusion keeps them bound so.
+    shows_other: BTreeMap<u64, (u64, u64)>,
 }
 
 /// The store logic; see the module docs.
@@ -276,6 +280,7 @@ impl StoreLogic {
                     observations: Vec::new(),
                     seen_unbound: BTreeSet::new(),
                     shown: BTreeMap::new(),
+                    shows_other: BTreeMap::new(),
                 },
             );
         }
@@ -417,9 +422,13 @@ impl StoreLogic {
             }
         }
         if !self.doubt_checks.is_empty() {
-            let dismissed =
+            let decided =
                 self.doubt_checks
                     .frame(&self.fusion, &frame.camera, frame.time, &camera.tracker);
+            for shows in &decided.shows_other {
+                swap_at_shelves(camera, &self.fusion, &frame.camera, shows);
+            }
+            let dismissed = decided.dismissed;
             for &(time, a, b) in &dismissed {
                 tracing::debug!(
                     camera = %frame.camera,
@@ -434,6 +443,10 @@ impl StoreLogic {
             }
         }
         camera.observations.clear();
+        let fusion = &self.fusion;
+        camera
+            .shows_other
+            .retain(|&local, (bound, _)| fusion.global_id(&frame.camera, local) == Some(*bound));
         let mut views = Vec::new();
         let mut tracks = Vec::new();
         for track in camera.tracker.active() {
@@ -484,8 +497,13 @@ impl StoreLogic {
             }
             // a person fusion has not bound (yet) is still a candidate for a hand at a shelf: the
             // event then goes to nobody, or is as unsure as that person is near
+            // a track that showed the other shopper of its doubt is theirs at the shelves
+            let at_shelves = match camera.shows_other.get(&track.id) {
+                Some(&(bound, other)) if person.shopper == Some(bound) => other,
+                _ => id,
+            };
             views.push(PersonView {
-                shopper: id,
+                shopper: at_shelves,
                 bbox: b,
                 floor_m: stands.map(|p| [p.x, p.y]),
             });
@@ -1204,6 +1222,42 @@ fn sole_holder(chosen: u64, rivals: &[u64], holds: impl Fn(u64) -> bool) -> Opti
         (Some(holder), None) => Some(holder),
         _ => None,
     }
+}
+
+/// A camera track bound to `shows.bound` showed `shows.other` (the two were swapped in this camera):
+/// from now on the shelves see it as `shows.other`, and what they saw of it since the doubt was raised
+/// is relabelled. Where the camera also has a track bound to `shows.other`, the two tracks crossed
+/// over: that one is `shows.bound` at the shelves, and the two shoppers' support since then is swapped
+/// both ways. A track seen so already is left as it is (the other track of a crossing may show its
+/// own verdict later).
+fn swap_at_shelves(camera: &mut CameraState, fusion: &Fusion, id: &CameraId, shows: &ShowsOther) {
+    if camera.shows_other.contains_key(&shows.local_id) {
+        return;
+    }
+    let crossed =
+        camera.shown.keys().copied().find(|&local| {
+            local != shows.local_id && fusion.global_id(id, local) == Some(shows.other)
+        });
+    let mut map = BTreeMap::from([(shows.bound, shows.other)]);
+    camera
+        .shows_other
+        .insert(shows.local_id, (shows.bound, shows.other));
+    if let Some(crossed) = crossed {
+        map.insert(shows.other, shows.bound);
+        camera
+            .shows_other
+            .insert(crossed, (shows.other, shows.bound));
+    }
+    tracing::debug!(
+        camera = %id,
+        track = shows.local_id,
+        bound = shows.bound,
+        other = shows.other,
+        ?crossed,
+        since_ms = shows.since.unix_millis(),
+        "a camera track showed the other shopper of its doubt: the shelves see it as them"
+    );
+    camera.shelf.relabel_since(shows.since, &map);
 }
 
 #[cfg(test)]

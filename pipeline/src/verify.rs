@@ -15,6 +15,11 @@
 //! went unseen behind the other and never shows again cannot have come out as them: it only has to
 //! stay away. Anything else (a view like the other, a track that ends or changes hands before it
 //! showed itself, looks too alike to tell the two apart, time running out) leaves the doubt standing.
+//!
+//! A track that shows the other shopper in [`SHOWS_OTHER_VIEWS`] clear views (and none like its own)
+//! is taken to show them: fusion keeps its binding (its place on the floor still fits, the two stood
+//! close), but the shelves see it as the other shopper from the moment the doubt was raised
+//! ([`ShowsOther`]). Both sessions stay reviewed for what either did since, as the doubt stands.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +43,8 @@ pub struct Subject {
 struct Watched {
     subject: Subject,
     views: u32,
+    /// Clear views more like the other shopper than the one it is bound to.
+    like_other: u32,
     shown: bool,
     settled: bool,
 }
@@ -56,6 +63,37 @@ enum Verdict {
     Waiting,
     Dismissed,
     Stands,
+    /// The doubt stands: a track showed the other shopper.
+    ShowsOther(ShowsOther),
+}
+
+/// A doubted camera track that showed, in [`SHOWS_OTHER_VIEWS`] clear views, the other shopper of its
+/// doubt rather than the one it is bound to: the two were swapped in this camera. Matched against the
+/// truth's boxes on six busy seeds (11186, 11189, 11191-11194), the track showed the other shopper
+/// indeed in 26 of 39 first views like the other (9 showed its own, 4 a third shopper), and in 27 of
+/// 34 second views (4 its own, 3 a third).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShowsOther {
+    pub local_id: u64,
+    /// Whom the track is bound to.
+    pub bound: u64,
+    /// Whom it showed.
+    pub other: u64,
+    /// When the doubt was raised: the track has shown the other since then, as far as anyone knows.
+    pub since: CaptureTime,
+}
+
+/// Clear views like the other shopper a doubted track must show before the shelves see it as them
+/// (see [`ShowsOther`] for why two, not one).
+pub const SHOWS_OTHER_VIEWS: u32 = 2;
+
+/// What a camera's frame decided about the doubts being watched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decided {
+    /// Doubts the camera dismissed, as (time raised, shopper, other).
+    pub dismissed: Vec<(CaptureTime, u64, u64)>,
+    /// Tracks that showed the other shopper of their doubt (which stands).
+    pub shows_other: Vec<ShowsOther>,
 }
 
 /// The doubts being watched.
@@ -105,6 +143,7 @@ impl DoubtChecks {
                 .map(|&subject| Watched {
                     subject,
                     views: 0,
+                    like_other: 0,
                     shown: false,
                     settled: false,
                 })
@@ -118,16 +157,16 @@ impl DoubtChecks {
     }
 
     /// Counts the views in `camera`'s latest frame at `now` (its tracker just updated with it) and
-    /// returns the doubts they dismissed, as (time, shopper, other).
+    /// returns the doubts they dismissed and the tracks that showed the other shopper.
     pub fn frame(
         &mut self,
         fusion: &Fusion,
         camera: &CameraId,
         now: CaptureTime,
         tracker: &Tracker,
-    ) -> Vec<(CaptureTime, u64, u64)> {
+    ) -> Decided {
         let config = fusion.config();
-        let mut dismissed = Vec::new();
+        let mut decided = Decided::default();
         self.checks.retain_mut(|check| {
             if check.camera != *camera {
                 return true;
@@ -139,21 +178,33 @@ impl DoubtChecks {
             if now <= check.time {
                 return true;
             }
-            match check.view(config, fusion, tracker) {
+            match check.view(config, fusion, tracker, now) {
                 Verdict::Waiting => true,
                 Verdict::Stands => false,
+                Verdict::ShowsOther(shows) => {
+                    decided.shows_other.push(shows);
+                    false
+                }
                 Verdict::Dismissed => {
-                    dismissed.push((check.time, check.pair.0, check.pair.1));
+                    decided
+                        .dismissed
+                        .push((check.time, check.pair.0, check.pair.1));
                     false
                 }
             }
         });
-        dismissed
+        decided
     }
 }
 
 impl Check {
-    fn view(&mut self, config: &FusionConfig, fusion: &Fusion, tracker: &Tracker) -> Verdict {
+    fn view(
+        &mut self,
+        config: &FusionConfig,
+        fusion: &Fusion,
+        tracker: &Tracker,
+        now: CaptureTime,
+    ) -> Verdict {
         let Check {
             time,
             camera,
@@ -196,18 +247,33 @@ impl Check {
             let own = look.similarity(&looks[&bound]);
             let other = look.similarity(&looks[&rival]);
             if other - own >= config.verify_margin {
+                watched.like_other += 1;
                 tracing::debug!(
                     camera = %camera,
+                    track = subject.local_id,
                     shopper = bound,
                     other = rival,
                     own,
                     like_other = other,
                     raised_ms = time.unix_millis(),
+                    at_ms = now.unix_millis(),
                     "a doubted camera track looks like the other shopper"
                 );
-                return Verdict::Stands;
+                if watched.like_other < SHOWS_OTHER_VIEWS {
+                    continue;
+                }
+                return Verdict::ShowsOther(ShowsOther {
+                    local_id: subject.local_id,
+                    bound,
+                    other: rival,
+                    since: *time,
+                });
             }
             if own - other >= config.verify_margin {
+                if watched.like_other > 0 {
+                    // one view each way: the doubt stands, and nobody can say who the track shows
+                    return Verdict::Stands;
+                }
                 watched.views += 1;
                 if watched.views >= config.verify_views {
                     watched.settled = true;
@@ -216,7 +282,8 @@ impl Check {
         }
         let all_settled = self.watched.iter().all(|w| w.settled);
         let any_seen = self.watched.iter().any(|w| w.views >= config.verify_views);
-        if all_settled && any_seen {
+        let contested = self.watched.iter().any(|w| w.like_other > 0);
+        if all_settled && any_seen && !contested {
             Verdict::Dismissed
         } else {
             Verdict::Waiting

@@ -1011,6 +1011,45 @@ fn a_doubt_is_dismissed_once_the_camera_shows_both_shoppers_clear_as_themselves(
     assert!(run(views, Some(3.0)));
 }
 
+#[test]
+fn a_camera_track_that_showed_the_other_shopper_is_theirs_at_the_shelves() {
+    // the scene of the test above, but the west camera, which lost one shopper in the other's box,
+    // is the one watching the slot (the camera listed second watches it)
+    let cameras = vec![camera("aisle-east", 7.0), camera("aisle-west", 2.5)];
+    let run = |swapped_from: Option<f64>| {
+        let config = config(&cameras);
+        let slot_region = config.cameras[1].slots[0].region;
+        let (store, outputs) = run_store(
+            config,
+            overtaken_with_looks(&cameras, slot_region, swapped_from),
+        );
+        let events: Vec<(ShelfEvent, Option<u64>)> = shelf_events(&outputs)
+            .into_iter()
+            .map(|(e, s)| (e.clone(), s))
+            .collect();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].0.kind, EventKind::Pick);
+        let doubted: Vec<bool> = [1, 2]
+            .into_iter()
+            .map(|id| {
+                let session = store.sessions().get(id).unwrap();
+                session.review.iter().any(|r| {
+                    matches!(r, ReviewReason::UncertainIdentity { event, .. } if *event == events[0].0.id)
+                })
+            })
+            .collect();
+        (events[0].1, doubted)
+    };
+    // they came out of that box as they went in: the hand at the slot is the first shopper's
+    assert_eq!(run(None).0, Some(1));
+    // they came out with each other's look: the camera track fusion keeps on the first shopper
+    // showed the second, twice, so at the shelves it is the second; the doubt stands, and both
+    // sessions are reviewed for the pick
+    let (session, doubted) = run(Some(3.0));
+    assert_eq!(session, Some(2));
+    assert_eq!(doubted, vec![true, true]);
+}
+
 /// Two shoppers walk the aisle and out of the door under a camera mounted over it, looking back into
 /// the store, as a store's exit camera is; the aisle camera sees only the first few metres.
 fn out_under_the_exit_camera() -> (StoreConfig, Vec<StoreInput>, [f64; 2]) {

@@ -677,6 +677,18 @@ impl ShelfWatcher {
         self.weights.push(reading);
     }
 
+    /// The hand support of every interaction still going on and of those kept for a scale reading.
+    fn supports(&mut self) -> impl Iterator<Item = &mut Support> {
+        self.states.iter_mut().flat_map(|state| {
+            let interaction = state.interaction.iter_mut().flat_map(|i| {
+                std::iter::once(&mut i.current).chain(i.closed.iter_mut().map(|(s, _)| s))
+            });
+            interaction
+                .chain(state.recent.iter_mut())
+                .map(|segment| &mut segment.support)
+        })
+    }
+
     /// The person seen at the slots as `from` is `to` now: a camera track fusion had not bound yet
     /// when it was seen (`from` a camera-local id) and has bound since, or a shopper fusion merged
     /// into another. Whatever support `from` gave events not yet made counts for `to`, so that one
@@ -685,13 +697,8 @@ impl ShelfWatcher {
         if from == to {
             return;
         }
-        for state in &mut self.states {
-            let interaction = state.interaction.iter_mut().flat_map(|i| {
-                std::iter::once(&mut i.current).chain(i.closed.iter_mut().map(|(s, _)| s))
-            });
-            for segment in interaction.chain(state.recent.iter_mut()) {
-                segment.support.relabel(from, to);
-            }
+        for support in self.supports() {
+            support.relabel(from, to);
         }
     }
 
@@ -703,13 +710,8 @@ impl ShelfWatcher {
         if map.is_empty() {
             return;
         }
-        for state in &mut self.states {
-            let interaction = state.interaction.iter_mut().flat_map(|i| {
-                std::iter::once(&mut i.current).chain(i.closed.iter_mut().map(|(s, _)| s))
-            });
-            for segment in interaction.chain(state.recent.iter_mut()) {
-                segment.support.relabel_since(since, map);
-            }
+        for support in self.supports() {
+            support.relabel_since(since, map);
         }
     }
 

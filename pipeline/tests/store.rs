@@ -972,22 +972,33 @@ fn overtaken_with_looks(
     out
 }
 
+/// Runs the store on [`overtaken_with_looks`] (the slot of `config`'s second camera) and returns it
+/// with the one shelf event it reported and the session that got it.
+fn run_overtaken_with_looks(
+    cameras: &[(CameraId, Calibration)],
+    config: StoreConfig,
+    swapped_from: Option<f64>,
+) -> (StoreLogic, Vec<(ShelfEvent, Option<u64>)>) {
+    let slot_region = config.cameras[1].slots[0].region;
+    let (store, outputs) = run_store(
+        config,
+        overtaken_with_looks(cameras, slot_region, swapped_from),
+    );
+    let events: Vec<(ShelfEvent, Option<u64>)> = shelf_events(&outputs)
+        .into_iter()
+        .map(|(e, s)| (e.clone(), s))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    (store, events)
+}
+
 #[test]
 fn a_doubt_is_dismissed_once_the_camera_shows_both_shoppers_clear_as_themselves() {
     let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
     let run = |verify_views: u32, swapped_from: Option<f64>| {
         let mut config = config(&cameras);
         config.fusion.verify_views = verify_views;
-        let slot_region = config.cameras[1].slots[0].region;
-        let (store, outputs) = run_store(
-            config,
-            overtaken_with_looks(&cameras, slot_region, swapped_from),
-        );
-        let events: Vec<(ShelfEvent, Option<u64>)> = shelf_events(&outputs)
-            .into_iter()
-            .map(|(e, s)| (e.clone(), s))
-            .collect();
-        assert_eq!(events.len(), 1, "{events:?}");
+        let (store, events) = run_overtaken_with_looks(&cameras, config, swapped_from);
         assert_eq!((events[0].0.kind, events[0].1), (EventKind::Pick, Some(1)));
         let first = store.sessions().get(1).unwrap().clone();
         assert_eq!(first.account, "acct-1");
@@ -1017,17 +1028,7 @@ fn a_camera_track_that_showed_the_other_shopper_is_theirs_at_the_shelves() {
     // is the one watching the slot (the camera listed second watches it)
     let cameras = vec![camera("aisle-east", 7.0), camera("aisle-west", 2.5)];
     let run = |swapped_from: Option<f64>| {
-        let config = config(&cameras);
-        let slot_region = config.cameras[1].slots[0].region;
-        let (store, outputs) = run_store(
-            config,
-            overtaken_with_looks(&cameras, slot_region, swapped_from),
-        );
-        let events: Vec<(ShelfEvent, Option<u64>)> = shelf_events(&outputs)
-            .into_iter()
-            .map(|(e, s)| (e.clone(), s))
-            .collect();
-        assert_eq!(events.len(), 1, "{events:?}");
+        let (store, events) = run_overtaken_with_looks(&cameras, config(&cameras), swapped_from);
         assert_eq!(events[0].0.kind, EventKind::Pick);
         let doubted: Vec<bool> = [1, 2]
             .into_iter()

@@ -495,13 +495,13 @@ impl StoreLogic {
                     position_m: floor,
                 });
             }
-            // a person fusion has not bound (yet) is still a candidate for a hand at a shelf: the
-            // event then goes to nobody, or is as unsure as that person is near
             // a track that showed the other shopper of its doubt is theirs at the shelves
             let at_shelves = match camera.shows_other.get(&track.id) {
                 Some(&(bound, other)) if person.shopper == Some(bound) => other,
                 _ => id,
             };
+            // a person fusion has not bound (yet) is still a candidate for a hand at a shelf: the
+            // event then goes to nobody, or is as unsure as that person is near
             views.push(PersonView {
                 shopper: at_shelves,
                 bbox: b,

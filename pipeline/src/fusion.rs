@@ -126,6 +126,11 @@ pub struct FusionConfig {
     /// See `verify_views`.
     #[serde(default = "default_verify_margin")]
     pub verify_margin: f32,
+    /// A doubted camera track that shows the other shopper of its doubt in this many clear views (by
+    /// `verify_margin`, and no view its own) is taken to show them: the shelves see it as them
+    /// ([`crate::verify::ShowsOther`]). 0: never.
+    #[serde(default = "default_shows_other_views")]
+    pub shows_other_views: u32,
     /// A doubt not dismissed this many seconds after it stays for good.
     #[serde(default = "default_verify_within_secs")]
     pub verify_within_secs: f64,
@@ -137,6 +142,11 @@ fn default_verify_views() -> u32 {
 
 fn default_verify_margin() -> f32 {
     0.15
+}
+
+fn default_shows_other_views() -> u32 {
+    // one view like the other was the other in 26 of 39 (see `ShowsOther`); the second in 27 of 34
+    2
 }
 
 fn default_verify_within_secs() -> f64 {
@@ -203,6 +213,7 @@ impl Default for FusionConfig {
             hidden_cover: default_hidden_cover(),
             verify_views: default_verify_views(),
             verify_margin: default_verify_margin(),
+            shows_other_views: default_shows_other_views(),
             verify_within_secs: default_verify_within_secs(),
         }
     }

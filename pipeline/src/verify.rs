@@ -16,8 +16,8 @@
 //! stay away. Anything else (a view like the other, a track that ends or changes hands before it
 //! showed itself, looks too alike to tell the two apart, time running out) leaves the doubt standing.
 //!
-//! A track that shows the other shopper in [`SHOWS_OTHER_VIEWS`] clear views (and none like its own)
-//! is taken to show them: fusion keeps its binding (its place on the floor still fits, the two stood
+//! A track that shows the other shopper in [`FusionConfig::shows_other_views`] clear views (and none
+//! like its own) is taken to show them: fusion keeps its binding (its place on the floor still fits, the two stood
 //! close), but the shelves see it as the other shopper from the moment the doubt was raised
 //! ([`ShowsOther`]). Both sessions stay reviewed for what either did since, as the doubt stands.
 
@@ -45,6 +45,9 @@ struct Watched {
     views: u32,
     /// Clear views more like the other shopper than the one it is bound to.
     like_other: u32,
+    /// Whom the clear views so far showed. Fusion may bind the track afresh between two views, so
+    /// this, not the binding at each view, says whether the views agree.
+    showed: Option<u64>,
     shown: bool,
     settled: bool,
 }
@@ -67,7 +70,7 @@ enum Verdict {
     ShowsOther(ShowsOther),
 }
 
-/// A doubted camera track that showed, in [`SHOWS_OTHER_VIEWS`] clear views, the other shopper of its
+/// A doubted camera track that showed, in [`FusionConfig::shows_other_views`] clear views, the other shopper of its
 /// doubt rather than the one it is bound to: the two were swapped in this camera. Matched against the
 /// truth's boxes on six busy seeds (11186, 11189, 11191-11194), the track showed the other shopper
 /// indeed in 26 of 39 first views like the other (9 showed its own, 4 a third shopper), and in 27 of
@@ -82,10 +85,6 @@ pub struct ShowsOther {
     /// When the doubt was raised: the track has shown the other since then, as far as anyone knows.
     pub since: CaptureTime,
 }
-
-/// Clear views like the other shopper a doubted track must show before the shelves see it as them
-/// (see [`ShowsOther`] for why two, not one).
-pub const SHOWS_OTHER_VIEWS: u32 = 2;
 
 /// What a camera's frame decided about the doubts being watched.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,6 +143,7 @@ impl DoubtChecks {
                     subject,
                     views: 0,
                     like_other: 0,
+                    showed: None,
                     shown: false,
                     settled: false,
                 })
@@ -246,7 +246,20 @@ impl Check {
             };
             let own = look.similarity(&looks[&bound]);
             let other = look.similarity(&looks[&rival]);
-            if other - own >= config.verify_margin {
+            let showed = if other - own >= config.verify_margin {
+                rival
+            } else if own - other >= config.verify_margin {
+                bound
+            } else {
+                continue;
+            };
+            if watched.showed.is_some_and(|s| s != showed) {
+                // one view each way: the doubt stands, and nobody can say who the track shows
+                tracing::debug!(%camera, track = subject.local_id, outcome = "both", "doubt stands");
+                return Verdict::Stands;
+            }
+            watched.showed = Some(showed);
+            if showed == rival {
                 watched.like_other += 1;
                 tracing::debug!(
                     camera = %camera,
@@ -259,7 +272,7 @@ impl Check {
                     at_ms = now.unix_millis(),
                     "a doubted camera track looks like the other shopper"
                 );
-                if watched.like_other < SHOWS_OTHER_VIEWS {
+                if config.shows_other_views == 0 || watched.like_other < config.shows_other_views {
                     continue;
                 }
                 return Verdict::ShowsOther(ShowsOther {
@@ -269,11 +282,9 @@ impl Check {
                     since: *time,
                 });
             }
-            if own - other >= config.verify_margin {
-                if watched.like_other > 0 {
-                    // one view each way: the doubt stands, and nobody can say who the track shows
-                    return Verdict::Stands;
-                }
+            // it showed the shopper it is bound to; after views like the other, only because fusion
+            // bound it to them since: the doubt stays contested for what was made meanwhile
+            if watched.like_other == 0 {
                 watched.views += 1;
                 if watched.views >= config.verify_views {
                     watched.settled = true;

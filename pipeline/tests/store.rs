@@ -932,13 +932,13 @@ fn a_shopper_the_camera_lost_behind_another_may_have_swapped_with_them() {
     );
 }
 
-/// [`overtaken_inputs`] with the shoppers' looks: the first in red, the second in blue. From
-/// `swapped_from` seconds on, the west camera's boxes show each with the other's look, as that
+/// [`overtaken_inputs`] with the shoppers' looks: the first in red, the second in blue. At the
+/// seconds where `swapped` holds, the west camera's boxes show each with the other's look, as that
 /// camera's tracks would show them had its tracker swapped the two where it saw one box for both.
 fn overtaken_with_looks(
     cameras: &[(CameraId, Calibration)],
     slot_region: BBox,
-    swapped_from: Option<f64>,
+    swapped: fn(f64) -> bool,
 ) -> Vec<StoreInput> {
     let (red, blue) = (
         Appearance::of_colour([200, 30, 30]),
@@ -956,8 +956,7 @@ fn overtaken_with_looks(
             |x: f64, y: f64| project_box(cal, [x - 0.25, y - 0.2, 0.0], [x + 0.25, y + 0.2, 1.75]);
         let first = body(shopper_x(t), 2.2);
         let second = body(0.5 + 2.0 * (t - 1.2).max(0.0), 2.6);
-        let swapped =
-            frame.camera.as_str() == "aisle-west" && swapped_from.is_some_and(|from| t >= from);
+        let swapped = frame.camera.as_str() == "aisle-west" && swapped(t);
         for d in frame
             .detections
             .iter_mut()
@@ -972,18 +971,23 @@ fn overtaken_with_looks(
     out
 }
 
+fn as_they_were(_: f64) -> bool {
+    false
+}
+
+fn swapped_from_3s(t: f64) -> bool {
+    t >= 3.0
+}
+
 /// Runs the store on [`overtaken_with_looks`] (the slot of `config`'s second camera) and returns it
 /// with the one shelf event it reported and the session that got it.
 fn run_overtaken_with_looks(
     cameras: &[(CameraId, Calibration)],
     config: StoreConfig,
-    swapped_from: Option<f64>,
+    swapped: fn(f64) -> bool,
 ) -> (StoreLogic, Vec<(ShelfEvent, Option<u64>)>) {
     let slot_region = config.cameras[1].slots[0].region;
-    let (store, outputs) = run_store(
-        config,
-        overtaken_with_looks(cameras, slot_region, swapped_from),
-    );
+    let (store, outputs) = run_store(config, overtaken_with_looks(cameras, slot_region, swapped));
     let events: Vec<(ShelfEvent, Option<u64>)> = shelf_events(&outputs)
         .into_iter()
         .map(|(e, s)| (e.clone(), s))
@@ -995,10 +999,10 @@ fn run_overtaken_with_looks(
 #[test]
 fn a_doubt_is_dismissed_once_the_camera_shows_both_shoppers_clear_as_themselves() {
     let cameras = vec![camera("aisle-west", 2.5), camera("aisle-east", 7.0)];
-    let run = |verify_views: u32, swapped_from: Option<f64>| {
+    let run = |verify_views: u32, swapped: fn(f64) -> bool| {
         let mut config = config(&cameras);
         config.fusion.verify_views = verify_views;
-        let (store, events) = run_overtaken_with_looks(&cameras, config, swapped_from);
+        let (store, events) = run_overtaken_with_looks(&cameras, config, swapped);
         assert_eq!((events[0].0.kind, events[0].1), (EventKind::Pick, Some(1)));
         let first = store.sessions().get(1).unwrap().clone();
         assert_eq!(first.account, "acct-1");
@@ -1009,17 +1013,17 @@ fn a_doubt_is_dismissed_once_the_camera_shows_both_shoppers_clear_as_themselves(
             .any(|r| matches!(r, ReviewReason::UncertainIdentity { event, .. } if *event == events[0].0.id))
     };
     // the west camera lost one shopper in the other's box, so the pick is in doubt when nothing checks
-    assert!(run(0, None), "the scene raises the doubt");
+    assert!(run(0, as_they_were), "the scene raises the doubt");
     // the second shopper, walking away fast, stands clear of the first in the west camera for two
     // frames before they leave its view, so the check asks for two views, not the default three
     let views = 2;
     assert!(views <= FusionConfig::default().verify_views);
     // they came out of that box red and blue as they went in: the doubt is dismissed
-    assert!(!run(views, None));
+    assert!(!run(views, as_they_were));
     // ... unless each camera track must show itself more often than it can: it stands
-    assert!(run(views + 1, None));
+    assert!(run(views + 1, as_they_were));
     // they came out with each other's look: it stands
-    assert!(run(views, Some(3.0)));
+    assert!(run(views, swapped_from_3s));
 }
 
 #[test]
@@ -1027,8 +1031,10 @@ fn a_camera_track_that_showed_the_other_shopper_is_theirs_at_the_shelves() {
     // the scene of the test above, but the west camera, which lost one shopper in the other's box,
     // is the one watching the slot (the camera listed second watches it)
     let cameras = vec![camera("aisle-east", 7.0), camera("aisle-west", 2.5)];
-    let run = |swapped_from: Option<f64>| {
-        let (store, events) = run_overtaken_with_looks(&cameras, config(&cameras), swapped_from);
+    let run = |shows_other_views: u32, swapped: fn(f64) -> bool| {
+        let mut config = config(&cameras);
+        config.fusion.shows_other_views = shows_other_views;
+        let (store, events) = run_overtaken_with_looks(&cameras, config, swapped);
         assert_eq!(events[0].0.kind, EventKind::Pick);
         let doubted: Vec<bool> = [1, 2]
             .into_iter()
@@ -1042,13 +1048,20 @@ fn a_camera_track_that_showed_the_other_shopper_is_theirs_at_the_shelves() {
         (events[0].1, doubted)
     };
     // they came out of that box as they went in: the hand at the slot is the first shopper's
-    assert_eq!(run(None).0, Some(1));
+    let views = FusionConfig::default().shows_other_views;
+    assert_eq!(run(views, as_they_were).0, Some(1));
     // they came out with each other's look: the camera track fusion keeps on the first shopper
     // showed the second, twice, so at the shelves it is the second; the doubt stands, and both
     // sessions are reviewed for the pick
-    let (session, doubted) = run(Some(3.0));
+    let (session, doubted) = run(views, swapped_from_3s);
     assert_eq!(session, Some(2));
     assert_eq!(doubted, vec![true, true]);
+    // ... which the shelves do not do with the rule off
+    assert_eq!(run(0, swapped_from_3s), (Some(1), vec![true, true]));
+    // every other frame with the other's look: the track showed both, so nobody can say whom it
+    // shows; the pick stays with the binding, reviewed in both sessions
+    let alternating = |t: f64| t >= 3.0 && (t * 10.0).round() as i64 % 2 == 1;
+    assert_eq!(run(views, alternating), (Some(1), vec![true, true]));
 }
 
 /// Two shoppers walk the aisle and out of the door under a camera mounted over it, looking back into

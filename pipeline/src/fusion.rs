@@ -80,9 +80,10 @@ pub struct FusionConfig {
     /// Steps an unexplained camera track must persist outside every birth zone before it is born anyway
     /// (and flagged): someone the entry cameras missed.
     pub orphan_birth_steps: u32,
-    /// A camera track joins a global track surely only when every other candidate is at least this much
-    /// further away, in metres; otherwise the two shoppers may have been swapped and both carry an
-    /// identity doubt from then on.
+    /// A camera track joins a global track surely only when every other shopper is at least this much
+    /// further away, in metres, one the camera already sees on another track included (its tracker
+    /// may have jumped from them onto the one beside them); otherwise the two shoppers may have been
+    /// swapped and both carry an identity doubt from then on.
     #[serde(default = "default_identity_margin_m")]
     pub identity_margin_m: f64,
     /// A rival nearly as close raises no doubt when the camera track looks this much more like the
@@ -302,6 +303,9 @@ pub struct BindingDoubt {
     pub local_id: u64,
     pub shopper: u64,
     pub other: u64,
+    /// The camera's own track bound to `other`, where it has one: the new track may be the shopper
+    /// that track was following, its tracker having jumped onto the one beside them.
+    pub other_local: Option<u64>,
 }
 
 type LocalKey = (CameraId, u64);
@@ -466,6 +470,18 @@ impl Fusion {
         found
     }
 
+    /// Swaps the shoppers two of `camera`'s tracks are bound to (its tracker swapped the two people).
+    /// Returns whether both were bound.
+    pub fn swap_bindings(&mut self, camera: &CameraId, a: u64, b: u64) -> bool {
+        let (ka, kb) = ((camera.clone(), a), (camera.clone(), b));
+        let (Some(&ga), Some(&gb)) = (self.bindings.get(&ka), self.bindings.get(&kb)) else {
+            return false;
+        };
+        self.bindings.insert(ka, gb);
+        self.bindings.insert(kb, ga);
+        true
+    }
+
     /// The settings fusion runs with.
     pub fn config(&self) -> &FusionConfig {
         &self.config
@@ -605,18 +621,21 @@ impl Fusion {
         for &(r, c) in &pairs {
             let o = unbound[r];
             let chosen = candidates[c];
-            let reach = |id: u64| {
+            let distance = |id: u64| {
                 let track = &self.tracks[&id];
                 let distance = (predict(track, time) - o.position_m).norm();
-                (!seen_by.contains(&(o.camera.clone(), id)) && distance <= gate(track))
-                    .then_some(distance)
+                (distance <= gate(track)).then_some(distance)
             };
-            let Some(best) = reach(chosen) else {
+            let Some(best) = distance(chosen) else {
                 continue;
             };
             let chosen_look = similarity(&self.tracks[&chosen], o);
+            // a rival this camera already sees on another track counts too: its tracker may have
+            // jumped from that shopper onto the one beside them, and this new track be the shopper
+            // it followed (busy 11191: a camera's track jumped onto a shopper walking into its view
+            // beside the one it followed, who got a new track bound to the newcomer's shopper)
             for &other in candidates.iter().filter(|&&id| id != chosen) {
-                if !reach(other).is_some_and(|d| d - best < self.config.identity_margin_m) {
+                if !distance(other).is_some_and(|d| d - best < self.config.identity_margin_m) {
                     continue;
                 }
                 let told_apart = chosen_look
@@ -630,6 +649,14 @@ impl Fusion {
                             local_id: o.local_id,
                             shopper: chosen,
                             other,
+                            other_local: seen_by
+                                .contains(&(o.camera.clone(), other))
+                                .then(|| {
+                                    self.bindings.iter().find_map(|((camera, local), id)| {
+                                        (*camera == o.camera && *id == other).then_some(*local)
+                                    })
+                                })
+                                .flatten(),
                         });
                 }
             }
@@ -1474,6 +1501,72 @@ mod tests {
             // not before the moment of the doubt
             assert_eq!(track.doubted_with(at(3_900)).count(), 0);
         }
+    }
+
+    #[test]
+    fn a_new_track_beside_one_the_camera_follows_doubts_both_shoppers() {
+        // two shoppers walk side by side 0.5 m apart, both seen by camera b; camera a follows only
+        // the first until its track 1 jumps onto the second as they walk into its view together at
+        // x = 2, and the first gets a new track 3 there
+        let mut fusion = Fusion::new(config());
+        let mut doubts = Vec::new();
+        for step in 0..40u64 {
+            let x = step as f64 * 0.1;
+            let mut seen = vec![obs("b", 11, x, -0.25), obs("b", 12, x, 0.25)];
+            if step < 20 {
+                seen.push(obs("a", 1, x, -0.25));
+            } else {
+                seen.extend([obs("a", 1, x, 0.25), obs("a", 3, x, -0.25)]);
+            }
+            doubts.extend(fusion.update(at(step * 100), &seen).doubts);
+        }
+        let a = CameraId::new("a");
+        let shopper = |camera: &str, local| fusion.global_id(&CameraId::new(camera), local);
+        let (first, second) = (shopper("b", 11).unwrap(), shopper("b", 12).unwrap());
+        // the new track could only join the shopper camera a did not see yet: the second
+        assert_eq!(shopper("a", 3), Some(second));
+        assert_eq!(shopper("a", 1), Some(first));
+        // but the first, whom camera a's track 1 followed, stood as close: both are in doubt, with
+        // the two camera tracks whose views can settle it
+        assert_eq!(
+            doubts,
+            vec![BindingDoubt {
+                camera: a,
+                local_id: 3,
+                shopper: second,
+                other: first,
+                other_local: Some(1),
+            }]
+        );
+        assert_eq!(
+            fusion
+                .track(first)
+                .unwrap()
+                .doubted_with(at(2_000))
+                .collect::<Vec<_>>(),
+            vec![second]
+        );
+    }
+
+    #[test]
+    fn swapping_two_camera_tracks_bindings_needs_both_bound() {
+        let mut fusion = Fusion::new(config());
+        fusion.update(at(0), &[obs("a", 1, 0.0, -0.4), obs("a", 2, 0.0, 0.4)]);
+        let a = CameraId::new("a");
+        let (one, two) = (
+            fusion.global_id(&a, 1).unwrap(),
+            fusion.global_id(&a, 2).unwrap(),
+        );
+        assert!(fusion.swap_bindings(&a, 1, 2));
+        assert_eq!(
+            (fusion.global_id(&a, 1), fusion.global_id(&a, 2)),
+            (Some(two), Some(one))
+        );
+        assert!(!fusion.swap_bindings(&a, 1, 7));
+        assert_eq!(
+            (fusion.global_id(&a, 1), fusion.global_id(&a, 7)),
+            (Some(two), None)
+        );
     }
 
     fn look(rgb: [u8; 3]) -> Appearance {

@@ -426,7 +426,7 @@ impl StoreLogic {
                 self.doubt_checks
                     .frame(&self.fusion, &frame.camera, frame.time, &camera.tracker);
             for shows in &decided.shows_other {
-                swap_at_shelves(camera, &self.fusion, &frame.camera, shows);
+                swap_at_shelves(camera, &mut self.fusion, &frame.camera, shows);
             }
             let dismissed = decided.dismissed;
             for &(time, a, b) in &dismissed {
@@ -968,14 +968,20 @@ impl StoreLogic {
             .collect();
         let changes = self.fusion.update(time, &observations);
         for doubt in &changes.doubts {
-            let subject = Subject {
+            let mut subjects = vec![Subject {
                 local_id: doubt.local_id,
                 shopper: doubt.shopper,
                 other: doubt.other,
                 hidden: false,
-            };
+            }];
+            subjects.extend(doubt.other_local.map(|local_id| Subject {
+                local_id,
+                shopper: doubt.other,
+                other: doubt.shopper,
+                hidden: false,
+            }));
             self.doubt_checks
-                .watch(&self.fusion, time, &doubt.camera, &[subject]);
+                .watch(&self.fusion, time, &doubt.camera, &subjects);
         }
         // one person the cameras placed apart: merged, unless both have sessions of their own
         let sessions = &self.sessions;
@@ -1224,13 +1230,21 @@ fn sole_holder(chosen: u64, rivals: &[u64], holds: impl Fn(u64) -> bool) -> Opti
     }
 }
 
-/// A camera track bound to `shows.bound` showed `shows.other` (the two were swapped in this camera):
-/// from now on the shelves see it as `shows.other`, and what they saw of it since the doubt was raised
-/// is relabelled. Where the camera also has a track bound to `shows.other`, the two tracks crossed
-/// over: that one is `shows.bound` at the shelves, and the two shoppers' support since then is swapped
-/// both ways. A track seen so already is left as it is (the other track of a crossing may show its
-/// own verdict later).
-fn swap_at_shelves(camera: &mut CameraState, fusion: &Fusion, id: &CameraId, shows: &ShowsOther) {
+/// A camera track bound to `shows.bound` showed `shows.other` (the two were swapped in this camera).
+/// Where the camera also has a track bound to `shows.other`, its tracker swapped the two people (the
+/// two tracks crossed, or one jumped onto a newcomer beside it and the person it had followed got a
+/// new track): fusion binds each track to the other shopper from now on, so the swap goes no further
+/// (left as it was, the other cameras' tracks were bound again to the swapped shoppers within seconds:
+/// busy 11191), and the two shoppers' shelf support since the doubt was raised is swapped both ways.
+/// Otherwise fusion keeps the binding (its place on the floor still fits: the two stood close), but
+/// from now on the shelves see the track as `shows.other`, and what they saw of it since the doubt
+/// is relabelled. A track seen so already is left as it is.
+fn swap_at_shelves(
+    camera: &mut CameraState,
+    fusion: &mut Fusion,
+    id: &CameraId,
+    shows: &ShowsOther,
+) {
     if camera.shows_other.contains_key(&shows.local_id) {
         return;
     }
@@ -1238,15 +1252,14 @@ fn swap_at_shelves(camera: &mut CameraState, fusion: &Fusion, id: &CameraId, sho
         camera.shown.keys().copied().find(|&local| {
             local != shows.local_id && fusion.global_id(id, local) == Some(shows.other)
         });
+    let rebound = crossed.is_some_and(|crossed| fusion.swap_bindings(id, shows.local_id, crossed));
     let mut map = BTreeMap::from([(shows.bound, shows.other)]);
-    camera
-        .shows_other
-        .insert(shows.local_id, (shows.bound, shows.other));
-    if let Some(crossed) = crossed {
+    if rebound {
         map.insert(shows.other, shows.bound);
+    } else {
         camera
             .shows_other
-            .insert(crossed, (shows.other, shows.bound));
+            .insert(shows.local_id, (shows.bound, shows.other));
     }
     tracing::debug!(
         camera = %id,
@@ -1254,6 +1267,7 @@ fn swap_at_shelves(camera: &mut CameraState, fusion: &Fusion, id: &CameraId, sho
         bound = shows.bound,
         other = shows.other,
         ?crossed,
+        rebound,
         since_ms = shows.since.unix_millis(),
         "a camera track showed the other shopper of its doubt: the shelves see it as them"
     );

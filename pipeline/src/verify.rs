@@ -17,9 +17,12 @@
 //! showed itself, looks too alike to tell the two apart, time running out) leaves the doubt standing.
 //!
 //! A track that shows the other shopper in [`FusionConfig::shows_other_views`] clear views (and none
-//! like its own) is taken to show them: fusion keeps its binding (its place on the floor still fits, the two stood
-//! close), but the shelves see it as the other shopper from the moment the doubt was raised
-//! ([`ShowsOther`]). Both sessions stay reviewed for what either did since, as the doubt stands.
+//! like its own) is taken to show them ([`ShowsOther`]). Where the camera also follows the other
+//! shopper on a track of its own, its tracker swapped the two, and fusion binds each track to the other
+//! shopper from then on; otherwise fusion keeps the binding (its place on the floor still fits, the two
+//! stood close) and the shelves see the track as the other shopper. Either way what the shelves saw of
+//! it since the doubt was raised is relabelled, and both sessions stay reviewed for what either did
+//! since, as the doubt stands.
 
 use std::collections::BTreeMap;
 
@@ -70,11 +73,11 @@ enum Verdict {
     ShowsOther(ShowsOther),
 }
 
-/// A doubted camera track that showed, in [`FusionConfig::shows_other_views`] clear views, the other shopper of its
-/// doubt rather than the one it is bound to: the two were swapped in this camera. Matched against the
-/// truth's boxes on six busy seeds (11186, 11189, 11191-11194), the track showed the other shopper
-/// indeed in 26 of 39 first views like the other (9 showed its own, 4 a third shopper), and in 27 of
-/// 34 second views (4 its own, 3 a third).
+/// A doubted camera track that showed, in [`FusionConfig::shows_other_views`] clear views, the other
+/// shopper of its doubt rather than the one it is bound to: the two were swapped in this camera. Matched
+/// against the truth's boxes on six busy seeds (11186, 11189, 11191-11194), the track showed the other
+/// shopper indeed in 26 of 39 first views like the other (9 showed its own, 4 a third shopper), and in
+/// 27 of 34 second views (4 its own, 3 a third).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShowsOther {
     pub local_id: u64,

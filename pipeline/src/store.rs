@@ -1238,14 +1238,18 @@ fn sole_holder(chosen: u64, rivals: &[u64], holds: impl Fn(u64) -> bool) -> Opti
 /// busy 11191), and the two shoppers' shelf support since the doubt was raised is swapped both ways.
 /// Otherwise fusion keeps the binding (its place on the floor still fits: the two stood close), but
 /// from now on the shelves see the track as `shows.other`, and what they saw of it since the doubt
-/// is relabelled. A track seen so already is left as it is.
+/// is relabelled.
 fn swap_at_shelves(
     camera: &mut CameraState,
     fusion: &mut Fusion,
     id: &CameraId,
     shows: &ShowsOther,
 ) {
-    if camera.shows_other.contains_key(&shows.local_id) {
+    // seen so already, or bound afresh since the views (the other track of a crossing put right in
+    // this same frame showed the other shopper too: done with the first)
+    if camera.shows_other.contains_key(&shows.local_id)
+        || fusion.global_id(id, shows.local_id) != Some(shows.bound)
+    {
         return;
     }
     let crossed =

@@ -671,7 +671,9 @@ impl Sessions {
     /// the two as two people), the newcomer is that session's shopper: one with a check-in that found nobody
     /// at the gate (a family member the entry cameras missed while the others were found; the session is
     /// still reviewed for it), or one whose shopper is lost or vanished (the newcomer takes the lost track's
-    /// place, so it vanishing is no longer the session's concern). Two of either and nothing is guessed.
+    /// place, so it vanishing is no longer the session's concern) and who could be them: found where
+    /// the lost one could have walked since, or, seen while the lost one still was, came in with them or
+    /// stood where they were lost when they were. Two of either and nothing is guessed.
     ///
     /// A shopper who came in through a gate is such a newcomer too once no check-in is waiting and no
     /// check-in took them within `match_window_secs` of their coming: the check-in made for them bound
@@ -732,8 +734,10 @@ impl Sessions {
                     .max_by_key(|t| t.last_seen)?;
                 // A newcomer born after the lost one was last seen is them found again only if born
                 // where they could have walked since. One seen while the lost one still was is not
-                // them, but may be whom the session's check-in meant when the two came in together:
-                // the check-in bound a ghost.
+                // them, but may be whom the session's check-in meant when the two came in together
+                // (the check-in bound a ghost), or may have taken their place: standing, when the lost
+                // one was last seen, where they were lost (fusion gave the person's tracks to a ghost
+                // that walked beside them: busy 11195)
                 let gap = secs(newcomer.born_at) - secs(lost.last_seen);
                 let born_m = newcomer.path.first().map_or(newcomer.position_m, |p| p.1);
                 let reach = self.config.claim_clear_m + self.config.claim_speed_m_per_s * gap;
@@ -741,7 +745,10 @@ impl Sessions {
                 let came_together = gap < 0.0
                     && (secs(newcomer.born_at) - secs(lost.born_at)).abs()
                         <= self.config.match_window_secs;
-                (found_again || came_together).then_some((s.id, Some(lost.id)))
+                let took_over = gap < 0.0
+                    && (position_at(newcomer, lost.last_seen) - lost.position_m).norm()
+                        <= self.config.claim_clear_m;
+                (found_again || came_together || took_over).then_some((s.id, Some(lost.id)))
             })
             .collect();
         let [(session, lost)] = missing.as_slice() else {
@@ -1033,6 +1040,19 @@ impl Sessions {
             }
         }
     }
+}
+
+/// Where `track` was at `time`, as near as its path says.
+fn position_at(track: &GlobalTrack, time: CaptureTime) -> Point2<f64> {
+    track
+        .path
+        .iter()
+        .min_by(|a, b| {
+            (secs(a.0) - secs(time))
+                .abs()
+                .total_cmp(&(secs(b.0) - secs(time)).abs())
+        })
+        .map_or(track.position_m, |p| p.1)
 }
 
 fn secs(time: CaptureTime) -> f64 {
@@ -1627,6 +1647,41 @@ mod tests {
         assert_eq!(changes.born, vec![1, 2]);
         assert_eq!(sessions.session_of_track(1), Some(1));
         assert_eq!(sessions.session_of_track(2), None);
+    }
+
+    /// Busy 11195: a ghost fusion bore at the gate walked the store with no session, and took the
+    /// tracks of a shopper walking beside it; the shopper's own id was lost there and vanished, and
+    /// their picks went to nobody.
+    #[test]
+    fn a_shopper_lost_where_a_newcomer_stood_has_been_taken_over_by_them() {
+        // the shopper walks in from the gate at 1.2 m/s and is lost after 7 s, 8.4 m in (gone 10 s
+        // later); a shopper nobody checked in for comes in at 4 s and walks on past where they were
+        // lost at `speed`
+        let scene = |speed: f64| {
+            move |ms: u64| {
+                let t = ms as f64 / 1000.0;
+                let mut seen = Vec::new();
+                if ms <= 7_000 {
+                    seen.push((1, 0.3, 1.2 * t));
+                }
+                if ms >= 4_000 {
+                    seen.push((2, 0.3, speed * (t - 4.0)));
+                }
+                seen
+            }
+        };
+        let run = |speed: f64| {
+            let (mut fusion, mut sessions) = store();
+            sessions.check_in(check_in("acct-1", 0), &fusion);
+            let (_, changes) = steps(&mut fusion, &mut sessions, 0, 20_000, scene(speed));
+            assert_eq!(changes.born, vec![1, 2]);
+            assert_eq!(changes.vanished, vec![1]);
+            (sessions.session_of_track(1), sessions.session_of_track(2))
+        };
+        // 0.9 m behind them when they were lost: the newcomer took their place
+        assert_eq!(run(2.5), (None, Some(1)));
+        // 5 m behind: someone else, seen while they still were
+        assert_eq!(run(1.0), (Some(1), None));
     }
 
     /// A shopper who came in while a check-in at the gate is still waiting is left to that check-in.

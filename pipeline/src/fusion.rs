@@ -128,8 +128,9 @@ pub struct FusionConfig {
     #[serde(default = "default_verify_margin")]
     pub verify_margin: f32,
     /// A doubted camera track that shows the other shopper of its doubt in this many clear views (by
-    /// `verify_margin`, and no view its own) is taken to show them: the shelves see it as them
-    /// ([`crate::verify::ShowsOther`]). 0: never.
+    /// `verify_margin`, and no view its own) is taken to show them ([`crate::verify::ShowsOther`]): bound
+    /// to them where the camera follows them on another track (its tracker swapped the two), and seen
+    /// as them at the shelves otherwise. 0: never.
     #[serde(default = "default_shows_other_views")]
     pub shows_other_views: u32,
     /// A doubt not dismissed this many seconds after it stays for good.

@@ -426,7 +426,7 @@ impl StoreLogic {
                 self.doubt_checks
                     .frame(&self.fusion, &frame.camera, frame.time, &camera.tracker);
             for shows in &decided.shows_other {
-                swap_at_shelves(camera, &mut self.fusion, &frame.camera, shows);
+                put_right_swap(camera, &mut self.fusion, &frame.camera, shows);
             }
             let dismissed = decided.dismissed;
             for &(time, a, b) in &dismissed {
@@ -1239,7 +1239,7 @@ fn sole_holder(chosen: u64, rivals: &[u64], holds: impl Fn(u64) -> bool) -> Opti
 /// Otherwise fusion keeps the binding (its place on the floor still fits: the two stood close), but
 /// from now on the shelves see the track as `shows.other`, and what they saw of it since the doubt
 /// is relabelled.
-fn swap_at_shelves(
+fn put_right_swap(
     camera: &mut CameraState,
     fusion: &mut Fusion,
     id: &CameraId,

@@ -589,32 +589,41 @@ impl Fusion {
         };
         let mut pairs = Vec::new();
         let mut taken = vec![false; unbound.len()];
+        // each camera's new tracks are matched on their own: one camera sees a shopper once, but
+        // several cameras may find the same shopper in one step (busy 11199: two cameras found a
+        // shopper at the door in one step, one of the two tracks was born a second shopper there,
+        // and the next shopper through the door was taken for them)
+        let cameras: BTreeSet<&CameraId> = unbound.iter().map(|o| &o.camera).collect();
         for stage in [GlobalState::Active, GlobalState::Lost] {
-            let rows: Vec<usize> = (0..unbound.len()).filter(|&r| !taken[r]).collect();
-            let columns: Vec<usize> = (0..candidates.len())
-                .filter(|&c| self.tracks[&candidates[c]].state == stage)
-                .collect();
-            let in_view: Vec<f64> = if stage == GlobalState::Lost {
-                rows.iter().map(|&r| nearest_in_view(r)).collect()
-            } else {
-                Vec::new()
-            };
-            for (r, c) in assign(rows.len(), columns.len(), f32::MIN_POSITIVE, |r, c| {
-                if let Some(&near) = in_view.get(r) {
-                    let lost = &self.tracks[&candidates[columns[c]]];
-                    let at = unbound[rows[r]].position_m;
-                    // where they were last seen counts as much as where they were heading
-                    let lost_m = (predict(lost, time) - at)
-                        .norm()
-                        .min((lost.position_m - at).norm());
-                    if lost_m > near + self.config.identity_margin_m {
-                        return 0.0;
+            for &camera in &cameras {
+                let rows: Vec<usize> = (0..unbound.len())
+                    .filter(|&r| !taken[r] && unbound[r].camera == *camera)
+                    .collect();
+                let columns: Vec<usize> = (0..candidates.len())
+                    .filter(|&c| self.tracks[&candidates[c]].state == stage)
+                    .collect();
+                let in_view: Vec<f64> = if stage == GlobalState::Lost {
+                    rows.iter().map(|&r| nearest_in_view(r)).collect()
+                } else {
+                    Vec::new()
+                };
+                for (r, c) in assign(rows.len(), columns.len(), f32::MIN_POSITIVE, |r, c| {
+                    if let Some(&near) = in_view.get(r) {
+                        let lost = &self.tracks[&candidates[columns[c]]];
+                        let at = unbound[rows[r]].position_m;
+                        // where they were last seen counts as much as where they were heading
+                        let lost_m = (predict(lost, time) - at)
+                            .norm()
+                            .min((lost.position_m - at).norm());
+                        if lost_m > near + self.config.identity_margin_m {
+                            return 0.0;
+                        }
                     }
+                    fit(rows[r], columns[c])
+                }) {
+                    taken[rows[r]] = true;
+                    pairs.push((rows[r], columns[c]));
                 }
-                fit(rows[r], columns[c])
-            }) {
-                taken[rows[r]] = true;
-                pairs.push((rows[r], columns[c]));
             }
         }
         let mut joined = vec![false; unbound.len()];
@@ -672,6 +681,7 @@ impl Fusion {
                 events.doubts.push(doubt);
             }
         }
+        let mut joins: BTreeMap<u64, (Vector2<f64>, f64)> = BTreeMap::new();
         for (r, c) in pairs {
             let o = unbound[r];
             let id = candidates[c];
@@ -684,7 +694,14 @@ impl Fusion {
                 if let Some(look) = &o.appearance {
                     learn_look(track, look, self.config.appearance_weight);
                 }
-                observe(track, time, o.position_m);
+                let entry = joins.entry(id).or_insert((Vector2::zeros(), 0.0));
+                entry.0 += o.position_m.coords;
+                entry.1 += 1.0;
+            }
+        }
+        for (id, (sum, n)) in joins {
+            if let Some(track) = self.tracks.get_mut(&id) {
+                observe(track, time, Point2::from(sum / n));
             }
         }
 
@@ -1181,6 +1198,44 @@ mod tests {
         assert!(events.born.is_empty());
         assert_eq!(fusion.global_id(&CameraId::new("a"), 2), Some(1));
         assert_eq!(fusion.track(1).unwrap().state, GlobalState::Active);
+    }
+
+    #[test]
+    fn cameras_picking_a_shopper_up_in_one_step_all_join_them() {
+        // a shopper walks in seen by camera a; cameras b and c find them in the same step, each a
+        // little off (far cameras' foot points), still inside the entry's birth zone
+        let mut fusion = Fusion::new(config());
+        for step in 0..5u64 {
+            fusion.update(at(step * 100), &[obs("a", 1, step as f64 * 0.1, 0.0)]);
+        }
+        let events = fusion.update(
+            at(500),
+            &[
+                obs("a", 1, 0.5, 0.0),
+                obs("b", 4, 0.7, 0.2),
+                obs("c", 9, 0.3, -0.2),
+            ],
+        );
+        assert!(events.born.is_empty(), "born {:?}", events.born);
+        assert_eq!(fusion.global_id(&CameraId::new("b"), 4), Some(1));
+        assert_eq!(fusion.global_id(&CameraId::new("c"), 9), Some(1));
+        // one camera's two new tracks beside the shopper are two people: one of them is born
+        let events = fusion.update(
+            at(600),
+            &[
+                obs("a", 1, 0.6, 0.0),
+                obs("b", 4, 0.8, 0.2),
+                obs("c", 9, 0.4, -0.2),
+                obs("d", 2, 0.5, 0.1),
+                obs("d", 3, 0.7, -0.1),
+            ],
+        );
+        assert_eq!(events.born.len(), 1);
+        let d = [2, 3].map(|local| fusion.global_id(&CameraId::new("d"), local));
+        assert!(
+            d.contains(&Some(1)) && d.contains(&Some(events.born[0])),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -550,7 +550,8 @@ impl StoreLogic {
     /// hand but did not show everyone fusion placed within reach of the slot (one hidden behind
     /// another, or one box for two: then a camera that saw the hand and shows everyone within reach
     /// decides); or more of the cameras that saw the hand chose one other shopper than chose the
-    /// watching camera's. Of several, the one that saw a hand longest, then a body. Whom the watching
+    /// watching camera's, where their hand support, pooled, backs that majority
+    /// ([`backed_majority`]). Of several, the one that saw a hand longest, then a body. Whom the watching
     /// camera chose, and its rivals, become the lent event's rivals (reviewed with it). Where the
     /// cameras that saw the hand disagree without a majority for another (one against one), the hand
     /// support of all of them, pooled, decides where its margin is itself sure
@@ -626,7 +627,14 @@ impl StoreLogic {
         } else {
             let choices: Vec<Option<u64>> = views.iter().map(|(_, e)| e.shopper).collect();
             dissent = dissenting(attributed.shopper, &choices);
-            match outvoted(attributed.shopper, &choices) {
+            let supports: Vec<&BTreeMap<u64, f32>> = std::iter::once(&weighed.support)
+                .chain(
+                    views
+                        .iter()
+                        .filter_map(|(_, e)| Some(&e.weighed.as_ref()?.support)),
+                )
+                .collect();
+            match backed_majority(attributed.shopper, &choices, &supports) {
                 Some(best) => (
                     "more of the cameras that saw the hand chose another shopper",
                     views
@@ -639,13 +647,6 @@ impl StoreLogic {
                     // one against one (or the watching camera's among as many others): the hand
                     // support of every camera that saw the hand, pooled, decides where it is itself
                     // sure (the watching camera's view stands otherwise)
-                    let supports: Vec<&BTreeMap<u64, f32>> = std::iter::once(&weighed.support)
-                        .chain(
-                            views
-                                .iter()
-                                .filter_map(|(_, e)| Some(&e.weighed.as_ref()?.support)),
-                        )
-                        .collect();
                     let (instead, margin) = pooled(
                         attributed.shopper,
                         &supports,
@@ -1193,6 +1194,20 @@ fn outvoted(watched: Option<u64>, lent: &[Option<u64>]) -> Option<u64> {
     best.map(|(shopper, _)| shopper)
 }
 
+/// Whom more of the cameras that saw the hand chose than chose the watching camera's `watched`
+/// ([`outvoted`]), where the hand support of all of them (`supports`, the watching camera's among
+/// them), pooled, points to that shopper too: a majority the support does not back is no majority,
+/// and the watching camera's choice stands, unsure. Seen on busy 11199: one camera's single frame of
+/// a hand and another's whose track was bound to the shopper beside outvoted the watching camera,
+/// whose hand support for its choice was three times theirs together.
+fn backed_majority(
+    watched: Option<u64>,
+    lent: &[Option<u64>],
+    supports: &[&BTreeMap<u64, f32>],
+) -> Option<u64> {
+    outvoted(watched, lent).filter(|&best| pooled(watched, supports, 0.0).0 == Some(best))
+}
+
 /// Of the cameras lending their view that saw the hand (`lent`, each one's choice), the shoppers
 /// chosen other than the watching camera's `watched`.
 fn dissenting(watched: Option<u64>, lent: &[Option<u64>]) -> Vec<u64> {
@@ -1378,6 +1393,29 @@ mod tests {
         );
         assert_eq!(pooled_when_split(&[(Some(1), &near)]), None);
         assert_eq!(pooled_when_split(&[]), None);
+    }
+
+    #[test]
+    fn a_majority_the_pooled_hand_support_does_not_back_is_no_majority() {
+        // busy 11199: the watching camera's support for 9 against two cameras' for 10
+        let watching = BTreeMap::from([(9, 2.89f32), (10, 0.41)]);
+        let glimpse = BTreeMap::from([(10, 0.03f32)]);
+        let bound_beside = BTreeMap::from([(10, 0.43f32)]);
+        let supports = [&watching, &glimpse, &bound_beside];
+        assert_eq!(outvoted(Some(9), &[Some(10), Some(10)]), Some(10));
+        assert_eq!(
+            backed_majority(Some(9), &[Some(10), Some(10)], &supports),
+            None
+        );
+        // where the two lending cameras' support outweighs it, their majority stands
+        let clear = BTreeMap::from([(10, 2.5f32)]);
+        let supports = [&watching, &clear, &bound_beside];
+        assert_eq!(
+            backed_majority(Some(9), &[Some(10), Some(10)], &supports),
+            Some(10)
+        );
+        // no majority, no override, whatever the support
+        assert_eq!(backed_majority(Some(9), &[Some(10)], &supports), None);
     }
 
     #[test]

@@ -545,6 +545,7 @@ impl StoreLogic {
     /// where the watching camera's view is not the best: it saw no hand at the slot (then a camera
     /// that saw a hand there when the items moved decides, of several that disagree whose hand it
     /// was one that chose whom their hand support, pooled, points to: see [`pooled_when_split`];
+    /// unless it saw one shopper's body alone over the slot: see [`sole_body_over_slot`];
     /// or, when the watching camera saw nothing
     /// at all, nobody at the slot or an outage, one that saw at least a body over it); it saw the
     /// hand but did not show everyone fusion placed within reach of the slot (one hidden behind
@@ -593,13 +594,25 @@ impl StoreLogic {
                 .collect();
             let pooled_choice = pooled_when_split(&saw);
             let chosen: BTreeSet<u64> = saw.iter().filter_map(|(s, _)| *s).collect();
+            let sole_body = sole_body_over_slot(
+                weighed,
+                &self.within_reach(&attributed.event.slot, weighed.moved),
+            );
+            // the watching camera's choice stands, unsure, where it saw one body alone over the
+            // slot and the cameras that saw a hand gave it someone else
+            let stands = sole_body && chosen.iter().any(|&c| Some(c) != attributed.shopper);
+            if stands {
+                let choices: Vec<Option<u64>> = saw.iter().map(|(s, _)| *s).collect();
+                dissent = dissenting(attributed.shopper, &choices);
+                unsure = share_choosing(attributed.shopper, attributed.shopper, &choices);
+            }
             let pick = |(_, e): &&(&CameraId, AttributedEvent)| {
                 pooled_choice.is_none_or(|(best, _)| e.shopper == Some(best))
             };
             // the one that saw the hand longest, of those that chose whom the pooled support
             // points to (of all where they agree, or where none chose them)
             let best = views.iter().filter(pick).max_by_key(|(_, e)| frames(e));
-            let lent = match best.map(|(camera, _)| *camera) {
+            let lent = match best.map(|(camera, _)| *camera).filter(|_| !stands) {
                 Some(camera) => {
                     views
                         .into_iter()
@@ -612,6 +625,7 @@ impl StoreLogic {
                             (camera, e)
                         })
                 }
+                None if stands => None,
                 None => views.into_iter().max_by_key(|(_, e)| frames(e)),
             };
             ("the watching camera saw no hand", lent)
@@ -1194,6 +1208,18 @@ fn outvoted(watched: Option<u64>, lent: &[Option<u64>]) -> Option<u64> {
     best.map(|(shopper, _)| shopper)
 }
 
+/// Whether the watching camera's view of a reading it saw no hand in (`weighed`) still names whose it
+/// was against cameras that saw a hand and gave it someone else: it saw one shopper's body, and only
+/// theirs, over the slot, and showed everyone fusion placed within reach of it (`near`). A hand the
+/// other cameras gave someone else is then theirs only in those cameras' pictures, seen from further
+/// off (busy 11207: two far cameras gave a hand to the shopper beside the one whose body alone the
+/// watching camera saw over the slot for 71 frames). The choice stands, reviewed.
+fn sole_body_over_slot(weighed: &crate::shelf::Weighed, near: &[u64]) -> bool {
+    weighed.body_frames > 0
+        && weighed.support.len() == 1
+        && near.iter().all(|s| weighed.shown.contains(s))
+}
+
 /// Whom more of the cameras that saw the hand chose than chose the watching camera's `watched`
 /// ([`outvoted`]), where the hand support of all of them (`supports`, the watching camera's among
 /// them), pooled, points to that shopper too: a majority the support does not back is no majority,
@@ -1416,6 +1442,39 @@ mod tests {
         );
         // no majority, no override, whatever the support
         assert_eq!(backed_majority(Some(9), &[Some(10)], &supports), None);
+    }
+
+    #[test]
+    fn a_sole_body_over_the_slot_in_the_watching_camera_s_view_names_the_shopper() {
+        let weighed = |body_frames, support: &[(u64, f32)], shown: &[u64]| crate::shelf::Weighed {
+            reading: WeightReading {
+                slot: "B3-6".into(),
+                delta_g: -718.0,
+                time: CaptureTime::from_unix_millis(31_000),
+            },
+            moved: CaptureTime::from_unix_millis(30_700),
+            hand_frames: 0,
+            body_frames,
+            attribution_confidence: 0.99,
+            shown: shown.to_vec(),
+            support: support.iter().copied().collect(),
+        };
+        // busy 11207: shopper 8's body alone over the slot for 71 frames, both 8 and 10 shown
+        assert!(sole_body_over_slot(
+            &weighed(71, &[(8, 1.05)], &[8, 10]),
+            &[8, 10]
+        ));
+        // someone fusion placed within reach that the camera did not show may have reached in
+        assert!(!sole_body_over_slot(
+            &weighed(71, &[(8, 1.05)], &[8]),
+            &[8, 10]
+        ));
+        // two bodies over the slot, or none: nothing to name
+        assert!(!sole_body_over_slot(
+            &weighed(71, &[(8, 1.05), (10, 0.2)], &[8, 10]),
+            &[8, 10]
+        ));
+        assert!(!sole_body_over_slot(&weighed(0, &[], &[]), &[]));
     }
 
     #[test]

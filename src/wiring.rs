@@ -230,6 +230,10 @@ pub fn store_config(scenario: &Scenario) -> anyhow::Result<StoreConfig> {
                 .store
                 .scales
                 .map_or(ShelfConfig::default().scale_settle_secs, |s| s.settle_secs),
+            scale_noise_g: scenario
+                .store
+                .scales
+                .map_or(ShelfConfig::default().scale_noise_g, |s| s.noise_g),
             ..ShelfConfig::default()
         },
         step: Duration::from_millis(100),

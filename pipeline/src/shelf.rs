@@ -182,6 +182,10 @@ pub struct ShelfConfig {
     /// the wrong slot: it leaves the cart. 0.5 is a quarter of an item either side of a whole number.
     /// Above 1: never.
     pub misplaced_fit: f32,
+    /// A lane scale's noise, grams (one standard deviation). A put-back that a whole number of the
+    /// slot's own item and one of another item in the cart both explain within three of it weighs as
+    /// either. 0: a reading is the item it fits best.
+    pub scale_noise_g: f64,
 }
 
 impl Default for ShelfConfig {
@@ -211,6 +215,7 @@ impl Default for ShelfConfig {
             scale_moment_secs: 0.5,
             head_top_m: 1.72,
             misplaced_fit: 0.5,
+            scale_noise_g: 2.0,
         }
     }
 }

@@ -125,6 +125,10 @@ const EDGE_PX: f32 = 2.0;
 /// A camera must be at least this far above the head-top plane to place a person by their head.
 const HEAD_CLEARANCE_M: f64 = 0.3;
 
+/// How sure a put-back is whose item is one of two that both weigh about right: a coin, for an operator
+/// to settle (under any review threshold worth having).
+const AMBIGUOUS_ITEM: f32 = 0.5;
+
 /// Where a person stands on the floor, for fusion and for their reach to a slot: `foot`, their box's
 /// foot point on the floor, but for a box the image's bottom edge cuts (a shopper close under the
 /// camera: the foot point is the edge, short of the feet by up to a couple of metres), the top of the
@@ -733,7 +737,10 @@ impl StoreLogic {
     /// the slot's own items (`ShelfConfig::misplaced_fit`): that item, put back in the wrong slot. The
     /// event carries that item then, so it leaves the cart, and the slot's stock holds a stranger until
     /// someone moves it back. It is as sure as the item's fit is above the next one's (another item
-    /// of the cart's, or the slot's own, that also weigh about right).
+    /// of the cart's, or the slot's own, that also weigh about right). Where the cart does not hold
+    /// the slot's own item, a cart item that weighs right is the one even if the slot's own weighs
+    /// closer; where it does and the scale cannot tell the two apart (`ShelfConfig::scale_noise_g`),
+    /// the slot's own stands. Either way an operator confirms.
     fn recognise_misplaced(&self, mut attributed: AttributedEvent) -> AttributedEvent {
         let min_fit = self.config.shelf.misplaced_fit;
         let (Some(weighed), Some(shopper)) = (&attributed.weighed, attributed.shopper) else {
@@ -758,7 +765,28 @@ impl StoreLogic {
             return attributed;
         };
         let (_, own_fit) = whole_units(weighed.reading.delta_g, *own);
-        if found.fit <= own_fit {
+        // nobody puts back what they never took, and what a shopper took from this slot is what
+        // they most likely put back in it: where the cart holds the slot's own item and the scale
+        // cannot tell it from the other (both explain the reading within its noise), it stands,
+        // reviewed (busy 11210: 183 g put back a second and a half after two were taken, 2.4 g off
+        // one of the slot's own item and 1.9 g off one of another in the cart). Where the cart does
+        // not hold it, an item the cart holds that weighs right is the one put back, even where the
+        // slot's own would weigh closer, reviewed (busy 11210: an item put back among others that
+        // weigh the same).
+        let noise_g = 3.0 * self.config.shelf.scale_noise_g;
+        let explains = |unit_g: f64, quantity: u32| {
+            (weighed.reading.delta_g.abs() - unit_g * f64::from(quantity)).abs() <= noise_g
+        };
+        let alike = explains(*own, event.quantity)
+            && self
+                .unit_weights
+                .get(&found.sku)
+                .is_some_and(|&unit_g| explains(unit_g, found.quantity));
+        let holds_own = cart.quantity(&event.sku) >= event.quantity;
+        if holds_own && (found.fit <= own_fit || alike) {
+            if found.fit > own_fit {
+                attributed.event.confidence = attributed.event.confidence.min(AMBIGUOUS_ITEM);
+            }
             return attributed;
         }
         let next_fit = if own_fit >= min_fit {
@@ -778,7 +806,11 @@ impl StoreLogic {
             next_fit,
             "a put-back that weighs as an item from the shopper's cart: put back in the wrong slot"
         );
-        attributed.event.confidence = weighed.attribution_confidence * (found.fit - next_fit);
+        attributed.event.confidence = if found.fit > own_fit {
+            weighed.attribution_confidence * (found.fit - next_fit)
+        } else {
+            weighed.attribution_confidence.min(AMBIGUOUS_ITEM)
+        };
         attributed.event.sku = found.sku;
         attributed.event.quantity = found.quantity;
         attributed

@@ -1042,17 +1042,18 @@ impl Sessions {
     }
 }
 
-/// Where `track` was at `time`, as near as its path says.
+/// Where `track` was at `time`, as near as its path (in time order) says: the nearer of the samples
+/// either side, the earlier on a tie.
 fn position_at(track: &GlobalTrack, time: CaptureTime) -> Point2<f64> {
-    track
-        .path
-        .iter()
-        .min_by(|a, b| {
-            (secs(a.0) - secs(time))
-                .abs()
-                .total_cmp(&(secs(b.0) - secs(time)).abs())
-        })
-        .map_or(track.position_m, |p| p.1)
+    let path = &track.path;
+    let after = path.partition_point(|(at, _)| *at < time);
+    let off = |i: usize| (secs(path[i].0) - secs(time)).abs();
+    let nearest = match (after.checked_sub(1), (after < path.len()).then_some(after)) {
+        (Some(before), Some(after)) if off(after) < off(before) => Some(after),
+        (Some(before), _) => Some(before),
+        (None, after) => after,
+    };
+    nearest.map_or(track.position_m, |i| path[i].1)
 }
 
 fn secs(time: CaptureTime) -> f64 {
